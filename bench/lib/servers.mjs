@@ -1,0 +1,150 @@
+// The servers under test: how to start each one, wait until it accepts connections,
+// and stop it (SIGTERM, then SIGKILL of the whole process tree after a grace period).
+import { spawn } from 'node:child_process';
+import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { processTree } from './proc.mjs';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const GREENSERVE_CLI = 'dist/lib/cli.js';
+
+/** name -> { label, args(app, port, opts), missing() -> reason or null } (cwd: repo root) */
+export const SERVERS = {
+  greenserve: {
+    label: 'greenserve',
+    args: (app, port, opts) => [GREENSERVE_CLI, '--threads', String(opts.threads),
+      '--connections', '1000', '--bind', `127.0.0.1:${port}`, app],
+    missing: () => (existsSync(`${ROOT}${GREENSERVE_CLI}`)
+      ? null : `${GREENSERVE_CLI} not found (build it with \`npx tsc -p tsconfig.json\`)`),
+  },
+  'node-http': {
+    label: 'node:http',
+    args: (app, port) => ['bench/peers/node-http.mjs', app, String(port)],
+    missing: () => null,
+  },
+  'node-cluster': {
+    label: 'node:cluster',
+    args: (app, port, opts) => ['bench/peers/node-cluster.mjs', app, String(port), String(opts.clusterWorkers)],
+    missing: () => null,
+  },
+};
+
+/** A port that was free on 127.0.0.1 a moment ago. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function exited(child) {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+function waitExit(child, ms) {
+  if (exited(child)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => { clearTimeout(timer); resolve(true); });
+  });
+}
+
+function logTail(path, bytes = 2000) {
+  try {
+    return readFileSync(path, 'utf8').slice(-bytes).trim();
+  } catch {
+    return '';
+  }
+}
+
+const running = new Set();
+
+/**
+ * Starts a server as a child process (stdout and stderr go to logFile) and resolves once
+ * its port accepts TCP connections. Rejects, with the log's tail, if it exits or is not
+ * ready within readyTimeoutMs.
+ */
+export async function startServer(name, { app, port, opts, env, logFile, readyTimeoutMs = 20_000 }) {
+  const def = SERVERS[name];
+  const fd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, def.args(app, port, opts), {
+    cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  const server = { name, port, pid: child.pid, child, logFile };
+  running.add(server);
+  const deadline = Date.now() + readyTimeoutMs;
+  while (!(await canConnect(port))) {
+    if (exited(child) || Date.now() > deadline) {
+      const why = exited(child) ? `exited (${child.exitCode ?? child.signalCode})` : `not accepting after ${readyTimeoutMs} ms`;
+      await stopServer(server);
+      throw new Error(`${def.label} ${why}; log ${logFile}:\n${logTail(logFile)}`);
+    }
+    await sleep(50);
+  }
+  return server;
+}
+
+/** SIGTERM, then SIGKILL of every process in the tree after graceMs. Returns how it ended. */
+export async function stopServer(server, graceMs = 5_000) {
+  running.delete(server);
+  const { child } = server;
+  if (exited(child)) return 'already exited';
+  const tree = processTree(child.pid);
+  child.kill('SIGTERM');
+  if (await waitExit(child, graceMs)) return 'SIGTERM';
+  for (const pid of tree) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+  await waitExit(child, 2_000);
+  return `SIGKILL after ${graceMs} ms`;
+}
+
+/** Kills whatever is still running (for the harness's own SIGINT/SIGTERM). */
+export function killAll() {
+  for (const server of running) {
+    for (const pid of processTree(server.pid)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    }
+  }
+  running.clear();
+}
+
+/** One GET through a fresh connection: { status, contentType, body } (for a sanity check). */
+export function probe(port, path, timeoutMs = 5_000) {
+  return new Promise((resolve, reject) => {
+    const req = net.connect({ host: '127.0.0.1', port }, () => {
+      // write(), not end(): like a load tool, do not half-close before the answer comes.
+      req.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
+    });
+    const chunks = [];
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no response to GET ${path} in ${timeoutMs} ms`)));
+    req.on('data', (c) => chunks.push(c));
+    req.once('error', reject);
+    req.once('close', () => {
+      const raw = Buffer.concat(chunks).toString('latin1');
+      const split = raw.indexOf('\r\n\r\n');
+      const head = raw.slice(0, split);
+      resolve({
+        status: Number(/^HTTP\/1\.\d (\d{3})/.exec(head)?.[1] ?? 0),
+        contentType: /^content-type:\s*(.*)$/im.exec(head)?.[1]?.trim() ?? null,
+        body: raw.slice(split + 4),
+      });
+    });
+  });
+}

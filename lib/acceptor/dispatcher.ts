@@ -1,0 +1,263 @@
+// design: the acceptor's scheduler and response pump.
+//
+// Dispatch: each request goes to the least-loaded ready worker that can take it, reading the
+// state every worker publishes in the control block: a worker that is PARKED in a blocking shim,
+// or RUNNING one handler for longer than BLOCKED_AFTER_MS, is passed over while another can take
+// work, so a request never waits behind a blocked synchronous handler while a thread is free.
+// When no worker can take it, it waits in a FIFO queue (bounded: past --limit-concurrency
+// requests owed, new ones get an immediate 503) and is sent as soon as a response frees a worker.
+//
+// Pump: the acceptor never blocks. While responses are owed it drains every response ring once
+// per event-loop turn (setImmediate), writing bytes to corked sockets and uncorking them at the
+// end of the turn (one writev per socket per turn). When a turn finds nothing it arms a single
+// Atomics.waitAsync on its doorbell, and workers ring the doorbell only while it sleeps.
+import { FL_CLOSE, FL_END, FL_KEEP_ALIVE, T_REQUEST, T_RESPONSE, WorkerState } from '../ring/layout.js';
+import { ring } from '../ring/ring.js';
+import { epochNow, type ControlBlock } from '../ring/control.js';
+import type { WorkerHandle } from '../supervisor/pool.js';
+import type { Connection, Exchange } from './connection.js';
+import type { FramedRequest } from './framer.js';
+import { statusResponse } from './responses.js';
+
+/** A handler running this long without returning counts as blocked for dispatch. */
+const BLOCKED_AFTER_MS = 2;
+/** Empty pump turns before the acceptor sleeps on its doorbell (a turn is cheap; a wake is not). */
+const SPIN_TURNS = 1;
+
+export interface DispatcherOptions {
+  limitConcurrency: number;
+  threadConcurrency: number;
+}
+
+export class Dispatcher {
+  /** Requests accepted and not yet answered (in flight + waiting). */
+  outstanding = 0;
+  private readonly control: ControlBlock;
+  private readonly o: DispatcherOptions;
+  private readonly workers: WorkerHandle[] = [];
+  private waiting: Exchange[] = [];
+  private corkedConns: Connection[] = [];
+  private scheduled = false;
+  private armed = false;
+  private emptyTurns = 0;
+  private readonly bell: Int32Array;
+  private readonly onTurn = (): void => this.turn();
+  private readonly onWake = (): void => {
+    this.armed = false;
+    Atomics.store(this.bell, this.control.acceptorBell().sleepIndex, 0);
+    this.turn();
+  };
+
+  constructor(control: ControlBlock, o: DispatcherOptions) {
+    this.control = control;
+    this.o = o;
+    this.bell = control.i32;
+  }
+
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  /** A worker is ready: take work. */
+  add(h: WorkerHandle): void {
+    h.sink = (type, flags, _connId, reqId, payload) => {
+      if (type === T_RESPONSE) this.response(h, flags, reqId, payload);
+    };
+    this.workers.push(h);
+    this.flushWaiting();
+  }
+
+  /**
+   * A worker is gone. Responses it published are still delivered; the exchanges it still owed
+   * are returned: `started` reached its ring (the caller answers them), `unsent` never did and are
+   * dispatched again to the other workers here.
+   */
+  remove(h: WorkerHandle): Exchange[] {
+    if (h.sink !== null) h.responses.read(h.sink);
+    const i = this.workers.indexOf(h);
+    if (i >= 0) this.workers.splice(i, 1);
+    const unsent = new Set(h.overflow);
+    const started = [...h.exchanges.values()].filter((ex) => !unsent.has(ex));
+    h.exchanges.clear();
+    h.overflow = [];
+    this.outstanding -= h.outstanding;
+    h.outstanding = 0;
+    for (const ex of unsent) this.resubmit(ex);
+    this.uncork();
+    return started;
+  }
+
+  private resubmit(ex: Exchange): void {
+    if (ex.conn.destroyed) return;
+    this.outstanding++;
+    const h = this.pick();
+    if (h !== null) this.send(h, ex);
+    else this.waiting.push(ex);
+    this.ensure();
+  }
+
+  /** Answer an exchange that no worker will (its worker died): counts it as done. */
+  answer(ex: Exchange, bytes: Buffer): void {
+    ex.conn.respond(ex, bytes, true);
+    this.uncork();
+  }
+
+  submit(ex: Exchange, req: FramedRequest): void {
+    if (this.outstanding >= this.o.limitConcurrency) {
+      ex.conn.respond(ex, statusResponse(503, false, 'Retry-After: 1\r\n'), false);
+      return;
+    }
+    this.outstanding++;
+    const parts = [ex.conn.peer];
+    for (let i = 0; i < req.parts.length; i++) parts.push(req.parts[i]!);
+    ex.parts = parts;
+    ex.size = ex.conn.peer.length + req.size;
+    const h = this.pick();
+    if (h !== null) this.send(h, ex);
+    else this.waiting.push(ex);
+    this.ensure();
+  }
+
+  /** Called by connections that wrote in this turn: uncork them at the end of it. */
+  corked(conn: Connection): void {
+    this.corkedConns.push(conn);
+    if (!this.scheduled) this.schedule();
+  }
+
+  private pick(): WorkerHandle | null {
+    const workers = this.workers;
+    const cap = this.o.threadConcurrency;
+    let best: WorkerHandle | null = null;
+    let bestLoad = 0x7fffffff;
+    let now = 0;
+    for (let i = 0; i < workers.length; i++) {
+      const h = workers[i]!;
+      const load = h.outstanding;
+      if (load >= cap || load >= bestLoad) continue;
+      const state = this.control.state(h.slot);
+      if (state === WorkerState.PARKED || state === WorkerState.DRAINING) continue;
+      if (state === WorkerState.RUNNING && load > 0) {
+        if (now === 0) now = epochNow();
+        if (this.control.runningFor(h.slot, now) > BLOCKED_AFTER_MS) continue;
+      }
+      best = h;
+      bestLoad = load;
+      if (load === 0) break;
+    }
+    return best;
+  }
+
+  private send(h: WorkerHandle, ex: Exchange): void {
+    ex.slot = h.slot;
+    h.exchanges.set(ex.id, ex);
+    h.outstanding++;
+    if (h.overflow.length === 0 && this.write(h, ex)) ring(h.bell);
+    else h.overflow.push(ex);
+  }
+
+  private write(h: WorkerHandle, ex: Exchange): boolean {
+    const flags = ex.keepAlive ? FL_KEEP_ALIVE : 0;
+    if (!h.requests.write(T_REQUEST, flags, ex.conn.id, ex.id, ex.parts!, ex.size)) return false;
+    ex.parts = null;
+    return true;
+  }
+
+  private response(h: WorkerHandle, flags: number, reqId: number, payload: Buffer): void {
+    const ex = h.exchanges.get(reqId);
+    if (ex === undefined) return; // stale: the exchange was answered otherwise (worker replaced)
+    const end = (flags & FL_END) !== 0;
+    ex.conn.deliver(ex, payload, end, (flags & FL_CLOSE) !== 0);
+    if (!end) return;
+    h.exchanges.delete(reqId);
+    h.outstanding--;
+    this.outstanding--;
+    if (this.waiting.length > 0) this.flushWaiting();
+  }
+
+  private flushWaiting(): void {
+    const q = this.waiting;
+    let i = 0;
+    for (; i < q.length; i++) {
+      const ex = q[i]!;
+      if (ex.conn.destroyed) {
+        this.outstanding--; // the client is gone: drop it before it costs a worker anything
+        continue;
+      }
+      const h = this.pick();
+      if (h === null) break;
+      this.send(h, ex);
+    }
+    if (i > 0) this.waiting = i === q.length ? [] : q.slice(i);
+  }
+
+  /** Make sure a turn will come while responses are owed. */
+  private ensure(): void {
+    if (!this.scheduled && !this.armed) this.schedule();
+  }
+
+  private schedule(): void {
+    this.scheduled = true;
+    setImmediate(this.onTurn);
+  }
+
+  private turn(): void {
+    this.scheduled = false;
+    let frames = 0;
+    const workers = this.workers;
+    for (let i = 0; i < workers.length; i++) {
+      const h = workers[i]!;
+      frames += h.responses.read(h.sink!);
+      if (h.overflow.length > 0) this.retryOverflow(h);
+    }
+    this.uncork();
+    if (this.outstanding === 0) {
+      this.emptyTurns = 0;
+      return;
+    }
+    if (frames > 0 || this.emptyTurns < SPIN_TURNS) {
+      this.emptyTurns = frames > 0 ? 0 : this.emptyTurns + 1;
+      this.schedule();
+      return;
+    }
+    this.emptyTurns = 0;
+    this.sleep();
+  }
+
+  private retryOverflow(h: WorkerHandle): void {
+    let n = 0;
+    while (n < h.overflow.length && this.write(h, h.overflow[n]!)) n++;
+    if (n > 0) {
+      h.overflow.splice(0, n);
+      ring(h.bell);
+    }
+  }
+
+  private uncork(): void {
+    const conns = this.corkedConns;
+    if (conns.length === 0) return;
+    this.corkedConns = [];
+    for (let i = 0; i < conns.length; i++) {
+      const c = conns[i]!;
+      c.isCorked = false;
+      if (!c.destroyed) c.socket.uncork();
+    }
+  }
+
+  private sleep(): void {
+    if (this.armed) return;
+    const { i32, sleepIndex, bellIndex } = this.control.acceptorBell();
+    Atomics.store(i32, sleepIndex, 1);
+    const seq = Atomics.load(i32, bellIndex);
+    for (const h of this.workers) {
+      if (!h.responses.empty() || h.overflow.length > 0) {
+        Atomics.store(i32, sleepIndex, 0);
+        this.schedule();
+        return;
+      }
+    }
+    const r = Atomics.waitAsync(i32, bellIndex, seq);
+    this.armed = true;
+    if (r.async) void r.value.then(this.onWake);
+    else queueMicrotask(this.onWake);
+  }
+}

@@ -1,0 +1,337 @@
+// The settings table (STYLE rule 1: one setting, one entry). Each entry holds the key, CLI flag,
+// env name, TypeBox schema (type, default, bounds), one-line help and longer doc. The CLI parser,
+// env and option validation, the Config type, `--help` and docs/settings.md are generated from it
+// (resolve.ts, help.ts, settings-doc.ts). To add a setting, add an entry here, rebuild, and run
+// `node dist/lib/config/write-settings-doc.js`; test/unit/config/settings-doc.test.mjs fails until then.
+//
+// Below the table are the validators its entries use (bind addresses, APP specs) and the
+// describers that turn a schema into words for error messages, --help and the docs.
+import { isIPv4, isIPv6 } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { KindGuard, Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ConfigError } from '../errors.js';
+
+export const SECTIONS = ['Application', 'Listening', 'Concurrency', 'Request limits', 'Timeouts', 'Logging'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+export interface SettingSpec<K extends string = string, S extends TSchema = TSchema> {
+  /** camelCase key: the library option name and the Config property */
+  readonly key: K;
+  readonly section: Section;
+  /** long CLI flag (`--threads`); null for the positional APP argument */
+  readonly flag: string | null;
+  /** short CLI flag (`-t`) */
+  readonly short?: string;
+  /** `GREENSERVE_<UPPER_SNAKE>` */
+  readonly env: string;
+  /** type, default and bounds; arrays are repeatable flags (and comma-separated in env) */
+  readonly schema: S;
+  /** the value's name in --help (`INT`, `ADDRESS`) */
+  readonly metavar: string;
+  /** one line for --help */
+  readonly help: string;
+  /** the longer text for docs/settings.md */
+  readonly doc: string;
+  /** the value is a byte count; strings like `64kb` are accepted too */
+  readonly size?: boolean;
+  /** words for a default that depends on the machine (shown instead of the value) */
+  readonly defaultDoc?: string;
+  /** words for what is allowed, where the schema alone does not say it */
+  readonly allowed?: string;
+  /** runs after the schema check (on each item of an array); returns the problem, or null */
+  readonly check?: (value: unknown) => string | null;
+  /** maps a library option value before validation (for example a URL to its string) */
+  readonly fromOption?: (value: unknown) => unknown;
+}
+
+/** Identity helper: keeps each entry's key and schema types for Config. */
+function setting<const K extends string, S extends TSchema>(spec: SettingSpec<K, S>): SettingSpec<K, S> {
+  return spec;
+}
+
+const CORES = Math.min(1024, Math.max(1, availableParallelism()));
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+const INTERFACES = ['auto', 'node', 'fetch'] as const;
+
+export const SETTINGS = [
+  setting({
+    key: 'app', section: 'Application', flag: null, env: 'GREENSERVE_APP', metavar: 'APP',
+    schema: Type.String({ minLength: 1 }),
+    allowed: 'a module as PATH or PATH:EXPORT (like ./app.js or ./app.js:handler)',
+    help: 'the application module, as PATH or PATH:EXPORT',
+    doc: 'The application module: a path or `file:` URL, optionally followed by `:EXPORT` to name the ' +
+      'export that holds the handler (like gunicorn\'s `module:app`). The text after the last colon is ' +
+      'taken as the export name only when it is a JavaScript identifier, so `file:///srv/app.mjs` and ' +
+      '`./app.js` name just a module and `/srv/app.mjs:handler` names a module and an export. Without an ' +
+      'export name the default export is used. Required. The library option may also be a `URL`.',
+    check: appProblem,
+    fromOption: (v) => (v instanceof URL ? v.href : v),
+  }),
+  setting({
+    key: 'interface', section: 'Application', flag: '--interface', env: 'GREENSERVE_INTERFACE', metavar: 'KIND',
+    schema: Type.Union(INTERFACES.map((s) => Type.Literal(s)), { default: 'auto' }),
+    help: 'how to call the app\'s export: auto, node (req, res) or fetch (Request → Response)',
+    doc: 'How the application\'s export is called (like uvicorn\'s `--interface`). `node`: a `node:http` ' +
+      'request listener `(req, res)` (Express, Koa, Connect). `fetch`: a Fetch-style handler ' +
+      '`(request) → Response`, or an object with a `fetch` method (Hono). `auto` decides from the export\'s ' +
+      'shape: an object with `fetch` or a function of one parameter is `fetch`; a function of two or ' +
+      'more parameters, or an object with `callback()` (Koa), is `node`.',
+  }),
+  setting({
+    key: 'bind', section: 'Listening', flag: '--bind', short: '-b', env: 'GREENSERVE_BIND', metavar: 'ADDRESS',
+    schema: Type.Array(Type.String(), { minItems: 1, default: ['127.0.0.1:8000'] }),
+    allowed: 'HOST:PORT, [IPv6]:PORT or unix:PATH',
+    help: 'address to listen on: HOST:PORT, [IPv6]:PORT or unix:PATH; repeat for several',
+    doc: 'An address to listen on: `HOST:PORT` (a host name or IPv4 address), `[IPv6]:PORT`, or ' +
+      '`unix:PATH` for a unix socket. The port is 0 to 65535; 0 picks a free port. Repeat the flag to ' +
+      'listen on several addresses; in the environment, separate addresses with commas.',
+    check: bindProblem,
+  }),
+  setting({
+    key: 'backlog', section: 'Listening', flag: '--backlog', env: 'GREENSERVE_BACKLOG', metavar: 'INT',
+    schema: Type.Integer({ minimum: 1, maximum: 65535, default: 2048 }),
+    help: 'listen backlog: connections the kernel queues before they are accepted',
+    doc: 'The listen backlog: how many connections the kernel queues before greenserve accepts them. ' +
+      'Node\'s own default (511) overflows when many clients connect at once; the kernel may cap the ' +
+      'value further (`net.core.somaxconn` on Linux).',
+  }),
+  setting({
+    key: 'connections', section: 'Listening', flag: '--connections', env: 'GREENSERVE_CONNECTIONS', metavar: 'INT',
+    schema: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
+    help: 'most client connections open at once; accepting pauses at the cap',
+    doc: 'The most client connections open at once. At the cap greenserve stops accepting; new ' +
+      'connections wait in the listen backlog until one closes.',
+  }),
+  setting({
+    key: 'threads', section: 'Concurrency', flag: '--threads', short: '-t', env: 'GREENSERVE_THREADS', metavar: 'INT',
+    schema: Type.Integer({ minimum: 1, maximum: 1024, default: CORES }),
+    defaultDoc: 'number of available cores',
+    help: 'worker threads that run the application',
+    doc: 'The number of worker threads. Each imports the application once and runs requests; a ' +
+      'synchronous handler that blocks holds only its own thread. The default is the number of ' +
+      'available cores (`os.availableParallelism()`).',
+  }),
+  setting({
+    key: 'threadConcurrency', section: 'Concurrency', flag: '--thread-concurrency',
+    env: 'GREENSERVE_THREAD_CONCURRENCY', metavar: 'INT',
+    schema: Type.Integer({ minimum: 1, maximum: 10_000, default: 64 }),
+    help: 'most requests in flight on one worker thread (async handlers)',
+    doc: 'The most requests in flight at once on one worker thread. Only async handlers have more ' +
+      'than one: a synchronous handler runs one request at a time whatever this says.',
+  }),
+  setting({
+    key: 'limitConcurrency', section: 'Concurrency', flag: '--limit-concurrency',
+    env: 'GREENSERVE_LIMIT_CONCURRENCY', metavar: 'INT',
+    schema: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, default: 10_000 }),
+    help: 'most requests accepted but not yet answered; past it, 503',
+    doc: 'The most requests accepted but not yet answered, across the server: those running on a ' +
+      'worker plus those waiting for one. Past it a new request is answered at once with ' +
+      '`503 Service Unavailable` (uvicorn\'s name for the same limit).',
+  }),
+  setting({
+    key: 'limitRequestLine', section: 'Request limits', flag: '--limit-request-line',
+    env: 'GREENSERVE_LIMIT_REQUEST_LINE', metavar: 'BYTES', size: true,
+    schema: Type.Integer({ minimum: 16, maximum: 65536, default: 4094 }),
+    help: 'longest request line (method, target, version); past it, 414',
+    doc: 'The longest request line (method, target and version) in bytes. A longer one is answered ' +
+      'with `414 URI Too Long` and the connection closes.',
+  }),
+  setting({
+    key: 'limitRequestFields', section: 'Request limits', flag: '--limit-request-fields',
+    env: 'GREENSERVE_LIMIT_REQUEST_FIELDS', metavar: 'INT',
+    schema: Type.Integer({ minimum: 1, maximum: 32768, default: 100 }),
+    help: 'most header fields in a request; past it, 431',
+    doc: 'The most header fields in one request. More are answered with ' +
+      '`431 Request Header Fields Too Large` and the connection closes.',
+  }),
+  setting({
+    key: 'limitRequestFieldSize', section: 'Request limits', flag: '--limit-request-field-size',
+    env: 'GREENSERVE_LIMIT_REQUEST_FIELD_SIZE', metavar: 'BYTES', size: true,
+    schema: Type.Integer({ minimum: 16, maximum: 65536, default: 8190 }),
+    help: 'longest header field (name and value); past it, 431',
+    doc: 'The longest header field, name and value together, in bytes. A longer one is answered ' +
+      'with `431 Request Header Fields Too Large` and the connection closes.',
+  }),
+  setting({
+    key: 'limitRequestBody', section: 'Request limits', flag: '--limit-request-body',
+    env: 'GREENSERVE_LIMIT_REQUEST_BODY', metavar: 'BYTES', size: true,
+    schema: Type.Integer({ minimum: 0, maximum: 2 ** 40, default: 1_048_576 }),
+    help: 'largest request body; past it, 413',
+    doc: 'The largest request body in bytes, counted after chunked decoding. A larger one is ' +
+      'answered with `413 Content Too Large`. 0 allows no body at all.',
+  }),
+  setting({
+    key: 'keepAlive', section: 'Timeouts', flag: '--keep-alive', env: 'GREENSERVE_KEEP_ALIVE', metavar: 'SECONDS',
+    schema: Type.Number({ minimum: 0, maximum: 3600, default: 5 }),
+    help: 'seconds an idle keep-alive connection is kept open',
+    doc: 'How long, in seconds, an idle keep-alive connection is kept open waiting for the next ' +
+      'request. 0 closes each connection after its response. Fractions are allowed.',
+  }),
+  setting({
+    key: 'gracefulTimeout', section: 'Timeouts', flag: '--graceful-timeout',
+    env: 'GREENSERVE_GRACEFUL_TIMEOUT', metavar: 'SECONDS',
+    schema: Type.Number({ minimum: 0, maximum: 86400, default: 30 }),
+    help: 'seconds to finish in-flight requests on shutdown or reload',
+    doc: 'On a graceful shutdown (SIGTERM, SIGINT) or reload (SIGHUP): how long, in seconds, ' +
+      'requests in flight may take to finish before their workers are stopped.',
+  }),
+  setting({
+    key: 'logLevel', section: 'Logging', flag: '--log-level', env: 'GREENSERVE_LOG_LEVEL', metavar: 'LEVEL',
+    schema: Type.Union(LOG_LEVELS.map((s) => Type.Literal(s)), { default: 'info' }),
+    help: 'least severe log level written',
+    doc: 'The least severe level of log record written (pino levels). `silent` writes none.',
+  }),
+] as const;
+
+export type AnySetting = SettingSpec<string, TSchema>;
+type Entry = (typeof SETTINGS)[number];
+export type SettingKey = Entry['key'];
+/** The value of every setting, typed from the table's schemas. */
+export type SettingValues = { [E in Entry as E['key']]: Static<E['schema']> };
+
+export const SETTING_BY_KEY: ReadonlyMap<string, AnySetting> = new Map(SETTINGS.map((s) => [s.key, s]));
+
+/** CLI flags that are actions, not settings. */
+export const CLI_ACTIONS = [
+  { name: 'help', flag: '--help', short: '-h', help: 'show this help and exit' },
+  { name: 'version', flag: '--version', short: '-v', help: 'print the version and exit' },
+] as const;
+
+// ---------------------------------------------------------------------------------------------
+// Validators used by the table.
+
+export type BindAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+const HOST_NAME = /^[A-Za-z0-9_.-]+$/;
+const BIND_FORMS = 'must be HOST:PORT, [IPv6]:PORT or unix:PATH';
+
+/** Parses one `--bind` value; a string result is the problem with it. */
+function readBind(s: string): BindAddress | string {
+  if (s.startsWith('unix:')) {
+    const path = s.slice('unix:'.length);
+    return path === '' ? 'unix: needs a socket path, as unix:PATH' : { kind: 'unix', path };
+  }
+  if (s.startsWith('[')) return readBracketed(s);
+  const colon = s.lastIndexOf(':');
+  if (colon < 0) return BIND_FORMS;
+  const host = s.slice(0, colon);
+  if (host.includes(':')) return 'an IPv6 host needs brackets, as [IPv6]:PORT';
+  if (host === '') return 'HOST is missing, as in HOST:PORT';
+  const numeric = /^[\d.]+$/.test(host);
+  if (!HOST_NAME.test(host) || (numeric && !isIPv4(host))) return `"${host}" is not a host name or IPv4 address`;
+  return withPort(host, s.slice(colon + 1));
+}
+
+function readBracketed(s: string): BindAddress | string {
+  const close = s.indexOf(']');
+  if (close < 0) return 'an IPv6 host needs a closing "]", as [IPv6]:PORT';
+  const host = s.slice(1, close);
+  if (!isIPv6(host)) return `"${host}" is not an IPv6 address`;
+  if (s[close + 1] !== ':') return 'the port is missing, as in [IPv6]:PORT';
+  return withPort(host, s.slice(close + 2));
+}
+
+function withPort(host: string, port: string): BindAddress | string {
+  const n = /^\d{1,5}$/.test(port) ? Number(port) : NaN;
+  if (!(n <= 65535)) return 'the port must be an integer from 0 to 65535';
+  return { kind: 'tcp', host, port: n };
+}
+
+function bindProblem(value: unknown): string | null {
+  const r = readBind(String(value));
+  return typeof r === 'string' ? r : null;
+}
+
+/** Parses a `--bind` address; throws ConfigError for a malformed one. */
+export function parseBind(s: string): BindAddress {
+  const r = readBind(s);
+  if (typeof r === 'string') throw new ConfigError('bind', `${r} (got ${JSON.stringify(s)})`);
+  return r;
+}
+
+const IDENTIFIER = /^[\p{ID_Start}$_][\p{ID_Continue}$\u200C\u200D]*$/u;
+
+/**
+ * Splits `PATH:EXPORT` at the last colon, only where what follows is a JS identifier:
+ * `/x/y.mjs:handler` → (`/x/y.mjs`, `handler`); `file:///x/y.mjs` and `./app.js` → (as given, null).
+ */
+export function splitAppSpec(spec: string): { app: string; appExport: string | null } {
+  const colon = spec.lastIndexOf(':');
+  const name = spec.slice(colon + 1);
+  if (colon > 0 && IDENTIFIER.test(name)) return { app: spec.slice(0, colon), appExport: name };
+  return { app: spec, appExport: null };
+}
+
+function appProblem(value: unknown): string | null {
+  const s = String(value);
+  if (s.endsWith(':')) return 'the export name after ":" is missing, as in PATH:EXPORT';
+  return s.trim() === '' ? 'must name a module, as PATH or PATH:EXPORT' : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Describers: a schema in words, shared by error messages, --help and docs/settings.md.
+
+const UNITS: ReadonlyArray<readonly [string, number]> = [
+  ['tb', 2 ** 40], ['gb', 2 ** 30], ['mb', 2 ** 20], ['kb', 2 ** 10],
+];
+
+/** A byte count in the largest unit that divides it exactly: 65536 → `64kb`, 4094 → `4094`. */
+export function formatSize(n: number): string {
+  for (const [unit, size] of UNITS) if (n >= size && n % size === 0) return `${n / size}${unit}`;
+  return String(n);
+}
+
+function formatBound(spec: AnySetting, n: number): string {
+  return spec.size === true ? formatSize(n) : String(n);
+}
+
+function describeRange(spec: AnySetting, what: string, min?: number, max?: number): string {
+  const top = max === undefined || max >= Number.MAX_SAFE_INTEGER ? undefined : max;
+  if (min !== undefined && top !== undefined) {
+    return `${what} from ${formatBound(spec, min)} to ${formatBound(spec, top)}`;
+  }
+  if (min !== undefined) return `${what} of at least ${formatBound(spec, min)}`;
+  return top === undefined ? what : `${what} of at most ${formatBound(spec, top)}`;
+}
+
+/** The literal values of a union of literals (`auto | node | fetch`), or null. */
+export function choicesOf(schema: TSchema): string[] | null {
+  if (!KindGuard.IsUnion(schema)) return null;
+  const values = schema.anyOf.map((s) => (KindGuard.IsLiteral(s) ? String(s.const) : null));
+  return values.every((v): v is string => v !== null) ? values : null;
+}
+
+/** What a setting allows, as the end of "must be ...": `an integer from 1 to 1024`. */
+export function describeAllowed(spec: AnySetting): string {
+  const s = spec.schema;
+  if (spec.allowed !== undefined) return spec.allowed;
+  if (spec.size === true && KindGuard.IsInteger(s)) {
+    return `${describeRange(spec, 'a byte size', s.minimum, s.maximum)} (like 4096 or 4kb)`;
+  }
+  if (KindGuard.IsInteger(s)) return describeRange(spec, 'an integer', s.minimum, s.maximum);
+  if (KindGuard.IsNumber(s)) return describeRange(spec, 'a number', s.minimum, s.maximum);
+  if (KindGuard.IsBoolean(s)) return 'true or false';
+  const choices = choicesOf(s);
+  if (choices !== null) return `one of ${choices.join(', ')}`;
+  return 'a string';
+}
+
+/** A short type name for docs: `integer`, `bytes`, `string list`, `auto | node | fetch`. */
+export function describeType(spec: AnySetting): string {
+  const s = spec.schema;
+  if (spec.size === true) return 'integer (bytes)';
+  if (KindGuard.IsArray(s)) return 'list of strings (repeatable)';
+  const choices = choicesOf(s);
+  if (choices !== null) return choices.join(' | ');
+  return KindGuard.IsInteger(s) ? 'integer' : String((s as { type?: unknown }).type ?? 'value');
+}
+
+/** The default in words, or null when the setting is required. */
+export function describeDefault(spec: AnySetting): string | null {
+  if (spec.defaultDoc !== undefined) return spec.defaultDoc;
+  const d: unknown = spec.schema.default;
+  if (d === undefined) return null;
+  if (Array.isArray(d)) return d.join(', ');
+  if (spec.size === true && typeof d === 'number' && formatSize(d) !== String(d)) return `${d} (${formatSize(d)})`;
+  return String(d);
+}

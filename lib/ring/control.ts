@@ -1,0 +1,130 @@
+// design: typed access to the control block (layout in ./layout.ts). A worker writes only its own
+// line through WorkerControl; the acceptor reads every line through ControlBlock and writes only
+// the STARTING/DEAD states and the generation of a slot it (re)fills. Counters, not booleans.
+import {
+  C_ACC_BELL,
+  C_ACC_SLEEP,
+  W_CUR_REQ,
+  W_F64_RUN_SINCE,
+  W_GENERATION,
+  W_HEARTBEAT,
+  W_INFLIGHT,
+  W_SERVED,
+  W_STATE,
+  WorkerState,
+  controlBlockBytes,
+  wIndex,
+  wIndexF64,
+} from './layout.js';
+import type { Doorbell } from './ring.js';
+
+/** Milliseconds since the epoch, with sub-millisecond precision, comparable across threads. */
+export function epochNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export function createControlBuffer(slots: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(controlBlockBytes(slots));
+}
+
+export class ControlBlock {
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  readonly slots: number;
+
+  constructor(sab: SharedArrayBuffer) {
+    this.i32 = new Int32Array(sab);
+    this.f64 = new Float64Array(sab);
+    this.slots = this.i32.length / 16 - 1;
+  }
+
+  state(slot: number): WorkerState {
+    return Atomics.load(this.i32, wIndex(slot, W_STATE)) as WorkerState;
+  }
+
+  setState(slot: number, state: WorkerState): void {
+    Atomics.store(this.i32, wIndex(slot, W_STATE), state);
+  }
+
+  /** How long (ms) the handler now running on `slot` has run, or 0 when none runs. */
+  runningFor(slot: number, now: number): number {
+    if (Atomics.load(this.i32, wIndex(slot, W_CUR_REQ)) === 0) return 0;
+    return now - this.f64[wIndexF64(slot, W_F64_RUN_SINCE)]!;
+  }
+
+  served(slot: number): number {
+    return Atomics.load(this.i32, wIndex(slot, W_SERVED)) >>> 0;
+  }
+
+  inflight(slot: number): number {
+    return Atomics.load(this.i32, wIndex(slot, W_INFLIGHT));
+  }
+
+  heartbeat(slot: number): number {
+    return Atomics.load(this.i32, wIndex(slot, W_HEARTBEAT)) >>> 0;
+  }
+
+  /** Reset a slot for a new worker and return its generation. */
+  resetSlot(slot: number): number {
+    const base = wIndex(slot, 0);
+    for (let i = 0; i < 16; i++) if (i !== W_GENERATION) Atomics.store(this.i32, base + i, 0);
+    return Atomics.add(this.i32, wIndex(slot, W_GENERATION), 1) + 1;
+  }
+
+  /** The acceptor's doorbell: workers ring it after publishing responses. */
+  acceptorBell(): Doorbell {
+    return { i32: this.i32, sleepIndex: C_ACC_SLEEP, bellIndex: C_ACC_BELL };
+  }
+}
+
+/** A worker's writer for its own line. */
+export class WorkerControl {
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private readonly iState: number;
+  private readonly iBeat: number;
+  private readonly iInflight: number;
+  private readonly iServed: number;
+  private readonly iCur: number;
+  private readonly fSince: number;
+
+  constructor(sab: SharedArrayBuffer, slot: number) {
+    this.i32 = new Int32Array(sab);
+    this.f64 = new Float64Array(sab);
+    this.iState = wIndex(slot, W_STATE);
+    this.iBeat = wIndex(slot, W_HEARTBEAT);
+    this.iInflight = wIndex(slot, W_INFLIGHT);
+    this.iServed = wIndex(slot, W_SERVED);
+    this.iCur = wIndex(slot, W_CUR_REQ);
+    this.fSince = wIndexF64(slot, W_F64_RUN_SINCE);
+  }
+
+  setState(state: WorkerState): void {
+    Atomics.store(this.i32, this.iState, state);
+  }
+
+  beat(): void {
+    Atomics.add(this.i32, this.iBeat, 1);
+  }
+
+  /** A handler starts running request `reqId` synchronously. */
+  enter(reqId: number): void {
+    this.f64[this.fSince] = epochNow();
+    Atomics.store(this.i32, this.iCur, reqId | 0 || 1);
+    Atomics.store(this.i32, this.iState, WorkerState.RUNNING);
+  }
+
+  /** The handler returned (or went async). */
+  leave(): void {
+    Atomics.store(this.i32, this.iCur, 0);
+    Atomics.store(this.i32, this.iState, WorkerState.IDLE);
+  }
+
+  setInflight(n: number): void {
+    Atomics.store(this.i32, this.iInflight, n);
+  }
+
+  served(): void {
+    Atomics.add(this.i32, this.iServed, 1);
+  }
+}

@@ -1,0 +1,128 @@
+// design: every slot index and constant of greenserve's shared memory lives in this file.
+//
+// Two kinds of SharedArrayBuffer are shared between the acceptor (main thread) and the workers:
+//
+// 1. A RING: a single-producer / single-consumer byte ring. Each worker has two: the request ring
+//    (acceptor -> worker) and the response ring (worker -> acceptor).
+//
+//      byte 0           64              128                                   128 + capacity
+//      ┌────────────────┬───────────────┬──────────────────────────────────────┐
+//      │ producer line  │ consumer line │ data: frames, back to back, wrapping │
+//      │ TAIL, P_WAIT   │ HEAD, C_SLEEP,│  ┌──────────16 B header──────────┐   │
+//      │                │ C_BELL        │  │len u32│type u8│flags u8│aux u16│   │
+//      └────────────────┴───────────────┘  │connId u32     │reqId u32      │   │
+//                                          └───────────────┴───────────────┘   │
+//                                          payload (len bytes), zero pad to 16  │
+//
+//    Invariants:
+//    - TAIL is written only by the producer, HEAD only by the consumer, each with Atomics.store;
+//      both are free-running byte counters modulo 2^32, so `(TAIL - HEAD) | 0` is the number of
+//      bytes in use. Empty: TAIL == HEAD. Full: a frame does not fit in `capacity - used`.
+//    - The producer writes a frame's bytes first and publishes it by storing TAIL last; the
+//      consumer reads a frame's bytes only below the TAIL it loaded, and frees them by storing
+//      HEAD last. Atomics.store/load are sequentially consistent, so published bytes are visible.
+//    - capacity is a power of two and a multiple of FRAME_ALIGN; every frame starts on a
+//      FRAME_ALIGN boundary, so the 16-byte header never straddles the end of the data area.
+//      Only the payload may wrap (it is copied in two parts).
+//    - A frame whose aligned size exceeds capacity / 2 is never put in the ring: it goes through
+//      the spill path (a MessagePort read with receiveMessageOnPort); the ring carries a SPILL
+//      marker in its place, so frame order is preserved. Nothing can deadlock on a big frame.
+//    - C_SLEEP is set to 1 by the consumer just before it waits on C_BELL and back to 0 after; the
+//      producer, after storing TAIL, rings (Atomics.add C_BELL + notify) only when C_SLEEP is 1.
+//      The consumer re-checks the ring after setting C_SLEEP, so no wake-up is lost.
+//    - P_WAIT is set to 1 by a producer waiting for space (a worker with a full response ring);
+//      the consumer notifies HEAD after freeing space when it sees it.
+//
+// 2. The CONTROL BLOCK: one per server. A header line, then one 64-byte line per worker slot.
+//    Workers publish their own state, heartbeat, in-flight and served counts; the acceptor reads
+//    them to dispatch (and the supervisor to watch). The acceptor's own doorbell is in the header:
+//    a worker that publishes a response rings it only when ACC_SLEEP is 1.
+
+/** Bytes of the ring header (two 64-byte cache lines, so producer and consumer words never share a line). */
+export const RING_HEADER_BYTES = 128;
+/** Int32 slots of the ring header. */
+export const R_TAIL = 0; //       producer line
+export const R_P_WAIT = 1; //     producer waits for space
+export const R_HEAD = 16; //      consumer line
+export const R_C_SLEEP = 17; //   consumer is (about to be) asleep
+export const R_C_BELL = 18; //    doorbell sequence the consumer waits on
+
+export const FRAME_ALIGN = 16;
+export const FRAME_HEADER_BYTES = 16;
+/** Byte offsets inside a frame header. */
+export const F_LEN = 0;
+export const F_TYPE = 4;
+export const F_FLAGS = 5;
+export const F_AUX = 6;
+export const F_CONN = 8;
+export const F_REQ = 12;
+
+/** Frame types. Acceptor -> worker below 64, worker -> acceptor from 64. */
+export const T_SPILL = 1; //      the payload travels on the spill port; header fields are the real frame's
+export const T_REQUEST = 2; //    a complete request: head + raw body, exactly as framed by the acceptor
+export const T_RESPONSE = 64; //  response bytes, to be written verbatim; flags below
+
+/** Frame flags of T_RESPONSE. */
+export const FL_END = 1; //       last frame of this response
+export const FL_CLOSE = 2; //     close the connection after this response
+export const FL_ABORT = 4; //     the response broke off: write what came, then close
+
+/** Flags of T_REQUEST. */
+export const FL_KEEP_ALIVE = 1;
+
+/** Default ring data capacity (bytes). */
+export const DEFAULT_RING_CAPACITY = 1 << 20;
+
+// ── control block ─────────────────────────────────────────────────────────────────────────────
+export const CTL_LINE_INT32 = 16; // 64 bytes per line
+/** Header line slots. */
+export const C_ACC_SLEEP = 0; //  the acceptor has armed Atomics.waitAsync on C_ACC_BELL
+export const C_ACC_BELL = 1; //   the acceptor's doorbell sequence
+/** Per-worker line slots (line = 1 + worker slot). */
+export const W_STATE = 0; //      WorkerState, written by the worker (the acceptor writes STARTING/DEAD)
+export const W_HEARTBEAT = 1; //  incremented by the worker on every loop turn
+export const W_INFLIGHT = 2; //   requests taken and not yet answered, written by the worker
+export const W_SERVED = 3; //     responses completed, written by the worker
+export const W_CUR_REQ = 4; //    request id of the handler running now (0 = none)
+export const W_GENERATION = 5; // incremented by the acceptor each time the slot gets a new worker
+/** Float64 view of the same line: slot 4 of the Float64 line (bytes 32..39) */
+export const W_F64_RUN_SINCE = 4; // epoch ms (performance.timeOrigin + now()) when W_CUR_REQ started
+
+export const enum WorkerState {
+  STARTING = 0,
+  IDLE = 1,
+  RUNNING = 2,
+  PARKED = 3,
+  DRAINING = 4,
+  DEAD = 5,
+}
+
+export const WORKER_STATE_NAMES = ['starting', 'idle', 'running', 'parked', 'draining', 'dead'] as const;
+
+export function controlBlockBytes(slots: number): number {
+  return (1 + slots) * CTL_LINE_INT32 * 4;
+}
+
+/** Int32 index of a per-worker slot. */
+export function wIndex(slot: number, field: number): number {
+  return (1 + slot) * CTL_LINE_INT32 + field;
+}
+
+/** Float64 index of a per-worker float slot. */
+export function wIndexF64(slot: number, field: number): number {
+  return ((1 + slot) * CTL_LINE_INT32) / 2 + field;
+}
+
+export function alignFrame(bytes: number): number {
+  return (bytes + (FRAME_ALIGN - 1)) & ~(FRAME_ALIGN - 1);
+}
+
+export function ringBytes(capacity: number): number {
+  return RING_HEADER_BYTES + capacity;
+}
+
+export function assertCapacity(capacity: number): void {
+  if (capacity < 256 || (capacity & (capacity - 1)) !== 0 || capacity > 1 << 30) {
+    throw new RangeError(`ring capacity must be a power of two from 256 to 2^30 (got ${capacity})`);
+  }
+}

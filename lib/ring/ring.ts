@@ -1,0 +1,282 @@
+// design: single-producer / single-consumer frame ring over a SharedArrayBuffer (layout and
+// invariants in ./layout.ts). The producer copies a frame in and publishes it by storing TAIL; the
+// consumer copies it out into a fresh Buffer (the ring bytes are reused as soon as HEAD moves) and
+// frees it by storing HEAD. Frames too big for the ring go through a MessagePort (the spill path)
+// with a marker frame in the ring keeping their place in the order. Neither side ever blocks here:
+// waiting (Atomics.wait on a worker, Atomics.waitAsync on the acceptor) is the caller's choice.
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import {
+  F_AUX,
+  F_CONN,
+  F_FLAGS,
+  F_LEN,
+  F_REQ,
+  F_TYPE,
+  FRAME_HEADER_BYTES,
+  R_C_BELL,
+  R_C_SLEEP,
+  R_HEAD,
+  R_P_WAIT,
+  R_TAIL,
+  RING_HEADER_BYTES,
+  T_SPILL,
+  alignFrame,
+  assertCapacity,
+  ringBytes,
+} from './layout.js';
+
+export type FrameSink = (type: number, flags: number, connId: number, reqId: number, payload: Buffer) => void;
+
+const EMPTY = Buffer.alloc(0);
+
+export function createRingBuffer(capacity: number): SharedArrayBuffer {
+  assertCapacity(capacity);
+  return new SharedArrayBuffer(ringBytes(capacity));
+}
+
+/** Where a producer rings after publishing: the consumer's sleep flag and doorbell words. */
+export interface Doorbell {
+  readonly i32: Int32Array;
+  readonly sleepIndex: number;
+  readonly bellIndex: number;
+}
+
+export function ringDoorbell(sab: SharedArrayBuffer): Doorbell {
+  return { i32: new Int32Array(sab, 0, RING_HEADER_BYTES / 4), sleepIndex: R_C_SLEEP, bellIndex: R_C_BELL };
+}
+
+/** Wake the consumer if it said it sleeps. Cheap when it is awake: one Atomics.load. */
+export function ring(bell: Doorbell): void {
+  if (Atomics.load(bell.i32, bell.sleepIndex) !== 0) {
+    Atomics.add(bell.i32, bell.bellIndex, 1);
+    Atomics.notify(bell.i32, bell.bellIndex);
+  }
+}
+
+class RingView {
+  protected readonly ctl: Int32Array;
+  protected readonly data: Uint8Array;
+  protected readonly view: DataView;
+  readonly capacity: number;
+  protected readonly mask: number;
+
+  constructor(sab: SharedArrayBuffer) {
+    const capacity = sab.byteLength - RING_HEADER_BYTES;
+    assertCapacity(capacity);
+    this.ctl = new Int32Array(sab, 0, RING_HEADER_BYTES / 4);
+    this.data = new Uint8Array(sab, RING_HEADER_BYTES, capacity);
+    this.view = new DataView(sab, RING_HEADER_BYTES, capacity);
+    this.capacity = capacity;
+    this.mask = capacity - 1;
+  }
+
+  /** Bytes published and not yet consumed. */
+  get used(): number {
+    return (Atomics.load(this.ctl, R_TAIL) - Atomics.load(this.ctl, R_HEAD)) >>> 0;
+  }
+}
+
+export class RingWriter extends RingView {
+  private tail: number;
+  private readonly spill: MessagePort | null;
+  /** Frames whose aligned size is above this go through the spill port. */
+  readonly maxInline: number;
+
+  constructor(sab: SharedArrayBuffer, spill: MessagePort | null) {
+    super(sab);
+    this.tail = Atomics.load(this.ctl, R_TAIL);
+    this.spill = spill;
+    this.maxInline = this.capacity >>> 1;
+  }
+
+  /**
+   * Publish one frame whose payload is the concatenation of `parts` (`len` bytes in all).
+   * Returns false, writing nothing, when the ring has no room for it now.
+   */
+  write(type: number, flags: number, connId: number, reqId: number, parts: readonly Uint8Array[], len: number): boolean {
+    const size = alignFrame(FRAME_HEADER_BYTES + len);
+    if (size > this.maxInline) return this.writeSpilled(type, flags, connId, reqId, parts, len);
+    const head = Atomics.load(this.ctl, R_HEAD);
+    if (this.capacity - ((this.tail - head) >>> 0) < size) return false;
+    const pos = this.tail & this.mask;
+    this.header(pos, len, type, flags, 0, connId, reqId);
+    let at = (pos + FRAME_HEADER_BYTES) & this.mask;
+    for (let i = 0; i < parts.length; i++) at = this.copyIn(parts[i]!, at);
+    this.tail = (this.tail + size) | 0;
+    Atomics.store(this.ctl, R_TAIL, this.tail);
+    return true;
+  }
+
+  /** Same as write() for a single payload buffer. */
+  write1(type: number, flags: number, connId: number, reqId: number, payload: Uint8Array): boolean {
+    return this.write(type, flags, connId, reqId, [payload], payload.length);
+  }
+
+  /** Space in bytes a frame of `len` payload bytes takes in the ring (a spilled one: only its marker). */
+  frameBytes(len: number): number {
+    const size = alignFrame(FRAME_HEADER_BYTES + len);
+    return size > this.maxInline ? FRAME_HEADER_BYTES : size;
+  }
+
+  /** Mark that this producer waits for space; the consumer then notifies R_HEAD. */
+  setWaiting(on: boolean): void {
+    Atomics.store(this.ctl, R_P_WAIT, on ? 1 : 0);
+  }
+
+  /** Block (worker threads only) until HEAD moves or `ms` passes. */
+  waitForSpace(ms: number): void {
+    const head = Atomics.load(this.ctl, R_HEAD);
+    Atomics.store(this.ctl, R_P_WAIT, 1);
+    if (this.capacity - ((this.tail - head) >>> 0) < this.capacity) Atomics.wait(this.ctl, R_HEAD, head, ms);
+    Atomics.store(this.ctl, R_P_WAIT, 0);
+  }
+
+  private writeSpilled(
+    type: number,
+    flags: number,
+    connId: number,
+    reqId: number,
+    parts: readonly Uint8Array[],
+    len: number,
+  ): boolean {
+    if (this.spill === null) throw new RangeError(`frame of ${len} bytes exceeds the ring and no spill port is set`);
+    const head = Atomics.load(this.ctl, R_HEAD);
+    if (this.capacity - ((this.tail - head) >>> 0) < FRAME_HEADER_BYTES) return false;
+    const copy = new Uint8Array(len);
+    let at = 0;
+    for (let i = 0; i < parts.length; i++) {
+      copy.set(parts[i]!, at);
+      at += parts[i]!.length;
+    }
+    // Post before publishing the marker: postMessage enqueues on the receiving port synchronously,
+    // so the consumer that sees the marker always finds the payload with receiveMessageOnPort.
+    this.spill.postMessage(copy, [copy.buffer]);
+    const pos = this.tail & this.mask;
+    this.header(pos, len, T_SPILL, flags, type, connId, reqId);
+    this.tail = (this.tail + FRAME_HEADER_BYTES) | 0;
+    Atomics.store(this.ctl, R_TAIL, this.tail);
+    return true;
+  }
+
+  private header(pos: number, len: number, type: number, flags: number, aux: number, connId: number, reqId: number): void {
+    const v = this.view;
+    v.setUint32(pos + F_LEN, len, true);
+    v.setUint8(pos + F_TYPE, type);
+    v.setUint8(pos + F_FLAGS, flags);
+    v.setUint16(pos + F_AUX, aux, true);
+    v.setUint32(pos + F_CONN, connId, true);
+    v.setUint32(pos + F_REQ, reqId, true);
+  }
+
+  private copyIn(src: Uint8Array, at: number): number {
+    const n = src.length;
+    const first = this.capacity - at;
+    if (n <= first) {
+      this.data.set(src, at);
+    } else {
+      this.data.set(src.subarray(0, first), at);
+      this.data.set(src.subarray(first), 0);
+    }
+    return (at + n) & this.mask;
+  }
+}
+
+export class RingReader extends RingView {
+  private head: number;
+  private readonly spill: MessagePort | null;
+
+  constructor(sab: SharedArrayBuffer, spill: MessagePort | null) {
+    super(sab);
+    this.head = Atomics.load(this.ctl, R_HEAD);
+    this.spill = spill;
+  }
+
+  /** True when no frame is published. */
+  empty(): boolean {
+    return Atomics.load(this.ctl, R_TAIL) === this.head;
+  }
+
+  /**
+   * Hand every published frame (at most `max`) to `sink`, in order. Each payload is a fresh
+   * Buffer the sink may keep. HEAD moves after each frame, so a slow sink (a worker running a
+   * synchronous handler) frees ring space as it goes. Returns the number of frames read.
+   */
+  read(sink: FrameSink, max = 0x7fffffff): number {
+    let count = 0;
+    let tail = Atomics.load(this.ctl, R_TAIL);
+    while (this.head !== tail && count < max) {
+      const pos = this.head & this.mask;
+      const v = this.view;
+      const len = v.getUint32(pos + F_LEN, true);
+      let type = v.getUint8(pos + F_TYPE);
+      const flags = v.getUint8(pos + F_FLAGS);
+      const connId = v.getUint32(pos + F_CONN, true);
+      const reqId = v.getUint32(pos + F_REQ, true);
+      let payload: Buffer;
+      let size: number;
+      if (type === T_SPILL) {
+        type = v.getUint16(pos + F_AUX, true);
+        payload = this.takeSpilled(len);
+        size = FRAME_HEADER_BYTES;
+      } else {
+        payload = len === 0 ? EMPTY : this.copyOut((pos + FRAME_HEADER_BYTES) & this.mask, len);
+        size = alignFrame(FRAME_HEADER_BYTES + len);
+      }
+      this.head = (this.head + size) | 0;
+      Atomics.store(this.ctl, R_HEAD, this.head);
+      if (Atomics.load(this.ctl, R_P_WAIT) !== 0) Atomics.notify(this.ctl, R_HEAD);
+      count++;
+      sink(type, flags, connId, reqId, payload);
+      if (this.head === tail) tail = Atomics.load(this.ctl, R_TAIL);
+    }
+    return count;
+  }
+
+  /** Consumer side of the sleep handshake: say we sleep and return the bell value to wait on. */
+  prepareSleep(): number {
+    Atomics.store(this.ctl, R_C_SLEEP, 1);
+    return Atomics.load(this.ctl, R_C_BELL);
+  }
+
+  endSleep(): void {
+    Atomics.store(this.ctl, R_C_SLEEP, 0);
+  }
+
+  /** Block (worker threads only) until the producer rings or `ms` passes. */
+  sleep(ms: number): void {
+    const bell = this.prepareSleep();
+    if (this.empty()) Atomics.wait(this.ctl, R_C_BELL, bell, ms);
+    this.endSleep();
+  }
+
+  /** Non-blocking wait for the doorbell (for threads that must keep their event loop running). */
+  sleepAsync(): Promise<unknown> | null {
+    const bell = this.prepareSleep();
+    if (!this.empty()) {
+      this.endSleep();
+      return null;
+    }
+    const r = Atomics.waitAsync(this.ctl, R_C_BELL, bell);
+    return r.async ? r.value : null;
+  }
+
+  private copyOut(at: number, len: number): Buffer {
+    const out = Buffer.allocUnsafe(len);
+    const first = this.capacity - at;
+    if (len <= first) {
+      out.set(this.data.subarray(at, at + len));
+    } else {
+      out.set(this.data.subarray(at, this.capacity));
+      out.set(this.data.subarray(0, len - first), first);
+    }
+    return out;
+  }
+
+  private takeSpilled(len: number): Buffer {
+    const msg = this.spill === null ? undefined : receiveMessageOnPort(this.spill);
+    if (msg === undefined) throw new Error('ring: spill marker without a spilled payload');
+    const u8 = msg.message as Uint8Array;
+    if (u8.length !== len) throw new Error(`ring: spilled payload is ${u8.length} bytes, marker says ${len}`);
+    return Buffer.from(u8.buffer, u8.byteOffset, u8.length);
+  }
+}

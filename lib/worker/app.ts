@@ -1,0 +1,103 @@
+// design: load the app module once per worker and turn whatever shape it exports into one
+// `(req, res)` listener for the worker's http.Server. Checked once at boot (validate at the
+// boundary); the per-request path calls the listener and nothing else.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AppLoadError, AppShapeError } from '../errors.js';
+import type { AppInterface } from '../messages.js';
+import { fetchListener, type FetchHandler } from './fetch-adapter.js';
+
+export type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+export interface LoadedApp {
+  listener: Listener;
+  interface: 'node' | 'fetch';
+  /** What was found, for the startup banner (e.g. "default export: function(req, res)"). */
+  detail: string;
+}
+
+type Dict = Record<string, unknown>;
+
+function isObject(v: unknown): v is Dict {
+  return typeof v === 'object' && v !== null;
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'function') return `function with ${v.length} parameter(s)`;
+  if (v === null) return 'null';
+  if (isObject(v)) return `object with keys [${Object.keys(v).slice(0, 8).join(', ')}]`;
+  return typeof v;
+}
+
+async function importApp(url: string): Promise<Dict> {
+  try {
+    return (await import(url)) as Dict;
+  } catch (err) {
+    const e = err as Error;
+    throw new AppLoadError(`cannot load app ${url}: ${e.message}`, { cause: err });
+  }
+}
+
+function pickExport(mod: Dict, name: string | null, url: string): { value: unknown; where: string } {
+  if (name !== null) {
+    if (name in mod && name !== 'default') return { value: mod[name], where: `export "${name}"` };
+    const def = mod['default'];
+    if (isObject(def) || typeof def === 'function') {
+      const inner = (def as Dict)[name];
+      if (inner !== undefined) return { value: inner, where: `export "${name}"` };
+    }
+    if (name === 'default' && 'default' in mod) return { value: mod['default'], where: 'default export' };
+    throw new AppShapeError(`app ${url} has no export named "${name}"`);
+  }
+  if (mod['default'] !== undefined) return { value: mod['default'], where: 'default export' };
+  if (typeof mod['fetch'] === 'function') return { value: mod, where: 'module exports' };
+  throw new AppShapeError(`app ${url} has no default export (exports: ${Object.keys(mod).join(', ') || 'none'})`);
+}
+
+function asNode(value: unknown): Listener | null {
+  if (typeof value === 'function') return value as Listener;
+  // Koa and similar: an object whose callback() returns the listener.
+  if (isObject(value) && typeof value['callback'] === 'function') {
+    const cb = (value['callback'] as () => unknown).call(value);
+    if (typeof cb === 'function') return cb as Listener;
+  }
+  return null;
+}
+
+function asFetch(value: unknown): FetchHandler | null {
+  if (isObject(value) && typeof value['fetch'] === 'function') {
+    const fetch = value['fetch'] as (r: Request) => unknown;
+    return (request) => fetch.call(value, request);
+  }
+  if (typeof value === 'function') {
+    if (typeof (value as unknown as Dict)['fetch'] === 'function') return asFetch({ fetch: (value as unknown as Dict)['fetch'] });
+    return value as FetchHandler;
+  }
+  return null;
+}
+
+/** Decide the interface from the value's shape (uvicorn's --interface auto). */
+function detect(value: unknown): 'node' | 'fetch' | null {
+  if (isObject(value) && typeof value['fetch'] === 'function') return 'fetch';
+  if (isObject(value) && typeof value['callback'] === 'function') return 'node';
+  if (typeof value === 'function') {
+    if (typeof (value as unknown as Dict)['fetch'] === 'function') return 'fetch';
+    // (req, res) and Express's (req, res, next) take two or more; fetch(request) takes at most one.
+    return value.length >= 2 ? 'node' : 'fetch';
+  }
+  return null;
+}
+
+export async function loadApp(url: string, exportName: string | null, iface: AppInterface): Promise<LoadedApp> {
+  const mod = await importApp(url);
+  const { value, where } = pickExport(mod, exportName, url);
+  const kind = iface === 'auto' ? detect(value) : iface;
+  if (kind === 'node') {
+    const listener = asNode(value);
+    if (listener) return { listener, interface: 'node', detail: `${where}: node request listener (${describe(value)})` };
+  } else if (kind === 'fetch') {
+    const handler = asFetch(value);
+    if (handler) return { listener: fetchListener(handler), interface: 'fetch', detail: `${where}: fetch handler (${describe(value)})` };
+  }
+  const wanted = iface === 'auto' ? 'a (req, res) function, a fetch(request) function, or an object with fetch()' : `a ${iface} handler`;
+  throw new AppShapeError(`app ${url}: ${where} is ${describe(value)}; expected ${wanted}`);
+}

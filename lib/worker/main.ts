@@ -1,0 +1,101 @@
+// design: entry point of a request worker thread. Boot: load the app once, publish IDLE, say
+// 'ready'. Then a loop of event-loop turns: read every request frame from the ring (handlers run
+// inside the read), yield one turn so node can flush responses (nextTick/microtasks), repeat. With
+// nothing in flight the thread sleeps in Atomics.wait on its ring's doorbell (in slices, so the
+// app's own timers still run); with async requests in flight it must keep its event loop running,
+// so it waits with Atomics.waitAsync instead. Code here never imports the acceptor side.
+import { parentPort, workerData } from 'node:worker_threads';
+import { errorToData } from '../errors.js';
+import { createLogger } from '../log.js';
+import type { WorkerInit, WorkerToMain } from '../messages.js';
+import { WorkerControl } from '../ring/control.js';
+import { C_ACC_BELL, C_ACC_SLEEP, R_C_BELL, WorkerState } from '../ring/layout.js';
+import { RingReader, RingWriter } from '../ring/ring.js';
+import { loadApp } from './app.js';
+import { Runner } from './runner.js';
+
+/** Longest blocking sleep while idle: the app's own timers run at least this often. */
+const IDLE_SLICE_MS = 50;
+/** Frames handled per turn before node gets to flush responses and run I/O. */
+const BATCH = 64;
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const log = createLogger(init.logLevel, { worker: init.slot });
+
+function send(msg: WorkerToMain): void {
+  port.postMessage(msg);
+}
+
+async function boot(): Promise<void> {
+  const control = new WorkerControl(init.control, init.slot);
+  let app;
+  try {
+    app = await loadApp(init.appUrl, init.appExport, init.interface);
+  } catch (err) {
+    send({ type: 'boot-error', error: errorToData(err) });
+    return;
+  }
+  const reader = new RingReader(init.requestRing, init.requestSpill);
+  const runner = new Runner({
+    listener: app.listener,
+    writer: new RingWriter(init.responseRing, init.responseSpill),
+    acceptorBell: { i32: new Int32Array(init.control), sleepIndex: C_ACC_SLEEP, bellIndex: C_ACC_BELL },
+    control,
+    log,
+    maxHeaderSize: init.maxHeaderSize,
+    keepAliveMs: init.keepAliveMs,
+  });
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection in the app'));
+  startLoop(reader, runner, control);
+  control.setState(WorkerState.IDLE);
+  send({ type: 'ready', interface: app.interface, detail: app.detail });
+}
+
+function startLoop(reader: RingReader, runner: Runner, control: WorkerControl): void {
+  const ringI32 = new Int32Array(init.requestRing, 0, 32);
+  const onFrame = runner.frame.bind(runner);
+  let scheduled = false;
+  let asyncArmed = false;
+  const schedule = (): void => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(loop);
+  };
+  const woke = (): void => {
+    asyncArmed = false;
+    reader.endSleep();
+    schedule();
+  };
+  function loop(): void {
+    scheduled = false;
+    control.beat();
+    if (reader.read(onFrame, BATCH) > 0) return schedule();
+    if (runner.inflight === 0 && !runner.busy) {
+      reader.sleep(IDLE_SLICE_MS);
+      return schedule();
+    }
+    // Requests are in flight (async handlers) or work is queued for this turn: keep the event
+    // loop running and let the acceptor's doorbell resolve a waitAsync.
+    const bell = reader.prepareSleep();
+    if (!reader.empty()) {
+      reader.endSleep();
+      return schedule();
+    }
+    if (asyncArmed) return; // an earlier waitAsync on this same bell value is still pending
+    const r = Atomics.waitAsync(ringI32, R_C_BELL, bell);
+    if (!r.async) return woke();
+    asyncArmed = true;
+    void r.value.then(woke);
+  }
+  // When the last async request finishes, go back to the cheaper blocking sleep.
+  runner.onIdle = schedule;
+  schedule();
+}
+
+port.on('message', () => {
+  // Control messages (stop, drain) arrive here in later versions; keeping a listener also keeps
+  // this thread alive while it waits with Atomics.waitAsync.
+});
+
+void boot();

@@ -1,0 +1,241 @@
+// design: the worker's request runner. Each T_REQUEST frame is pushed into an idle VirtualSocket
+// of an unlistened http.Server; node's parser calls the app's listener synchronously inside that
+// push, so a synchronous handler runs (and may block) right there, inside the ring read loop. The
+// response bytes are published on the response ring at 'finish' in one frame (streamed responses:
+// one frame per turn, see VirtualSocket). The worker's parse must agree with the acceptor's
+// framing: exactly one complete request per frame, or the request gets a 400 and the connection
+// closes.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Logger } from '../log.js';
+import { FL_ABORT, FL_CLOSE, FL_END, T_REQUEST, T_RESPONSE } from '../ring/layout.js';
+import { ring, type Doorbell, type RingWriter } from '../ring/ring.js';
+import type { WorkerControl } from '../ring/control.js';
+import type { Listener } from './app.js';
+import { VirtualSocket, type VirtualSocketOwner } from './vsocket.js';
+
+export interface RunnerOptions {
+  listener: Listener;
+  writer: RingWriter;
+  acceptorBell: Doorbell;
+  control: WorkerControl;
+  log: Logger;
+  maxHeaderSize: number;
+  keepAliveMs: number;
+}
+
+const BAD_REQUEST = Buffer.from('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 12\r\nContent-Type: text/plain\r\n\r\nBad Request\n', 'latin1');
+const HEADERS_TOO_LARGE = Buffer.from('HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 32\r\nContent-Type: text/plain\r\n\r\nRequest Header Fields Too Large\n', 'latin1');
+
+interface Carried {
+  socket: VirtualSocket;
+  req: IncomingMessage | null;
+}
+
+export class Runner implements VirtualSocketOwner {
+  inflight = 0;
+  /** Called when the last request in flight completes outside the read loop. */
+  onIdle: () => void = () => {};
+  private readonly server: http.Server;
+  private readonly idle: VirtualSocket[] = [];
+  private partials: VirtualSocket[] = [];
+  private unverified: Carried[] = [];
+  private turnScheduled = false;
+  private readonly o: RunnerOptions;
+  private readonly onTurn = (): void => this.turn();
+
+  constructor(o: RunnerOptions) {
+    this.o = o;
+    const server = http.createServer({ maxHeaderSize: o.maxHeaderSize, insecureHTTPParser: false });
+    server.keepAliveTimeout = o.keepAliveMs; // only for the Keep-Alive header: the acceptor enforces it
+    server.requestTimeout = 0;
+    server.headersTimeout = 0;
+    server.timeout = 0;
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.request(req, res);
+    server.on('request', onRequest);
+    // The acceptor already answered (or waived) 100-continue: the body is here, run the app.
+    server.on('checkContinue', onRequest);
+    server.on('checkExpectation', onRequest);
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => this.clientError(err, socket as unknown as VirtualSocket));
+    this.server = server;
+  }
+
+  /** True while the runner has deferred work for the next turn (never block the thread then). */
+  get busy(): boolean {
+    return this.turnScheduled;
+  }
+
+  /** Ring frame entry point. */
+  frame(type: number, _flags: number, connId: number, reqId: number, payload: Buffer): void {
+    if (type !== T_REQUEST) return;
+    const socket = this.idle.pop() ?? this.newSocket();
+    socket.reqId = reqId;
+    socket.connId = connId;
+    socket.requests = 0;
+    const off = this.peer(socket, payload);
+    this.inflight++;
+    this.o.control.setInflight(this.inflight);
+    const carried: Carried = { socket, req: null };
+    this.current = carried;
+    socket.push(off === 0 ? payload : payload.subarray(off));
+    this.current = null;
+    // The push parses synchronously (the socket is flowing); a request that is not complete now
+    // means node's parser wants bytes the acceptor did not frame. Checked again next turn to be
+    // robust to a stream that delivered asynchronously.
+    if (socket.reqId === reqId && (carried.req === null || !carried.req.complete)) {
+      this.unverified.push(carried);
+      this.scheduleTurn();
+    }
+  }
+
+  private current: Carried | null = null;
+
+  pending(socket: VirtualSocket): void {
+    this.partials.push(socket);
+    this.scheduleTurn();
+  }
+
+  gone(socket: VirtualSocket): void {
+    const i = this.idle.indexOf(socket);
+    if (i >= 0) this.idle.splice(i, 1);
+    if (socket.reqId === 0) return;
+    // node ends the socket from its own 'finish' listener when the response said close; that
+    // runs before ours, so a finished response is a normal end here, anything else an abort.
+    const finished = socket.res !== null && socket.res.writableFinished;
+    this.complete(socket, finished ? FL_END | FL_CLOSE : FL_END | FL_CLOSE | FL_ABORT);
+  }
+
+  private newSocket(): VirtualSocket {
+    const socket = new VirtualSocket(this);
+    this.server.emit('connection', socket);
+    // Start the flow now so every later push() is parsed synchronously.
+    socket.read(0);
+    return socket;
+  }
+
+  /** Read the peer prefix (u16 port, u8 address length, address) and return the request's offset. */
+  private peer(socket: VirtualSocket, payload: Buffer): number {
+    const port = payload.readUInt16LE(0);
+    const n = payload[2]!;
+    if (n !== 0) {
+      socket.remoteAddress = payload.toString('latin1', 3, 3 + n);
+      socket.remoteFamily = socket.remoteAddress.includes(':') ? 'IPv6' : 'IPv4';
+    }
+    socket.remotePort = port;
+    return 3 + n;
+  }
+
+  private request(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket as unknown as VirtualSocket;
+    socket.requests++;
+    const carried = this.current;
+    if (carried === null || carried.socket !== socket || socket.requests > 1) {
+      // A second request inside one frame: the acceptor and node disagree on where it ended.
+      this.o.log.warn({ reqId: socket.reqId }, 'worker parse disagrees with acceptor framing (extra request)');
+      socket.requests = 2;
+      res.destroy();
+      return;
+    }
+    carried.req = req;
+    socket.res = res;
+    const reqId = socket.reqId;
+    res.once('finish', () => this.finished(socket, res, reqId));
+    const control = this.o.control;
+    control.enter(reqId);
+    try {
+      const r = this.o.listener(req, res) as Promise<unknown> | undefined;
+      if (r !== undefined && r !== null && typeof r.then === 'function') {
+        r.then(undefined, (err: unknown) => this.fail(req, res, err));
+      }
+    } catch (err) {
+      this.fail(req, res, err);
+    } finally {
+      control.leave();
+    }
+  }
+
+  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    this.o.log.error({ err, method: req.method, url: req.url }, 'handler threw');
+    if (res.headersSent || res.writableEnded) {
+      res.destroy();
+      return;
+    }
+    const body = 'Internal Server Error\n';
+    res.writeHead(500, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  private finished(socket: VirtualSocket, res: ServerResponse, reqId: number): void {
+    if (socket.reqId !== reqId) return;
+    const last = (res as unknown as { _last?: boolean })._last === true || socket.requests > 1;
+    this.complete(socket, last ? FL_END | FL_CLOSE : FL_END);
+    if (last) socket.destroy();
+    else if (socket.alive) this.idle.push(socket);
+  }
+
+  private clientError(err: NodeJS.ErrnoException, socket: VirtualSocket): void {
+    if (socket.reqId !== 0) {
+      this.o.log.warn({ code: err.code, reqId: socket.reqId }, 'worker parser rejected a framed request');
+      socket.drainOutput();
+      socket.out.push(err.code === 'HPE_HEADER_OVERFLOW' ? HEADERS_TOO_LARGE : BAD_REQUEST);
+      socket.outLen = socket.out[0]!.length;
+      this.complete(socket, FL_END | FL_CLOSE);
+    }
+    socket.destroy();
+  }
+
+  /** Publish what the socket holds as the end of its response, and release the request. */
+  private complete(socket: VirtualSocket, flags: number): void {
+    this.publish(socket, flags);
+    socket.reqId = 0;
+    socket.res = null;
+    this.inflight--;
+    this.o.control.setInflight(this.inflight);
+    this.o.control.served();
+    if (this.inflight === 0) this.onIdle();
+  }
+
+  private publish(socket: VirtualSocket, flags: number): void {
+    const len = socket.outLen;
+    const chunks = socket.drainOutput();
+    const w = this.o.writer;
+    while (!w.write(T_RESPONSE, flags, socket.connId, socket.reqId, chunks, len)) {
+      // The acceptor drains the response ring from its loop; make sure it is awake, then wait.
+      ring(this.o.acceptorBell);
+      w.waitForSpace(10);
+    }
+    ring(this.o.acceptorBell);
+  }
+
+  private scheduleTurn(): void {
+    if (this.turnScheduled) return;
+    this.turnScheduled = true;
+    setImmediate(this.onTurn);
+  }
+
+  /** Once per event-loop turn: flush streamed output, verify frames that did not parse whole. */
+  private turn(): void {
+    this.turnScheduled = false;
+    const partials = this.partials;
+    this.partials = [];
+    for (let i = 0; i < partials.length; i++) {
+      const s = partials[i]!;
+      if (s.outLen > 0 && s.reqId !== 0) this.publish(s, 0);
+    }
+    const unverified = this.unverified;
+    this.unverified = [];
+    for (let i = 0; i < unverified.length; i++) this.verify(unverified[i]!);
+    if (this.inflight === 0 && !this.turnScheduled) this.onIdle();
+  }
+
+  private verify(c: Carried): void {
+    if (c.req !== null && c.req.complete) return;
+    const socket = c.socket;
+    if (socket.reqId === 0) return;
+    this.o.log.warn({ reqId: socket.reqId }, 'worker parse disagrees with acceptor framing (incomplete request)');
+    socket.drainOutput();
+    socket.out.push(BAD_REQUEST);
+    socket.outLen = BAD_REQUEST.length;
+    this.complete(socket, FL_END | FL_CLOSE);
+    socket.destroy();
+  }
+}

@@ -1,0 +1,143 @@
+// Shared test helpers: start greenserve in-process (library) or as a CLI child, and talk raw
+// HTTP over real sockets. Every server listens on 127.0.0.1 port 0; everything has a timeout.
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const fixture = (name) => path.join(root, 'test', 'fixtures', name);
+export const example = (name) => path.join(root, 'examples', name);
+export const cliPath = path.join(root, 'dist', 'lib', 'cli.js');
+
+const { serve } = await import(path.join(root, 'dist', 'lib', 'index.js'));
+export { serve };
+
+/** Start a server for the test and close it at teardown. */
+export async function startServer(t, options) {
+  const handle = await serve({ bind: ['127.0.0.1:0'], threads: 2, logLevel: 'silent', env: {}, ...options });
+  t.teardown(() => handle.close());
+  return handle;
+}
+
+export function portOf(handle) {
+  return handle.addresses[0].port;
+}
+
+/** Open a raw TCP connection. */
+export function connect(port, host = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/**
+ * Send `data` on a fresh connection and collect everything until the server closes it or
+ * `ms` passes; resolves { text, closed }.
+ */
+export async function rawExchange(port, data, { ms = 3000, split = null } = {}) {
+  const s = await connect(port);
+  return new Promise((resolve) => {
+    const chunks = [];
+    let closed = false;
+    const timer = setTimeout(finish, ms);
+    function finish() {
+      clearTimeout(timer);
+      s.destroy();
+      resolve({ text: Buffer.concat(chunks).toString('latin1'), closed });
+    }
+    s.on('data', (c) => chunks.push(c));
+    s.on('end', () => { closed = true; finish(); });
+    s.on('close', () => { closed = true; finish(); });
+    s.on('error', () => {});
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data, 'latin1');
+    if (split === null) s.write(buf);
+    else writeSplit(s, buf, split);
+  });
+}
+
+async function writeSplit(s, buf, size) {
+  for (let i = 0; i < buf.length; i += size) {
+    if (s.destroyed) return;
+    s.write(buf.subarray(i, i + size));
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+/** Parse a byte string holding consecutive HTTP/1.1 responses (Content-Length or chunked). */
+export function parseResponses(text) {
+  const out = [];
+  let rest = text;
+  while (rest.length > 0) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end < 0) break;
+    const head = rest.slice(0, end).split('\r\n');
+    const [, status] = head[0].split(' ');
+    const headers = {};
+    for (const line of head.slice(1)) {
+      const i = line.indexOf(':');
+      headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+    }
+    rest = rest.slice(end + 4);
+    let body = '';
+    if (headers['content-length'] !== undefined) {
+      const n = Number(headers['content-length']);
+      body = rest.slice(0, n);
+      rest = rest.slice(n);
+    } else if (headers['transfer-encoding'] === 'chunked') {
+      for (;;) {
+        const le = rest.indexOf('\r\n');
+        const size = parseInt(rest.slice(0, le), 16);
+        rest = rest.slice(le + 2);
+        if (size === 0) { rest = rest.slice(rest.indexOf('\r\n') + 2); break; }
+        body += rest.slice(0, size);
+        rest = rest.slice(size + 2);
+      }
+    } else {
+      body = rest;
+      rest = '';
+    }
+    out.push({ status: Number(status), headers, body });
+  }
+  return out;
+}
+
+/** Run the CLI; resolves { code, stdout, stderr } (kills it after `ms`). */
+export function runCli(args, { ms = 15000, env = {} } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Start the CLI as a long-running server; resolves { child, url, port, stderr() } once listening. */
+export function startCli(t, args, { env = {}, ms = 15000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`CLI did not start: ${stderr}`)); }, ms);
+    t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+    child.stderr.on('data', (c) => {
+      stderr += c;
+      const m = /listening on (http:\/\/[^\s"]+|unix:[^\s"]+)/.exec(stderr);
+      if (m && timer) {
+        clearTimeout(timer);
+        const url = m[1];
+        const port = url.startsWith('http') ? Number(new URL(url).port) : 0;
+        resolve({ child, url, port, stderr: () => stderr });
+      }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`CLI exited ${code}: ${stderr}`)); });
+  });
+}
+
+export const delay = (ms) => new Promise((r) => setTimeout(r, ms));
