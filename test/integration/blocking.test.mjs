@@ -1,0 +1,71 @@
+// The point of greenserve: a handler that blocks its thread does not delay requests that another
+// thread can serve.
+import t from 'tap';
+import http from 'node:http';
+import { fixture, portOf, startServer } from '../helpers.mjs';
+
+function get(port, path, agent) {
+  const start = performance.now();
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode, body, ms: performance.now() - start }));
+    }).on('error', reject);
+  });
+}
+
+t.test('with --threads 2, a 300 ms blocking handler does not delay /hello on another connection', { timeout: 20000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('blocks.mjs'), threads: 2 });
+  const port = portOf(srv);
+  const agent = new http.Agent({ keepAlive: false });
+  t.teardown(() => agent.destroy());
+  await get(port, '/warm', agent);
+  const blocked = get(port, '/block?ms=300', agent);
+  // Handshake: wait until the control block shows a worker running the blocking handler.
+  const deadline = Date.now() + 2000;
+  while (!srv.stats().workers.some((w) => w.state === 'running') && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+  t.ok(srv.stats().workers.some((w) => w.state === 'running'), 'a worker publishes running while blocked');
+  const hellos = [];
+  for (let i = 0; i < 5; i++) hellos.push(await get(port, '/hello', agent));
+  const b = await blocked;
+  t.equal(b.status, 200);
+  t.ok(b.ms >= 290, `the blocking request took its ${Math.round(b.ms)} ms`);
+  const blockedThread = b.body.split(' ')[1];
+  for (const h of hellos) {
+    t.equal(h.status, 200);
+    t.not(h.body.split(' ')[1], blockedThread, 'served by the other thread');
+    t.ok(h.ms < 150, `/hello answered in ${h.ms.toFixed(1)} ms while the other thread blocks`);
+  }
+});
+
+t.test('with every thread blocked, requests wait in the queue and are served when a thread frees up', { timeout: 20000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('blocks.mjs'), threads: 1 });
+  const port = portOf(srv);
+  const agent = new http.Agent({ keepAlive: false });
+  t.teardown(() => agent.destroy());
+  const blocked = get(port, '/block?ms=200', agent);
+  const deadline = Date.now() + 2000;
+  while (!srv.stats().workers.some((w) => w.state === 'running') && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+  const hello = get(port, '/hello', agent);
+  const [b, h] = await Promise.all([blocked, hello]);
+  t.equal(b.status, 200);
+  t.equal(h.status, 200);
+  t.ok(h.ms >= 100, 'the /hello waited for the only thread');
+});
+
+t.test('past --limit-concurrency requests get an immediate 503', { timeout: 20000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('blocks.mjs'), threads: 1, limitConcurrency: 2 });
+  const port = portOf(srv);
+  const agent = new http.Agent({ keepAlive: false });
+  t.teardown(() => agent.destroy());
+  const a = get(port, '/block?ms=300', agent);
+  const deadline = Date.now() + 2000;
+  while (srv.stats().outstanding < 1 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+  const b = get(port, '/block?ms=10', agent);
+  while (srv.stats().outstanding < 2 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+  const c = await get(port, '/hello', agent);
+  t.equal(c.status, 503, 'third request refused');
+  t.ok(c.ms < 200, 'refused at once, not after waiting');
+  t.same([(await a).status, (await b).status], [200, 200]);
+});

@@ -1,0 +1,73 @@
+// The greenserve command: help, version, usage errors (one line, exit 2), boot errors (exit 1),
+// serving on TCP and unix sockets, GREENSERVE_* settings, and a graceful stop on SIGTERM.
+import t from 'tap';
+import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { example, fixture, runCli, startCli } from '../helpers.mjs';
+
+function get(options) {
+  return new Promise((resolve, reject) => {
+    http.get({ ...options, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    }).on('error', reject);
+  });
+}
+
+t.test('--help lists the settings and exits 0', { timeout: 15000 }, async (t) => {
+  const r = await runCli(['--help']);
+  t.equal(r.code, 0);
+  t.match(r.stdout, /greenserve \[options\] APP/);
+  for (const flag of ['--bind', '--threads', '--connections', '--backlog', '--limit-concurrency', '--limit-request-body']) t.match(r.stdout, flag);
+});
+
+t.test('--version prints the package version', { timeout: 15000 }, async (t) => {
+  const r = await runCli(['--version']);
+  t.equal(r.code, 0);
+  t.match(r.stdout, /^greenserve \d+\.\d+\.\d+/);
+});
+
+t.test('bad settings: one line naming the setting, exit 2', { timeout: 30000 }, async (t) => {
+  const cases = [
+    [['--threads', 'abc', example('hello.mjs')], /--threads/],
+    [['--threads', '0', example('hello.mjs')], /--threads/],
+    [['--bind', 'nohost', example('hello.mjs')], /--bind/],
+    [['--thread', '2', example('hello.mjs')], /did you mean --threads/],
+    [[], /APP/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await runCli(args);
+    t.equal(r.code, 2, `exit 2 for ${args.join(' ')}`);
+    t.match(r.stderr, re);
+    t.equal(r.stderr.trim().split('\n').length, 1, 'exactly one line');
+    t.match(r.stderr, /^greenserve: error: /);
+  }
+  const env = await runCli([example('hello.mjs')], { env: { GREENSERVE_CONNECTIONS: 'lots' } });
+  t.equal(env.code, 2);
+  t.match(env.stderr, /GREENSERVE_CONNECTIONS/);
+});
+
+t.test('an app that cannot load stops the server with a clear message, exit 1', { timeout: 15000 }, async (t) => {
+  const missing = await runCli(['--bind', '127.0.0.1:0', '/nonexistent/app.mjs']);
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, /GS_ERR_APP_LOAD.*\/nonexistent\/app\.mjs/);
+  const shape = await runCli(['--bind', '127.0.0.1:0', '--threads', '1', fixture('not-a-handler.mjs')]);
+  t.equal(shape.code, 1);
+  t.match(shape.stderr, /GS_ERR_APP_SHAPE/);
+});
+
+t.test('serves on TCP and a unix socket at once, settings from env, SIGTERM stops gracefully', { timeout: 20000 }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'gs-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const sock = path.join(dir, 'gs.sock');
+  const srv = await startCli(t, ['--bind', '127.0.0.1:0', '--bind', `unix:${sock}`, example('hello.mjs')], { env: { GREENSERVE_THREADS: '1' } });
+  t.same(await get({ host: '127.0.0.1', port: srv.port, path: '/' }), { status: 200, body: 'Hello, World!' });
+  t.same(await get({ socketPath: sock, path: '/' }), { status: 200, body: 'Hello, World!' });
+  t.match(srv.stderr(), /1 threads/, 'GREENSERVE_THREADS applied');
+  const exited = new Promise((resolve) => srv.child.on('exit', (code, signal) => resolve({ code, signal })));
+  srv.child.kill('SIGTERM');
+  t.same(await exited, { code: 0, signal: null }, 'exit 0 after SIGTERM');
+});
