@@ -147,7 +147,7 @@ export class Server implements ConnectionHost {
 
   // ── listening and accepting ──────────────────────────────────────────────────────────────────
   private async listen(addr: BindAddress): Promise<void> {
-    const server = net.createServer({ pauseOnConnect: true, noDelay: true });
+    const server = net.createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true });
     server.on('connection', (socket) => this.accept(socket));
     server.on('error', (err) => this.log.error({ err }, 'listener error'));
     await new Promise<void>((resolve, reject) => {

@@ -10,6 +10,8 @@ import { CONTINUE, statusResponse } from './responses.js';
 
 /** Responses owed on one connection before the acceptor stops reading more requests from it. */
 const MAX_PIPELINE = 32;
+/** How long a closing connection waits for the client's FIN before it is destroyed. */
+const LINGER_MS = 2000;
 
 export interface ConnectionHost {
   /** Hand a framed request to a worker (or the wait queue). */
@@ -81,6 +83,11 @@ export class Connection implements FramerHandler {
     socket.on('drain', () => {
       this.writeBlocked = false;
       this.updateReading();
+    });
+    // The client half-closed (sent FIN): answer what it sent, then close our side too.
+    socket.on('end', () => {
+      this.ending = true;
+      if (this.queue.length === 0) this.end();
     });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.onClose());
@@ -186,6 +193,10 @@ export class Connection implements FramerHandler {
     this.socket.off('data', this.onData);
     this.socket.end();
     this.queue = [];
+    // Lingering close: keep reading (and discarding) briefly so that bytes the client already
+    // sent do not turn our FIN into a reset that destroys the response in flight.
+    this.socket.resume();
+    setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
   }
 
   private updateReading(): void {

@@ -37,6 +37,8 @@ export class Dispatcher {
   private readonly workers: WorkerHandle[] = [];
   private waiting: Exchange[] = [];
   private corkedConns: Connection[] = [];
+  /** Workers that were sent requests in this turn and must be woken at its end. */
+  private toWake: WorkerHandle[] = [];
   private scheduled = false;
   private armed = false;
   private emptyTurns = 0;
@@ -151,8 +153,30 @@ export class Dispatcher {
     ex.slot = h.slot;
     h.exchanges.set(ex.id, ex);
     h.outstanding++;
-    if (h.overflow.length === 0 && this.write(h, ex)) ring(h.bell);
+    if (h.overflow.length === 0 && this.write(h, ex)) this.wakeLater(h);
     else h.overflow.push(ex);
+  }
+
+  /**
+   * Ring a worker's doorbell at the end of this turn rather than per request: the acceptor reads
+   * many sockets per poll phase, and one notify for the whole batch saves a futex wake (~5 µs of
+   * acceptor time) per request while the worker sleeps.
+   */
+  private wakeLater(h: WorkerHandle): void {
+    if (h.wakePending) return;
+    h.wakePending = true;
+    this.toWake.push(h);
+    if (!this.scheduled) this.schedule();
+  }
+
+  private wakeAll(): void {
+    const list = this.toWake;
+    if (list.length === 0) return;
+    this.toWake = [];
+    for (let i = 0; i < list.length; i++) {
+      list[i]!.wakePending = false;
+      ring(list[i]!.bell);
+    }
   }
 
   private write(h: WorkerHandle, ex: Exchange): boolean {
@@ -202,6 +226,7 @@ export class Dispatcher {
 
   private turn(): void {
     this.scheduled = false;
+    this.wakeAll();
     let frames = 0;
     const workers = this.workers;
     for (let i = 0; i < workers.length; i++) {

@@ -42,6 +42,8 @@ export class WorkerHandle {
   /** Exchanges that did not fit in the request ring yet, in order. */
   overflow: Exchange[] = [];
   outstanding = 0;
+  /** The dispatcher will ring this worker's doorbell at the end of the turn. */
+  wakePending = false;
   ready = false;
   dead = false;
   interface: 'node' | 'fetch' | null = null;
