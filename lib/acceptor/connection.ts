@@ -70,6 +70,9 @@ export class Connection implements FramerHandler {
   private readonly onData = (chunk: Buffer): void => {
     this.lastActive = this.host.clock;
     this.framer.push(chunk);
+    // Upgrades (WebSocket) are not taken over yet: the request was answered as plain HTTP by
+    // the app, so the bytes after it are framed as HTTP again.
+    while (this.framer.paused) this.framer.resume();
   };
 
   constructor(id: number, socket: Socket, limits: FramerLimits, host: ConnectionHost) {

@@ -124,3 +124,8 @@ t.test('stats report connections and per-worker served counts', async (t) => {
   t.ok(st.workers.reduce((a, w) => a + w.served, 0) > 10);
   t.ok(st.workers.every((w) => ['idle', 'running'].includes(w.state)));
 });
+
+t.test('an Upgrade request is answered as plain HTTP (not taken over yet) and the connection goes on', { timeout: 10000 }, async (t) => {
+  const { text } = await rawExchange(port, 'GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  t.same(parseResponses(text).map((r) => [r.status, JSON.parse(r.body).url]), [[200, '/up'], [200, '/next']]);
+});
