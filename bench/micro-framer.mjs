@@ -23,21 +23,26 @@ const chunked = Buffer.from(
 let got = 0;
 const handler = { onRequest() { got++; }, onError(s, r) { throw new Error(`${s} ${r}`); } };
 
-function once(input, rounds) {
+function once(input, rounds, split) {
   const f = new Framer(limits, handler);
+  const a = split ? input.subarray(0, split) : input;
+  const b = split ? input.subarray(split) : null;
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < rounds; i++) f.push(input);
+  for (let i = 0; i < rounds; i++) {
+    f.push(a);
+    if (b !== null) f.push(b);
+  }
   return Number(process.hrtime.bigint() - t0);
 }
 
-function bench(name, buf, n, pipeline = 1) {
+function bench(name, buf, n, pipeline = 1, split = 0) {
   const input = pipeline === 1 ? buf : Buffer.concat(Array(pipeline).fill(buf));
   const rounds = n / pipeline;
-  once(input, rounds / 10); // warm-up
+  once(input, rounds / 10, split); // warm-up
   const runs = [];
   for (let r = 0; r < 7; r++) {
     got = 0;
-    runs.push(once(input, rounds) / n);
+    runs.push(once(input, rounds, split) / n);
     if (got !== n) throw new Error(`framed ${got} of ${n}`);
   }
   runs.sort((a, b) => a - b);
@@ -49,6 +54,7 @@ console.log(`node ${process.version}, ${process.arch}; median of 7 runs`);
 const n = Number(process.argv[2] ?? 1e6);
 bench('GET, one per push', get, n);
 bench('GET, 16 pipelined per push', get, n, 16);
+bench('GET, head split over two pushes', get, n, 1, 40);
 bench('browser GET, one per push', browser, n);
 bench('POST Content-Length, one per push', post, n);
 bench('POST chunked, one per push', chunked, n);

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { runAutocannon, autocannonVersion } from './lib/autocannon.mjs';
 import { parseOptions, USAGE } from './lib/options.mjs';
 import { describeMachine, machineCpuS, treeCpuS, watchTree } from './lib/proc.mjs';
-import { consoleReport, headline, markdownReport, summarize } from './lib/report.mjs';
+import { busyWarning, consoleReport, headline, markdownReport, summarize } from './lib/report.mjs';
 import { SCENARIOS, checkResponse, cpuCalibration, serverEnv } from './lib/scenarios.mjs';
 import { SERVERS, freePort, killAll, probe, startServer, stopServer } from './lib/servers.mjs';
 import { ensureWrk, runWrk } from './lib/wrk.mjs';
@@ -125,6 +125,8 @@ function writeOutputs(results, jsonPath, opts) {
   if (opts.tools.includes('wrk') && results.options.servers.includes('greenserve')) {
     console.log(`\ngreenserve / node:http req/s under wrk: ${headline(rows, 'wrk') || 'n/a'}`);
   }
+  const warning = busyWarning(results);
+  if (warning) console.log(`WARNING: ${warning}`);
   if (opts.docs) {
     writeFileSync(DOCS, `${markdownReport(results, rows, rel(jsonPath))}\n`);
     console.log(`wrote ${rel(DOCS)}`);

@@ -149,7 +149,6 @@ export class Server implements ConnectionHost {
   private async listen(addr: BindAddress): Promise<void> {
     const server = net.createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true });
     server.on('connection', (socket) => this.accept(socket));
-    server.on('error', (err) => this.log.error({ err }, 'listener error'));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       const done = (): void => {
@@ -163,6 +162,7 @@ export class Server implements ConnectionHost {
         server.listen({ host: addr.host, port: addr.port, backlog: this.config.backlog }, done);
       }
     });
+    server.on('error', (err) => this.log.error({ err }, 'listener error'));
     this.listeners.push(server);
     this.addresses.push(boundAddress(server, addr));
   }

@@ -168,6 +168,13 @@ const NOTES = [
   '- The machine is noisy: speed drifts by up to 2× over minutes, which is why servers are interleaved round by round and medians are reported; look at the min–max spread before reading much into a ratio within ±20 %.',
 ];
 
+/** A warning when other work shared the machine during the samples, else null. */
+export function busyWarning(results) {
+  const other = median(results.samples.filter((s) => !s.error).map((s) => s.otherCores));
+  if (other === null || other < 0.25) return null;
+  return `This run shared the machine with other work: in the median sample ${fmt.cores(other)} of the ${results.machine.cores} cores were busy with neither the server nor the load generator (see "other CPU"). Treat its ratios as rough and rerun on a quiet machine before quoting them.`;
+}
+
 /** docs/benchmarks.md, generated from one results JSON. */
 export function markdownReport(results, rows, jsonPath) {
   const cols = columns(results.serverLabels);
@@ -182,6 +189,8 @@ export function markdownReport(results, rows, jsonPath) {
   if (results.options.tools.includes('wrk') && results.options.servers.includes('greenserve')) {
     out.push(`**greenserve / node:http, req/s under wrk:** ${headline(rows, 'wrk') || 'n/a'}.`, '');
   }
+  const warning = busyWarning(results);
+  if (warning) out.push(`> **Warning.** ${warning}`, '');
   out.push('## Machine', '', ...machineLines(results), '', '## Method', '', ...methodLines(results), '', '## Notes', '', ...notes(results), '');
   for (const scenario of results.options.scenarios) {
     out.push(`## \`${scenario}\``, '');
