@@ -31,6 +31,8 @@ export interface ServerStats {
   outstanding: number;
   /** Requests waiting for a worker. */
   waiting: number;
+  /** Doorbell rings so far: of sleeping workers by the acceptor, and of the sleeping acceptor by workers. */
+  wakeups: { workers: number; acceptor: number };
   workers: WorkerStats[];
 }
 
@@ -122,10 +124,14 @@ export class Server implements ConnectionHost {
         inflight: this.control.inflight(slot),
       });
     }
+    let workerWakes = 0;
+    for (const h of this.pool.handles) if (h !== null) workerWakes += Atomics.load(h.bell.i32, h.bell.bellIndex);
+    const acc = this.control.acceptorBell();
     return {
       connections: this.connections.size,
       outstanding: this.dispatcher.outstanding,
       waiting: this.dispatcher.waitingCount,
+      wakeups: { workers: workerWakes, acceptor: Atomics.load(acc.i32, acc.bellIndex) },
       workers,
     };
   }

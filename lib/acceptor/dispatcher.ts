@@ -22,7 +22,7 @@ import { statusResponse } from './responses.js';
 /** A handler running this long without returning counts as blocked for dispatch. */
 const BLOCKED_AFTER_MS = 2;
 /** Empty pump turns before the acceptor sleeps on its doorbell (a turn is cheap; a wake is not). */
-const SPIN_TURNS = 1;
+const SPIN_TURNS = 2;
 
 export interface DispatcherOptions {
   limitConcurrency: number;
