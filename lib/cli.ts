@@ -47,6 +47,9 @@ async function main(): Promise<void> {
     handle = await serveConfig(config, log);
   } catch (err) {
     const e = err as GreenserveError;
+    // A setting found bad only at boot (a TLS key that does not match its certificate) is still
+    // a usage error: one line naming it, exit 2.
+    if (e.code === 'GS_ERR_CONFIG') usageError(e.message);
     process.stderr.write(`greenserve: cannot start: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
     process.exit(1);
   }

@@ -23,6 +23,8 @@ export interface WorkerInit {
   /** Max bytes of a request head the worker's parser must accept (as the acceptor framed it). */
   maxHeaderSize: number;
   keepAliveMs: number;
+  /** Add `Server: greenserve` to responses that do not set their own. */
+  serverHeader: boolean;
   threadConcurrency: number;
   logLevel: string;
 }

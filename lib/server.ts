@@ -4,11 +4,14 @@
 import { existsSync, statSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import tls from 'node:tls';
 import { pathToFileURL } from 'node:url';
-import { Connection, type ConnectionHost, type Exchange } from './acceptor/connection.js';
+import { Connection, type ConnectionHost, type ConnectionOptions, type Exchange } from './acceptor/connection.js';
 import { Dispatcher } from './acceptor/dispatcher.js';
-import type { FramedRequest, FramerLimits } from './acceptor/framer.js';
+import { proxyMatcher, type ProxyMatcher } from './acceptor/forwarded.js';
+import type { FramedRequest } from './acceptor/framer.js';
 import { statusResponse } from './acceptor/responses.js';
+import { loadTls } from './acceptor/tls.js';
 import { parseBind, type BindAddress, type Config } from './config/resolve.js';
 import { AppLoadError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
@@ -58,20 +61,31 @@ export class Server implements ConnectionHost {
   private readonly connections = new Set<Connection>();
   /** Accepted sockets waiting for a slot under --connections (accept is paused for them). */
   private held: net.Socket[] = [];
-  private readonly limits: FramerLimits;
+  private readonly connOptions: ConnectionOptions;
   private nextConnId = 1;
   private sweepTimer: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
   private onIdleConnections: (() => void) | null = null;
+  /** The options of every listener when serving HTTPS (--certfile), else null. */
+  private readonly tls: tls.TlsOptions | null;
+  /** Whether a peer may send X-Forwarded-* (--forwarded-allow-ips); asked once per connection. */
+  readonly trustsProxy: ProxyMatcher;
 
   constructor(config: Config, log: Logger = createLogger(config.logLevel)) {
     this.config = config;
     this.log = log;
-    this.limits = {
-      requestLine: config.limitRequestLine,
-      fields: config.limitRequestFields,
-      fieldSize: config.limitRequestFieldSize,
-      body: config.limitRequestBody,
+    this.tls = loadTls(config); // reads the files: a bad one stops the server before any worker starts
+    this.trustsProxy = proxyMatcher(config.forwardedAllowIps);
+    this.connOptions = {
+      limits: {
+        requestLine: config.limitRequestLine,
+        fields: config.limitRequestFields,
+        fieldSize: config.limitRequestFieldSize,
+        body: config.limitRequestBody,
+      },
+      maxRequests: config.keepAlive === 0 ? 1 : config.maxRequestsPerConnection,
+      headerTimeoutMs: config.headerTimeout * 1000,
+      minBodyRate: config.minBodyRate,
     };
     this.control = new ControlBlock(createControlBuffer(config.threads));
     this.dispatcher = new Dispatcher(this.control, {
@@ -88,6 +102,7 @@ export class Server implements ConnectionHost {
         keepAliveMs: config.keepAlive * 1000,
         threadConcurrency: config.threadConcurrency,
         logLevel: config.logLevel,
+        serverHeader: config.serverHeader,
       },
       this.control,
       { ready: (h) => this.dispatcher.add(h), exited: (h, reason, err) => this.workerExited(h, reason, err) },
@@ -153,8 +168,14 @@ export class Server implements ConnectionHost {
 
   // ── listening and accepting ──────────────────────────────────────────────────────────────────
   private async listen(addr: BindAddress): Promise<void> {
-    const server = net.createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true });
-    server.on('connection', (socket) => this.accept(socket));
+    const options = { pauseOnConnect: true, noDelay: true, allowHalfOpen: true };
+    // TLS: the Connection gets the TLSSocket once its handshake is done ('secureConnection');
+    // failed handshakes (plain HTTP sent to the port, a refused client certificate) only close.
+    const server = this.tls === null ? net.createServer(options) : tls.createServer({ ...options, ...this.tls });
+    server.on(this.tls === null ? 'connection' : 'secureConnection', (socket: net.Socket) => this.accept(socket));
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      this.log.debug({ code: err.code, peer: socket.remoteAddress }, `TLS handshake failed: ${err.message}`);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       const done = (): void => {
@@ -170,7 +191,7 @@ export class Server implements ConnectionHost {
     });
     server.on('error', (err) => this.log.error({ err }, 'listener error'));
     this.listeners.push(server);
-    this.addresses.push(boundAddress(server, addr));
+    this.addresses.push(boundAddress(server, addr, this.tls === null ? 'http' : 'https'));
   }
 
   private accept(socket: net.Socket): void {
@@ -190,7 +211,7 @@ export class Server implements ConnectionHost {
   private open(socket: net.Socket): void {
     const id = this.nextConnId;
     this.nextConnId = (this.nextConnId + 1) >>> 0 || 1;
-    this.connections.add(new Connection(id, socket, this.limits, this));
+    this.connections.add(new Connection(id, socket, this.connOptions, this));
   }
 
   private admitHeld(): void {
@@ -200,12 +221,16 @@ export class Server implements ConnectionHost {
     }
   }
 
-  /** Close keep-alive connections idle for longer than --keep-alive. */
+  /** Once a second: close keep-alive connections idle past --keep-alive; enforce request timeouts. */
   private sweep(): void {
-    this.clock = Date.now();
+    const now = (this.clock = Date.now());
     const limit = this.config.keepAlive * 1000;
     for (const conn of this.connections) {
-      if (conn.idle && this.clock - conn.lastActive >= limit) conn.destroy();
+      if (conn.idle) {
+        if (now - conn.lastActive >= limit) conn.destroy();
+      } else {
+        conn.checkTimeouts(now);
+      }
     }
   }
 
@@ -272,9 +297,9 @@ function removeStaleSocket(file: string): void {
   }
 }
 
-function boundAddress(server: net.Server, addr: BindAddress): BoundAddress {
+function boundAddress(server: net.Server, addr: BindAddress, scheme: 'http' | 'https'): BoundAddress {
   if (addr.kind === 'unix') return { kind: 'unix', path: addr.path, url: `unix:${addr.path}` };
   const a = server.address() as net.AddressInfo;
   const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-  return { kind: 'tcp', host: a.address, port: a.port, url: `http://${host}:${a.port}` };
+  return { kind: 'tcp', host: a.address, port: a.port, url: `${scheme}://${host}:${a.port}` };
 }

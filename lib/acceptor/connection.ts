@@ -5,13 +5,27 @@
 // reach the head. Reading pauses while too many responses are owed or the socket's write buffer
 // is full, so a client can neither make the acceptor buffer without bound nor starve others.
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { FL_TLS, FL_TRUSTED_PROXY } from '../ring/layout.js';
 import { Framer, type FramedRequest, type FramerHandler, type FramerLimits } from './framer.js';
 import { CONTINUE, statusResponse } from './responses.js';
 
 /** Responses owed on one connection before the acceptor stops reading more requests from it. */
 const MAX_PIPELINE = 32;
+/** Response bytes held for pipelined requests (waiting for an earlier response) before reading pauses. */
+const MAX_HELD_BYTES = 1 << 20;
 /** How long a closing connection waits for the client's FIN before it is destroyed. */
 const LINGER_MS = 2000;
+
+export interface ConnectionOptions {
+  limits: FramerLimits;
+  /** Requests served before the connection closes (0 = no limit); 1 closes after every response. */
+  maxRequests: number;
+  /** ms allowed for a request's header section, from its first byte. */
+  headerTimeoutMs: number;
+  /** Least average body rate (bytes/s) once a request has taken headerTimeoutMs; 0 = off. */
+  minBodyRate: number;
+}
 
 export interface ConnectionHost {
   /** Hand a framed request to a worker (or the wait queue). */
@@ -21,6 +35,8 @@ export interface ConnectionHost {
   closed(conn: Connection): void;
   /** Coarse clock (ms), refreshed by the host's sweep timer. */
   readonly clock: number;
+  /** Whether the peer at this address may send X-Forwarded-* headers (--forwarded-allow-ips). */
+  trustsProxy(address: string | undefined): boolean;
 }
 
 /** One request and its response. */
@@ -37,6 +53,8 @@ export class Exchange {
   parts: Buffer[] | null = null;
   size = 0;
   keepAlive = true;
+  /** The connection closes after this response (the worker answers with Connection: close). */
+  last = false;
 
   constructor(id: number, conn: Connection) {
     this.id = id;
@@ -57,6 +75,12 @@ export class Connection implements FramerHandler {
   readonly socket: Socket;
   /** u16 port, u8 address length, address: prefixed to every request frame of this connection. */
   readonly peer: Buffer;
+  /** The socket is a TLSSocket (an HTTPS listener). */
+  readonly tls: boolean;
+  /** The peer is a trusted proxy (decided once, here: it cannot change on a connection). */
+  readonly trusted: boolean;
+  /** FL_TLS | FL_TRUSTED_PROXY as they apply: OR-ed into every request frame's flags. */
+  readonly frameFlags: number;
   lastActive: number;
   destroyed = false;
   private readonly framer: Framer;
@@ -66,22 +90,33 @@ export class Connection implements FramerHandler {
   /** A request said close, or the connection is ending: nothing after it is interpreted. */
   private noMore = false;
   private writeBlocked = false;
+  /** Bytes of responses waiting behind an earlier one (pipelining). */
+  private heldBytes = 0;
+  private resumeScheduled = false;
+  /** Requests framed on this connection. */
+  private requests = 0;
+  /** Clock time at which the request now being received (incomplete) began. */
+  private partialSince = 0;
+  private readonly opts: ConnectionOptions;
   isCorked = false;
   private readonly onData = (chunk: Buffer): void => {
     this.lastActive = this.host.clock;
+    if (this.framer.buffered === 0) this.partialSince = this.host.clock;
     this.framer.push(chunk);
-    // Upgrades (WebSocket) are not taken over yet: the request was answered as plain HTTP by
-    // the app, so the bytes after it are framed as HTTP again.
-    while (this.framer.paused) this.framer.resume();
+    this.resumeFraming();
   };
 
-  constructor(id: number, socket: Socket, limits: FramerLimits, host: ConnectionHost) {
+  constructor(id: number, socket: Socket, opts: ConnectionOptions, host: ConnectionHost) {
     this.id = id;
     this.socket = socket;
     this.host = host;
+    this.opts = opts;
     this.lastActive = host.clock;
-    this.framer = new Framer(limits, this);
+    this.framer = new Framer(opts.limits, this);
     this.peer = peerPrefix(socket);
+    this.tls = (socket as TLSSocket).encrypted === true;
+    this.trusted = host.trustsProxy(socket.remoteAddress);
+    this.frameFlags = (this.tls ? FL_TLS : 0) | (this.trusted ? FL_TRUSTED_PROXY : 0);
     socket.on('data', this.onData);
     socket.on('drain', () => {
       this.writeBlocked = false;
@@ -109,13 +144,22 @@ export class Connection implements FramerHandler {
 
   onRequest(req: FramedRequest): void {
     if (this.noMore) return;
-    if (!req.keepAlive) this.noMore = true;
     const ex = new Exchange(newExchangeId(), this);
     ex.keepAlive = req.keepAlive;
     ex.close = !req.keepAlive;
+    const max = this.opts.maxRequests;
+    if (max !== 0 && ++this.requests >= max) {
+      ex.close = true;
+      ex.last = true;
+    }
+    if (ex.close) this.noMore = true;
     this.queue.push(ex);
     this.host.submit(ex, req);
-    if (this.queue.length >= MAX_PIPELINE) this.updateReading();
+    if (this.queue.length >= MAX_PIPELINE) {
+      // Too many responses owed: frame nothing more of what was already read, read no more.
+      this.framer.pause();
+      this.updateReading();
+    }
   }
 
   onError(status: number, _reason: string): void {
@@ -143,7 +187,11 @@ export class Connection implements FramerHandler {
   deliver(ex: Exchange, data: Buffer, end: boolean, close: boolean): void {
     if (close) ex.close = true;
     if (this.queue[0] !== ex) {
-      if (data.length > 0) (ex.out ??= []).push(data);
+      if (data.length > 0) {
+        (ex.out ??= []).push(data);
+        this.heldBytes += data.length;
+        if (this.heldBytes > MAX_HELD_BYTES) this.updateReading();
+      }
       if (end) ex.done = true;
       return;
     }
@@ -152,6 +200,20 @@ export class Connection implements FramerHandler {
       ex.done = true;
       this.advance();
     }
+  }
+
+  /**
+   * Enforce the header timeout and the least body rate on the request being received (called
+   * once a second by the server's sweep). Only while we read: a paused connection is not slow.
+   */
+  checkTimeouts(now: number): void {
+    const held = this.framer.buffered;
+    if (held === 0 || this.noMore || this.destroyed || this.socket.isPaused()) return;
+    const elapsed = now - this.partialSince;
+    if (elapsed <= this.opts.headerTimeoutMs) return;
+    if (this.framer.inHead) return this.onError(408, 'header timeout');
+    const rate = this.opts.minBodyRate;
+    if (rate > 0 && (held * 1000) / elapsed < rate) this.onError(408, 'body too slow');
   }
 
   /** Close the connection once the responses owed are written (graceful shutdown). */
@@ -171,7 +233,10 @@ export class Connection implements FramerHandler {
       if (ex.close) return this.end();
       const next = q[0];
       if (next !== undefined && next.out !== null) {
-        for (const b of next.out) this.write(b);
+        for (const b of next.out) {
+          this.heldBytes -= b.length;
+          this.write(b);
+        }
         next.out = null;
       }
     }
@@ -202,13 +267,35 @@ export class Connection implements FramerHandler {
     setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
   }
 
+  private get mayRead(): boolean {
+    return !this.writeBlocked && this.queue.length < MAX_PIPELINE && this.heldBytes <= MAX_HELD_BYTES;
+  }
+
+  /**
+   * Frame bytes the framer held back (after pause(), or after an Upgrade request, which is not
+   * taken over yet: the app answered it as plain HTTP, so what follows is HTTP again).
+   */
+  private resumeFraming(): void {
+    while (this.framer.paused && this.mayRead && !this.destroyed) this.framer.resume();
+  }
+
   private updateReading(): void {
     if (this.destroyed) return;
-    const stop = this.writeBlocked || this.queue.length >= MAX_PIPELINE;
+    const stop = !this.mayRead;
     if (stop) {
       if (!this.socket.isPaused()) this.socket.pause();
     } else if (this.socket.isPaused()) {
+      // The client was not slow while we did not read: its timeouts start over.
+      this.partialSince = this.host.clock;
       this.socket.resume();
+    }
+    // Held requests are framed on a later turn: this runs inside the response pump.
+    if (!stop && this.framer.paused && !this.resumeScheduled) {
+      this.resumeScheduled = true;
+      setImmediate(() => {
+        this.resumeScheduled = false;
+        this.resumeFraming();
+      });
     }
   }
 

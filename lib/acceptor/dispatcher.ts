@@ -11,7 +11,7 @@
 // per event-loop turn (setImmediate), writing bytes to corked sockets and uncorking them at the
 // end of the turn (one writev per socket per turn). When a turn finds nothing it arms a single
 // Atomics.waitAsync on its doorbell, and workers ring the doorbell only while it sleeps.
-import { FL_CLOSE, FL_END, FL_KEEP_ALIVE, T_REQUEST, T_RESPONSE, WorkerState } from '../ring/layout.js';
+import { FL_CLOSE, FL_END, FL_KEEP_ALIVE, FL_LAST, T_REQUEST, T_RESPONSE, WorkerState } from '../ring/layout.js';
 import { ring } from '../ring/ring.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
 import type { WorkerHandle } from '../supervisor/pool.js';
@@ -180,7 +180,7 @@ export class Dispatcher {
   }
 
   private write(h: WorkerHandle, ex: Exchange): boolean {
-    const flags = ex.keepAlive ? FL_KEEP_ALIVE : 0;
+    const flags = (ex.keepAlive ? FL_KEEP_ALIVE : 0) | (ex.last ? FL_LAST : 0) | ex.conn.frameFlags;
     if (!h.requests.write(T_REQUEST, flags, ex.conn.id, ex.id, ex.parts!, ex.size)) return false;
     ex.parts = null;
     return true;

@@ -289,9 +289,10 @@ export class Framer {
   private lineBuf: Buffer | null = null;
   private lineLen = 0;
 
-  // after an upgrade request
+  // after an upgrade request, or pause()
   private held: Buffer[] = [];
   private heldSize = 0;
+  private pauseRequested = false;
 
   constructor(limits: FramerLimits, handler: FramerHandler) {
     this.lim = { ...limits };
@@ -324,7 +325,15 @@ export class Framer {
     return this.state === S_CLOSED;
   }
 
-  /** An upgrade request was framed; later bytes are held, not framed, until resume()/takeRest(). */
+  /**
+   * Stop framing after the request being delivered (call from onRequest, e.g. when too many
+   * responses are owed): later bytes are held, not framed, until resume().
+   */
+  pause(): void {
+    this.pauseRequested = true;
+  }
+
+  /** An upgrade request was framed (or pause() was called); later bytes are held until resume()/takeRest(). */
   get paused(): boolean {
     return this.state === S_PAUSED;
   }
@@ -961,7 +970,9 @@ export class Framer {
     this.reqStart = endPos;
     this.resetHead();
     this.handler.onRequest(req);
-    if (req.upgrade) {
+    const pause = this.pauseRequested;
+    this.pauseRequested = false;
+    if (req.upgrade || (pause && req.keepAlive)) {
       this.state = S_PAUSED;
       this.keepAlive = req.keepAlive;
       if (endPos < chunk.length) {

@@ -6,12 +6,14 @@
 //
 // Below the table are the validators its entries use (bind addresses, APP specs) and the
 // describers that turn a schema into words for error messages, --help and the docs.
+import { accessSync, constants, statSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { KindGuard, Type, type Static, type TSchema } from '@sinclair/typebox';
+import { allowIpsProblem } from '../acceptor/forwarded.js';
 import { ConfigError } from '../errors.js';
 
-export const SECTIONS = ['Application', 'Listening', 'Concurrency', 'Request limits', 'Timeouts', 'Logging'] as const;
+export const SECTIONS = ['Application', 'Listening', 'TLS', 'Proxies and headers', 'Concurrency', 'Request limits', 'Timeouts', 'Logging'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface SettingSpec<K extends string = string, S extends TSchema = TSchema> {
@@ -103,6 +105,66 @@ export const SETTINGS = [
       'connections wait in the listen backlog until one closes.',
   }),
   setting({
+    key: 'certfile', section: 'TLS', flag: '--certfile', env: 'GREENSERVE_CERTFILE', metavar: 'PATH',
+    schema: Type.String({ default: '' }),
+    defaultDoc: 'none',
+    allowed: 'the path of a readable PEM file',
+    help: 'serve HTTPS with this PEM certificate (chain); needs --keyfile',
+    doc: 'Serve HTTPS: the PEM file of the server certificate, followed by any intermediate ' +
+      'certificates. Needs `keyfile`; both or neither. Every `bind` address then speaks TLS, and ' +
+      'apps see `req.socket.encrypted === true` (Express: `req.protocol === \'https\'`). The files are ' +
+      'read once at startup; a file that is missing, unreadable or not PEM, or a key that does not ' +
+      'match the certificate, stops greenserve with an error that names the setting.',
+    check: fileProblem,
+  }),
+  setting({
+    key: 'keyfile', section: 'TLS', flag: '--keyfile', env: 'GREENSERVE_KEYFILE', metavar: 'PATH',
+    schema: Type.String({ default: '' }),
+    defaultDoc: 'none',
+    allowed: 'the path of a readable PEM file',
+    help: 'the PEM private key of --certfile',
+    doc: 'The PEM file of the private key of `certfile` (unencrypted). Needs `certfile`; both or neither.',
+    check: fileProblem,
+  }),
+  setting({
+    key: 'caCerts', section: 'TLS', flag: '--ca-certs', env: 'GREENSERVE_CA_CERTS', metavar: 'PATH',
+    schema: Type.String({ default: '' }),
+    defaultDoc: 'none',
+    allowed: 'the path of a readable PEM file',
+    help: 'require client certificates signed by these PEM CA certificates',
+    doc: 'Require client certificates (mutual TLS): a PEM file of the CA certificates that may sign ' +
+      'them. A client without a certificate, or with one these CAs did not sign, fails the handshake ' +
+      'and is never served. Needs `certfile` and `keyfile`.',
+    check: fileProblem,
+  }),
+  setting({
+    key: 'forwardedAllowIps', section: 'Proxies and headers', flag: '--forwarded-allow-ips',
+    env: 'GREENSERVE_FORWARDED_ALLOW_IPS', metavar: 'ADDRESSES',
+    schema: Type.Array(Type.String(), { default: ['127.0.0.1', '::1'] }),
+    allowed: 'IP addresses, CIDR networks (IPv4 or IPv6, like 10.0.0.0/8) or *, separated by commas',
+    help: 'peers trusted to send X-Forwarded-For/-Proto and Forwarded: IPs, CIDRs or *',
+    doc: 'The peers (proxies) whose `X-Forwarded-For`, `X-Forwarded-Proto` and `Forwarded` headers are ' +
+      'believed: IP addresses, CIDR networks (IPv4 or IPv6) or `*` for every peer (unix-socket peers ' +
+      'included; they are trusted only with `*`). Repeat the flag or separate items with commas; ' +
+      '`--forwarded-allow-ips \'\'` trusts no one. An IPv4-mapped peer like `::ffff:127.0.0.1` matches ' +
+      '`127.0.0.1`. For a request from a trusted peer the app sees `req.socket.remoteAddress` set to ' +
+      'the last `X-Forwarded-For` entry (the address the proxy itself appended; earlier entries came ' +
+      'from the client and prove nothing), or else the last `Forwarded: for=`, and ' +
+      '`req.socket.encrypted` from `X-Forwarded-Proto` (or `proto=`). Host and every header are left as ' +
+      'sent. From other peers the headers are passed through and not used. Like uvicorn\'s and ' +
+      'gunicorn\'s setting of the same name; see docs/decisions/0006-tls-and-proxy-headers.md.',
+    check: allowIpsProblem,
+  }),
+  setting({
+    key: 'serverHeader', section: 'Proxies and headers', flag: '--server-header', env: 'GREENSERVE_SERVER_HEADER',
+    metavar: 'BOOL',
+    schema: Type.Boolean({ default: true }),
+    help: 'add "Server: greenserve" to responses that do not set their own',
+    doc: 'Add `Server: greenserve` (no version) to every response from the app, unless the app sets ' +
+      'its own `Server` header (which replaces it) or removes it. `--no-server-header` turns it off, ' +
+      'as uvicorn\'s does.',
+  }),
+  setting({
     key: 'threads', section: 'Concurrency', flag: '--threads', short: '-t', env: 'GREENSERVE_THREADS', metavar: 'INT',
     schema: Type.Integer({ minimum: 1, maximum: 1024, default: CORES }),
     defaultDoc: 'number of available cores',
@@ -162,10 +224,45 @@ export const SETTINGS = [
   }),
   setting({
     key: 'keepAlive', section: 'Timeouts', flag: '--keep-alive', env: 'GREENSERVE_KEEP_ALIVE', metavar: 'SECONDS',
-    schema: Type.Number({ minimum: 0, maximum: 3600, default: 5 }),
+    schema: Type.Number({ minimum: 0, maximum: 3600, default: 75 }),
     help: 'seconds an idle keep-alive connection is kept open',
     doc: 'How long, in seconds, an idle keep-alive connection is kept open waiting for the next ' +
-      'request. 0 closes each connection after its response. Fractions are allowed.',
+      'request (checked once a second, so it closes within this and one second more). 0 answers ' +
+      'every request with `Connection: close`. Behind a load balancer or reverse proxy that keeps ' +
+      'connections to greenserve open, set this LONGER than the proxy\'s own idle timeout (AWS ALB: ' +
+      '60 s; nginx `keepalive_timeout` upstream: 60 s), or the proxy may send a request on a ' +
+      'connection greenserve is closing and answer its client with a 502. The default, 75 s, is ' +
+      'nginx\'s and covers the common 60 s proxies.',
+  }),
+  setting({
+    key: 'headerTimeout', section: 'Timeouts', flag: '--header-timeout',
+    env: 'GREENSERVE_HEADER_TIMEOUT', metavar: 'SECONDS',
+    schema: Type.Number({ minimum: 1, maximum: 3600, default: 10 }),
+    help: 'seconds allowed to receive a request\'s header section',
+    doc: 'How long, in seconds, a client may take to send a complete request line and header ' +
+      'section, counted from the request\'s first byte. Past it the client gets `408 Request ' +
+      'Timeout` and the connection closes, so clients that trickle header bytes (slowloris) hold a ' +
+      'connection slot for at most this long. Checked once a second.',
+  }),
+  setting({
+    key: 'minBodyRate', section: 'Timeouts', flag: '--min-body-rate',
+    env: 'GREENSERVE_MIN_BODY_RATE', metavar: 'BYTES', size: true,
+    schema: Type.Integer({ minimum: 0, maximum: 2 ** 40, default: 512 }),
+    help: 'least average upload rate (bytes/s) of a request body, after --header-timeout',
+    doc: 'While a request body is being received: once the request has taken longer than ' +
+      '`--header-timeout`, its average rate since its first byte must be at least this many ' +
+      'bytes per second, or the client gets `408 Request Timeout` and the connection closes. ' +
+      '0 turns the check off (the body may then take as long as it likes).',
+  }),
+  setting({
+    key: 'maxRequestsPerConnection', section: 'Timeouts', flag: '--max-requests-per-connection',
+    env: 'GREENSERVE_MAX_REQUESTS_PER_CONNECTION', metavar: 'INT',
+    schema: Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: 0 }),
+    help: 'requests served on one connection before it is closed (0 = no limit)',
+    doc: 'The number of requests served on one keep-alive connection; the last one is answered ' +
+      'with `Connection: close` and the connection closes after it (nginx\'s ' +
+      '`keepalive_requests`). Useful to rebalance long-lived client connections across servers. ' +
+      '0 means no limit.',
   }),
   setting({
     key: 'gracefulTimeout', section: 'Timeouts', flag: '--graceful-timeout',
@@ -247,6 +344,20 @@ export function parseBind(s: string): BindAddress {
   const r = readBind(s);
   if (typeof r === 'string') throw new ConfigError('bind', `${r} (got ${JSON.stringify(s)})`);
   return r;
+}
+
+/** A TLS file setting: empty (not set) or a readable file. The contents are checked at boot. */
+function fileProblem(value: unknown): string | null {
+  const file = String(value);
+  if (file === '') return null;
+  try {
+    if (!statSync(file).isFile()) return 'is not a file';
+    accessSync(file, constants.R_OK);
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'no such file' : `cannot be read (${code ?? String(err)})`;
+  }
 }
 
 const IDENTIFIER = /^[\p{ID_Start}$_][\p{ID_Continue}$\u200C\u200D]*$/u;

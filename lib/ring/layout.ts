@@ -68,7 +68,10 @@ export const FL_CLOSE = 2; //     close the connection after this response
 export const FL_ABORT = 4; //     the response broke off: write what came, then close
 
 /** Flags of T_REQUEST. */
-export const FL_KEEP_ALIVE = 1;
+export const FL_KEEP_ALIVE = 1; // the request asked for a persistent connection
+export const FL_TRUSTED_PROXY = 2; // the peer is in --forwarded-allow-ips: trust its X-Forwarded-* headers
+export const FL_TLS = 4; //        the connection is TLS (https)
+export const FL_LAST = 8; //       the acceptor closes the connection after this response (answer with Connection: close)
 
 /** Default ring data capacity (bytes). */
 export const DEFAULT_RING_CAPACITY = 1 << 20;

@@ -18,6 +18,7 @@ export interface PoolOptions {
   interface: AppInterface;
   maxHeaderSize: number;
   keepAliveMs: number;
+  serverHeader: boolean;
   threadConcurrency: number;
   logLevel: string;
   ringCapacity?: number;
@@ -108,6 +109,7 @@ export class Pool {
       responseSpill: resChannel.port1,
       maxHeaderSize: this.o.maxHeaderSize,
       keepAliveMs: this.o.keepAliveMs,
+      serverHeader: this.o.serverHeader,
       threadConcurrency: this.o.threadConcurrency,
       logLevel: this.o.logLevel,
     };

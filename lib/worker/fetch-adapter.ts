@@ -24,7 +24,9 @@ function toRequest(req: IncomingMessage, body: Buffer | null): Request {
   const host = req.headers.host ?? 'localhost';
   const init: RequestInit = { method: req.method ?? 'GET', headers };
   if (body !== null && body.length > 0) init.body = body;
-  return new Request(`http://${host}${req.url ?? '/'}`, init);
+  // https over TLS, or when a trusted proxy says the client used it (X-Forwarded-Proto).
+  const scheme = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
+  return new Request(`${scheme}://${host}${req.url ?? '/'}`, init);
 }
 
 async function writeResponse(response: Response, res: ServerResponse): Promise<void> {

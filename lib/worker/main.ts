@@ -45,6 +45,7 @@ async function boot(): Promise<void> {
     log,
     maxHeaderSize: init.maxHeaderSize,
     keepAliveMs: init.keepAliveMs,
+    serverHeader: init.serverHeader,
   });
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection in the app'));
   startLoop(reader, runner, control);

@@ -7,10 +7,11 @@
 // closes.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
-import { FL_ABORT, FL_CLOSE, FL_END, T_REQUEST, T_RESPONSE } from '../ring/layout.js';
+import { FL_ABORT, FL_CLOSE, FL_END, FL_LAST, FL_TLS, FL_TRUSTED_PROXY, T_REQUEST, T_RESPONSE } from '../ring/layout.js';
 import { ring, type Doorbell, type RingWriter } from '../ring/ring.js';
 import type { WorkerControl } from '../ring/control.js';
 import type { Listener } from './app.js';
+import { applyForwarded } from './forwarded.js';
 import { VirtualSocket, type VirtualSocketOwner } from './vsocket.js';
 
 export interface RunnerOptions {
@@ -21,6 +22,8 @@ export interface RunnerOptions {
   log: Logger;
   maxHeaderSize: number;
   keepAliveMs: number;
+  /** Add `Server: greenserve` to responses that do not set their own (--server-header). */
+  serverHeader: boolean;
 }
 
 const BAD_REQUEST = Buffer.from('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 12\r\nContent-Type: text/plain\r\n\r\nBad Request\n', 'latin1');
@@ -82,13 +85,16 @@ export class Runner implements VirtualSocketOwner {
   }
 
   /** Ring frame entry point. */
-  frame(type: number, _flags: number, connId: number, reqId: number, payload: Buffer): void {
+  frame(type: number, flags: number, connId: number, reqId: number, payload: Buffer): void {
     if (type !== T_REQUEST) return;
     const socket = this.idle.pop() ?? this.newSocket();
     socket.reqId = reqId;
     socket.connId = connId;
     socket.requests = 0;
     const off = this.peer(socket, payload);
+    socket.encrypted = (flags & FL_TLS) !== 0;
+    socket.proxied = (flags & FL_TRUSTED_PROXY) !== 0;
+    socket.last = (flags & FL_LAST) !== 0;
     this.inflight++;
     this.o.control.setInflight(this.inflight);
     const carried: Carried = { socket, req: null };
@@ -136,6 +142,10 @@ export class Runner implements VirtualSocketOwner {
     if (n !== 0) {
       socket.remoteAddress = payload.toString('latin1', 3, 3 + n);
       socket.remoteFamily = socket.remoteAddress.includes(':') ? 'IPv6' : 'IPv4';
+    } else {
+      // A unix socket: no address (sockets are reused, so a stale one must not show through).
+      socket.remoteAddress = undefined;
+      socket.remoteFamily = undefined;
     }
     socket.remotePort = port;
     return 3 + n;
@@ -156,6 +166,12 @@ export class Runner implements VirtualSocketOwner {
     socket.res = res;
     const reqId = socket.reqId;
     res.once('finish', () => this.finished(socket, res, reqId));
+    // Both only when enabled / flagged: a field test each per request otherwise (cheaper than a
+    // swapped-in no-op call). setHeader before the app runs lets the app's own Server replace it.
+    if (socket.proxied) applyForwarded(socket, req.rawHeaders);
+    if (this.o.serverHeader) res.setHeader('Server', 'greenserve');
+    // The acceptor closes after this response (--max-requests-per-connection, --keep-alive 0).
+    if (socket.last) res.shouldKeepAlive = false;
     const control = this.o.control;
     control.enter(reqId);
     try {

@@ -21,17 +21,23 @@ export class VirtualSocket extends Duplex {
   connId = 0;
   /** Set when node's parser emitted the request of the current frame. */
   requests = 0;
+  /** The acceptor closes the connection after the request now carried. */
+  last = false;
   /** The response now being written on this socket. */
   res: ServerResponse | null = null;
   out: Buffer[] = [];
   outLen = 0;
   alive = true;
-  remoteAddress = '127.0.0.1';
+  /** The peer of the frame now carried (undefined over a unix socket, as node's net.Socket says). */
+  remoteAddress: string | undefined = '127.0.0.1';
   remotePort = 0;
-  remoteFamily = 'IPv4';
+  remoteFamily: string | undefined = 'IPv4';
   readonly localAddress = '127.0.0.1';
   localPort = 0;
-  readonly encrypted = false;
+  /** The client's connection is TLS (FL_TLS), or a trusted proxy says it was https: `req.protocol` is https. */
+  encrypted = false;
+  /** The frame came from a trusted proxy (FL_TRUSTED_PROXY): its X-Forwarded-* headers are applied. */
+  proxied = false;
   private readonly owner: VirtualSocketOwner;
 
   constructor(owner: VirtualSocketOwner) {

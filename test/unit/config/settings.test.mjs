@@ -54,7 +54,9 @@ t.test('the defaults the brief asks for', async (t) => {
   t.equal(d('backlog'), 2048);
   t.equal(d('limitConcurrency'), 10000);
   t.equal(d('threadConcurrency'), 64);
-  t.equal(d('keepAlive'), 5);
+  t.equal(d('keepAlive'), 75); // long enough to sit behind a 60 s load balancer (docs/settings.md)
+  t.equal(d('headerTimeout'), 10);
+  t.equal(d('maxRequestsPerConnection'), 0);
   t.equal(d('limitRequestLine'), 4094);
   t.equal(d('limitRequestFields'), 100);
   t.equal(d('limitRequestFieldSize'), 8190);

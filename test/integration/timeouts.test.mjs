@@ -1,0 +1,146 @@
+// Timeouts and backpressure at the acceptor: header timeout (slowloris), least body rate,
+// keep-alive idle close, requests per connection, and a client that does not read its responses.
+import t from 'tap';
+import http from 'node:http';
+import { connect, fixture, parseResponses, portOf, rawExchange, startServer } from '../helpers.mjs';
+
+function trickle(socket, text, everyMs) {
+  let i = 0;
+  const timer = setInterval(() => {
+    if (socket.destroyed || i >= text.length) return clearInterval(timer);
+    socket.write(text[i++]);
+  }, everyMs);
+  return timer;
+}
+
+function closedWith(socket) {
+  return new Promise((resolve) => {
+    let buf = '';
+    const started = Date.now();
+    socket.on('data', (c) => (buf += c.toString('latin1')));
+    socket.on('error', () => {});
+    socket.on('close', () => resolve({ text: buf, ms: Date.now() - started }));
+  });
+}
+
+function get(port, path) {
+  const start = performance.now();
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode, ms: performance.now() - start, headers: res.headers }));
+    }).on('error', reject);
+  });
+}
+
+t.test('a client trickling its header gets 408 after --header-timeout; others are served meanwhile', { timeout: 20000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('sized.mjs'), headerTimeout: 1 });
+  const port = portOf(srv);
+  const slow = [];
+  for (let i = 0; i < 50; i++) slow.push(await connect(port));
+  t.teardown(() => slow.forEach((s) => s.destroy()));
+  const done = slow.map((s) => closedWith(s));
+  const timers = slow.map((s) => trickle(s, 'GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'y'.repeat(200), 100));
+  t.teardown(() => timers.forEach(clearInterval));
+  for (let i = 0; i < 10; i++) {
+    const r = await get(port, '/');
+    t.equal(r.status, 200);
+    t.ok(r.ms < 500, `a well-behaved request is served in ${r.ms.toFixed(1)} ms while 50 clients trickle`);
+  }
+  const results = await Promise.all(done);
+  t.ok(results.every((r) => /^HTTP\/1\.1 408 /.test(r.text)), 'every trickling client got a 408');
+  t.ok(results.every((r) => r.ms < 4000), `and was closed within the timeout and the sweep (max ${Math.max(...results.map((r) => r.ms))} ms)`);
+});
+
+t.test('an upload slower than --min-body-rate gets 408 and the connection closes', { timeout: 20000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('sized.mjs'), headerTimeout: 1, minBodyRate: 1000 });
+  const s = await connect(portOf(srv));
+  t.teardown(() => s.destroy());
+  const done = closedWith(s);
+  s.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n');
+  const timer = trickle(s, 'z'.repeat(1000), 100); // 10 bytes/s
+  t.teardown(() => clearInterval(timer));
+  const r = await done;
+  t.match(r.text, /^HTTP\/1\.1 408 /);
+  t.ok(r.ms < 5000, `cut after ${r.ms} ms`);
+});
+
+t.test('an upload at a good rate is not cut by the header timeout', { timeout: 20000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('sized.mjs'), headerTimeout: 1, minBodyRate: 100 });
+  const s = await connect(portOf(srv));
+  t.teardown(() => s.destroy());
+  const done = closedWith(s);
+  s.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2500\r\nConnection: close\r\n\r\n');
+  const timer = trickle(s, 'z'.repeat(2500), 1); // well over 100 bytes/s, for ~2.5 s
+  t.teardown(() => clearInterval(timer));
+  const r = await done;
+  t.match(r.text, /^HTTP\/1\.1 200 /);
+  t.ok(r.ms > 1500, 'the body took longer than --header-timeout');
+});
+
+t.test('an idle keep-alive connection closes after --keep-alive', { timeout: 20000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('sized.mjs'), keepAlive: 1 });
+  const s = await connect(portOf(srv));
+  t.teardown(() => s.destroy());
+  const done = closedWith(s);
+  s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  const r = await done;
+  t.match(r.text, /^HTTP\/1\.1 200 /);
+  t.match(r.text, /Keep-Alive: timeout=1/);
+  t.ok(r.ms >= 900 && r.ms < 3500, `closed after ${r.ms} ms idle`);
+});
+
+t.test('--keep-alive 0 answers every request with Connection: close', { timeout: 20000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('sized.mjs'), keepAlive: 0 });
+  const { text, closed } = await rawExchange(portOf(srv), 'GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n');
+  const rs = parseResponses(text);
+  t.equal(rs.length, 1, 'only the first request is answered');
+  t.equal(rs[0].headers.connection, 'close');
+  t.ok(closed);
+});
+
+t.test('--max-requests-per-connection closes after the last one, which says Connection: close', { timeout: 20000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('sized.mjs'), maxRequestsPerConnection: 3 });
+  const req = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
+  const { text, closed } = await rawExchange(portOf(srv), req.repeat(5));
+  const rs = parseResponses(text);
+  t.equal(rs.length, 3);
+  t.same(rs.map((r) => r.headers.connection), ['keep-alive', 'keep-alive', 'close']);
+  t.ok(closed);
+});
+
+t.test('a client that does not read its responses stops being read (bounded buffering)', { timeout: 30000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('sized.mjs'), threads: 2 });
+  const s = await connect(portOf(srv));
+  t.teardown(() => s.destroy());
+  s.pause(); // read nothing
+  const n = 2000;
+  const req = 'GET /size/16384 HTTP/1.1\r\nHost: x\r\n\r\n';
+  s.write(req.repeat(n));
+  // Handshake: wait until the server has answered everything it accepted and stopped taking more.
+  let last = -1;
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const served = srv.stats().workers.reduce((a, w) => a + w.served, 0);
+    if (served === last && srv.stats().outstanding === 0) break;
+    last = served;
+  }
+  const served = srv.stats().workers.reduce((a, w) => a + w.served, 0);
+  t.ok(served < n / 4, `only ${served} of ${n} pipelined requests were taken while the client read nothing`);
+  // Now read everything: all n responses arrive, in order.
+  let buf = Buffer.alloc(0);
+  let count = 0;
+  await new Promise((resolve) => {
+    s.on('data', (c) => {
+      buf = Buffer.concat([buf, c]);
+      let at;
+      while ((at = buf.indexOf('\r\n\r\n')) >= 0 && buf.length >= at + 4 + 16384) {
+        buf = buf.subarray(at + 4 + 16384);
+        count++;
+      }
+      if (count === n) resolve();
+    });
+    s.resume();
+  });
+  t.equal(count, n, 'every response arrives once the client reads');
+});
