@@ -46,6 +46,11 @@ function callApp(fn: Listener, req: IncomingMessage, res: ServerResponse): unkno
   for (let i = 0; i < 64; i++) callApp(targets[i & 1]!, null as unknown as IncomingMessage, null as unknown as ServerResponse);
 }
 
+function expectationFailed(_req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(417, { 'content-type': 'text/plain', 'content-length': 19 });
+  res.end('Expectation Failed\n');
+}
+
 interface Carried {
   socket: VirtualSocket;
   req: IncomingMessage | null;
@@ -74,7 +79,8 @@ export class Runner implements VirtualSocketOwner {
     server.on('request', onRequest);
     // The acceptor already answered (or waived) 100-continue: the body is here, run the app.
     server.on('checkContinue', onRequest);
-    server.on('checkExpectation', onRequest);
+    // An expectation other than 100-continue cannot be met: 417, as node:http answers (RFC 9110 §10.1.1).
+    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.request(req, res, expectationFailed));
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => this.clientError(err, socket as unknown as VirtualSocket));
     this.server = server;
   }
@@ -151,7 +157,7 @@ export class Runner implements VirtualSocketOwner {
     return 3 + n;
   }
 
-  private request(req: IncomingMessage, res: ServerResponse): void {
+  private request(req: IncomingMessage, res: ServerResponse, listener: Listener = this.o.listener): void {
     const socket = req.socket as unknown as VirtualSocket;
     socket.requests++;
     const carried = this.current;
@@ -175,7 +181,7 @@ export class Runner implements VirtualSocketOwner {
     const control = this.o.control;
     control.enter(reqId);
     try {
-      const r = callApp(this.o.listener, req, res) as Promise<unknown> | undefined;
+      const r = callApp(listener, req, res) as Promise<unknown> | undefined;
       if (r !== undefined && r !== null && typeof r.then === 'function') {
         r.then(undefined, (err: unknown) => this.fail(req, res, err));
       }

@@ -129,3 +129,28 @@ t.test('an Upgrade request is answered as plain HTTP (not taken over yet) and th
   const { text } = await rawExchange(port, 'GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   t.same(parseResponses(text).map((r) => [r.status, JSON.parse(r.body).url]), [[200, '/up'], [200, '/next']]);
 });
+
+t.test('an expectation other than 100-continue gets 417 without reaching the app', { timeout: 10000 }, async (t) => {
+  const { text } = await rawExchange(port, 'GET /x HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nConnection: close\r\n\r\n');
+  const [r] = parseResponses(text);
+  t.equal(r.status, 417);
+  t.notMatch(r.body, /"url"/, 'the echo app did not answer');
+});
+
+t.test('OPTIONS * and absolute-form targets reach the app as node:http presents them', { timeout: 10000 }, async (t) => {
+  const a = await rawExchange(port, 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const [r1] = parseResponses(a.text);
+  t.equal(r1.status, 200);
+  t.equal(JSON.parse(r1.body).url, '*');
+  const b = await rawExchange(port, 'GET http://example.test/p?q=1 HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n');
+  const [r2] = parseResponses(b.text);
+  t.equal(JSON.parse(r2.body).url, 'http://example.test/p?q=1');
+});
+
+t.test('HEAD gets the headers of GET and no body; the connection stays usable', { timeout: 10000 }, async (t) => {
+  const { text } = await rawExchange(port, 'HEAD /h HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  t.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+  const second = text.slice(text.indexOf('\r\n\r\n') + 4);
+  t.match(second, /^HTTP\/1\.1 200 OK\r\n/, 'the HEAD response carried no body');
+  t.match(second, /"url":"\/after"/);
+});
