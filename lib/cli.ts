@@ -1,13 +1,20 @@
 #!/usr/bin/env node
 // design: the `greenserve` command. Parse argv and environment once into a frozen Config, start
 // the server, print one banner line per address, and turn SIGTERM/SIGINT into a graceful close.
-// Exit codes: 0 stopped cleanly, 1 the app or a listener failed to start, 2 bad usage (a setting).
+// Exit codes: 0 stopped cleanly, 1 a listener failed to start, 2 bad usage (a setting), 3 the app
+// did not load in a worker (WORKER_BOOT_ERROR, as gunicorn's 3). Signals only enqueue events for
+// the supervisor (handle.signal); the process exits when the server has stopped (docs/signals.md).
+// `--check-config` and `--print-config` resolve the same way and exit (0, or 2 when bad).
 import { readFileSync } from 'node:fs';
-import { parseArgv, resolveConfig, type Config } from './config/resolve.js';
+import { configFileOf, loadConfigFile, parseArgv, resolveConfig, type Config } from './config/resolve.js';
+import { loadTls } from './acceptor/tls.js';
+import { appUrlOf } from './server.js';
+import { loadApp } from './worker/app.js';
 import { helpText } from './config/help.js';
+import { SETTINGS } from './config/settings.js';
 import { ConfigError, GreenserveError } from './errors.js';
-import { serveConfig } from './index.js';
-import { createLogger } from './log.js';
+import { serveConfig, SUPERVISOR_SIGNALS, type ServerHandle } from './index.js';
+import { createLogger, type Logger } from './log.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -19,7 +26,7 @@ function usageError(message: string): never {
   process.exit(2);
 }
 
-function parse(argv: string[]): Config | null {
+async function parse(argv: string[]): Promise<Config | null> {
   try {
     const parsed = parseArgv(argv);
     if (parsed.help) {
@@ -30,16 +37,40 @@ function parse(argv: string[]): Config | null {
       process.stdout.write(`greenserve ${version()} (node ${process.version})\n`);
       return null;
     }
-    if (parsed.options['app'] === undefined) usageError('APP: the app module is required (greenserve [options] APP; see --help)');
-    return resolveConfig({ cli: parsed.options, env: process.env });
+    const configFile = configFileOf(parsed.options, process.env);
+    const file = configFile === null ? undefined : await loadConfigFile(configFile);
+    const hasApp = parsed.options['app'] !== undefined || (process.env['GREENSERVE_APP'] ?? '') !== '' || file?.settings['app'] !== undefined;
+    if (!hasApp) usageError('APP: the app module is required (greenserve [options] APP; see --help)');
+    const config = resolveConfig({ file, cli: parsed.options, env: process.env });
+    if (parsed.printConfig) {
+      // In the table's order, as --help and docs/settings.md list them.
+      const ordered = Object.fromEntries([...SETTINGS.map((s) => [s.key, config[s.key]]), ['appExport', config.appExport]]);
+      process.stdout.write(`${JSON.stringify(ordered, null, 2)}\n`);
+      return null;
+    }
+    if (parsed.checkConfig) await checkConfig(config);
+    return config;
   } catch (err) {
     if (err instanceof ConfigError || (err as GreenserveError).code === 'GS_ERR_CONFIG') usageError((err as Error).message);
     throw err;
   }
 }
 
+/** --check-config: the TLS files and the app must load too; exits 0, or 2 with the problem. */
+async function checkConfig(config: Config): Promise<never> {
+  try {
+    loadTls(config);
+    const app = await loadApp(appUrlOf(config.app), config.appExport, config.interface);
+    process.stdout.write(`greenserve: config OK; app ${config.app} (${app.interface}: ${app.detail})\n`);
+  } catch (err) {
+    const e = err as GreenserveError;
+    usageError(`${e.code ? `${e.code}: ` : ''}${e.message}`);
+  }
+  process.exit(0);
+}
+
 async function main(): Promise<void> {
-  const config = parse(process.argv.slice(2));
+  const config = await parse(process.argv.slice(2));
   if (config === null) return;
   const log = createLogger(config.logLevel);
   let handle;
@@ -51,25 +82,36 @@ async function main(): Promise<void> {
     // a usage error: one line naming it, exit 2.
     if (e.code === 'GS_ERR_CONFIG') usageError(e.message);
     process.stderr.write(`greenserve: cannot start: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
-    process.exit(1);
+    process.exit(BOOT_ERROR_CODES.has(e.code) ? EXIT_BOOT_ERROR : 1);
   }
+  banner(log, config, handle);
+  // STYLE rule 5: a handler only enqueues; the supervisor's loop acts (a second TERM/INT: at once).
+  for (const signal of SUPERVISOR_SIGNALS) process.on(signal, () => handle.signal(signal));
+  // logrotate: reopen the access log file (installing a listener also stops node from starting
+  // its inspector on SIGUSR1).
+  process.on('SIGUSR1', () => handle.reopenLogs());
+  void handle.closed.then(() => process.exit(0));
+}
+
+/** The startup banner: one line per address, then the threads and the app as detected. */
+function banner(log: Logger, config: Config, handle: ServerHandle): void {
   for (const a of handle.addresses) log.info({ address: a.url }, `listening on ${a.url}`);
+  if (handle.metricsUrl !== null) log.info({ address: handle.metricsUrl }, `metrics on ${handle.metricsUrl}`);
+  const health = [config.healthPath, config.readyPath].filter((p) => p !== '');
+  if (health.length > 0) log.info({ healthPath: config.healthPath, readyPath: config.readyPath }, `health checks at ${health.join(', ')}`);
+  if (config.accessLog !== '') {
+    const where = config.accessLog === '-' ? 'stdout' : config.accessLog;
+    log.info({ accessLog: config.accessLog, format: config.accessLogFormat }, `access log (${config.accessLogFormat}) to ${where}`);
+  }
   log.info(
     { threads: config.threads, connections: config.connections, app: config.app, interface: handle.app },
-    `greenserve ${version()}: ${config.threads} threads, app ${config.app} (${handle.app})`,
+    `greenserve ${version()} (node ${process.version}): ${config.threads} threads, ${config.connections} connections, ` +
+      `app ${config.app} (${handle.app})`,
   );
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    log.info({ signal }, 'shutting down gracefully');
-    void handle.close().then(() => process.exit(0));
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }
+
+/** Exit status when a worker could not load the app at startup (gunicorn's WORKER_BOOT_ERROR). */
+const EXIT_BOOT_ERROR = 3;
+const BOOT_ERROR_CODES: ReadonlySet<string | undefined> = new Set(['GS_ERR_APP_LOAD', 'GS_ERR_APP_SHAPE', 'GS_ERR_BOOT_TIMEOUT']);
 
 void main();

@@ -68,12 +68,69 @@ export class HandlerError extends GreenserveError {
   override readonly statusCode = 500;
 }
 
-/** The worker thread running a request died (crash, out of memory); the client gets a 500. */
+/** The worker thread running the request died (crash, exit, out of memory); the client gets a 502. */
 export class WorkerCrashedError extends GreenserveError {
   static readonly code = 'GS_ERR_WORKER_CRASHED';
   override readonly name = 'WorkerCrashedError';
   readonly code = WorkerCrashedError.code;
-  override readonly statusCode = 500;
+  override readonly statusCode = 502;
+}
+
+/** A handler held its worker past --timeout (or the worker stopped beating): it is terminated; 504. */
+export class WorkerTimeoutError extends GreenserveError {
+  static readonly code = 'GS_ERR_WORKER_TIMEOUT';
+  override readonly name = 'WorkerTimeoutError';
+  readonly code = WorkerTimeoutError.code;
+  override readonly statusCode = 504;
+}
+
+/** A worker did not load the app within --boot-timeout. */
+export class BootTimeoutError extends GreenserveError {
+  static readonly code = 'GS_ERR_BOOT_TIMEOUT';
+  override readonly name = 'BootTimeoutError';
+  readonly code = BootTimeoutError.code;
+}
+
+/** A blocking shim was called where it cannot park: on the main thread, or outside a greenserve worker. */
+export class ShimThreadError extends GreenserveError {
+  static readonly code = 'GS_ERR_SHIM_THREAD';
+  override readonly name = 'ShimThreadError';
+  readonly code = ShimThreadError.code;
+}
+
+/** A blocking shim (or jobs.runSync) got no answer within its timeout; the late answer is dropped. */
+export class ShimTimeoutError extends GreenserveError {
+  static readonly code = 'GS_ERR_SHIM_TIMEOUT';
+  override readonly name = 'ShimTimeoutError';
+  readonly code = ShimTimeoutError.code;
+}
+
+/** The I/O helper thread that runs the shims' work exited (it is restarted) while a call waited. */
+export class ShimHelperError extends GreenserveError {
+  static readonly code = 'GS_ERR_SHIM_HELPER';
+  override readonly name = 'ShimHelperError';
+  readonly code = ShimHelperError.code;
+}
+
+/** fetchSync: the response body is larger than its maxBodySize. */
+export class BodyTooLargeError extends GreenserveError {
+  static readonly code = 'GS_ERR_BODY_TOO_LARGE';
+  override readonly name = 'BodyTooLargeError';
+  readonly code = BodyTooLargeError.code;
+}
+
+/** jobs.run / jobs.runSync: no job of that name is declared with --jobs. */
+export class UnknownJobError extends GreenserveError {
+  static readonly code = 'GS_ERR_JOB_UNKNOWN';
+  override readonly name = 'UnknownJobError';
+  readonly code = UnknownJobError.code;
+}
+
+/** A heavy job ran past --jobs-timeout; its pool thread was stopped. */
+export class JobTimeoutError extends GreenserveError {
+  static readonly code = 'GS_ERR_JOB_TIMEOUT';
+  override readonly name = 'JobTimeoutError';
+  readonly code = JobTimeoutError.code;
 }
 
 type Rebuild = (data: ErrorData) => GreenserveError;
@@ -85,6 +142,14 @@ const ERROR_CLASSES: ReadonlyMap<string, Rebuild> = new Map<string, Rebuild>([
   [AppShapeError.code, (d) => new AppShapeError(d.message)],
   [HandlerError.code, (d) => new HandlerError(d.message)],
   [WorkerCrashedError.code, (d) => new WorkerCrashedError(d.message)],
+  [WorkerTimeoutError.code, (d) => new WorkerTimeoutError(d.message)],
+  [BootTimeoutError.code, (d) => new BootTimeoutError(d.message)],
+  [ShimThreadError.code, (d) => new ShimThreadError(d.message)],
+  [ShimTimeoutError.code, (d) => new ShimTimeoutError(d.message)],
+  [ShimHelperError.code, (d) => new ShimHelperError(d.message)],
+  [BodyTooLargeError.code, (d) => new BodyTooLargeError(d.message)],
+  [UnknownJobError.code, (d) => new UnknownJobError(d.message)],
+  [JobTimeoutError.code, (d) => new JobTimeoutError(d.message)],
 ]);
 
 /** The code errorToData gives a value that had none (a plain Error thrown by the app, say). */

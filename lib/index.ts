@@ -1,13 +1,16 @@
 // design: the library entry. `serve()` resolves the options once (defaults < GREENSERVE_* env <
 // options), starts the workers (the app is a module path or URL: functions cannot cross threads),
 // listens, and returns a handle.
-import { resolveConfig, type Config, type ConfigOptions } from './config/resolve.js';
+import { configFileOf, loadConfigFile, resolveConfig, type Config, type ConfigOptions } from './config/resolve.js';
 import type { Logger } from './log.js';
 import { Server, type BoundAddress, type ServerStats } from './server.js';
 
 export type { Config, ConfigOptions } from './config/resolve.js';
 export type { BoundAddress, ServerStats, WorkerStats } from './server.js';
+export type { SupervisorEvent, SupervisorSignal } from './supervisor/arbiter.js';
+export { SUPERVISOR_SIGNALS } from './supervisor/arbiter.js';
 export { GreenserveError, ConfigError, AppLoadError, AppShapeError } from './errors.js';
+import type { SupervisorEvent, SupervisorSignal } from './supervisor/arbiter.js';
 
 export interface ServeOptions extends ConfigOptions {
   /** The app module: a path (relative to the working directory), or a file: URL; `path:export` picks an export. */
@@ -25,15 +28,37 @@ export interface ServerHandle {
   readonly url: string;
   /** What the workers detected the app to be. */
   readonly app: string;
-  /** Graceful stop: stop accepting, finish owed requests (up to gracefulTimeout), stop the workers. */
-  close(): Promise<void>;
+  /**
+   * Graceful stop: stop accepting, finish owed requests (up to gracefulTimeout; later requests on
+   * open connections are answered with Connection: close), stop the workers. `{ graceful: false }`
+   * stops at once, as SIGQUIT does. See docs/signals.md.
+   */
+  close(options?: { graceful?: boolean }): Promise<void>;
+  /** Zero-downtime reload (SIGHUP): resolves once the new generation serves; rejects, old workers still serving, if it failed to load. */
+  reload(): Promise<void>;
+  /** Run `threads` worker threads (SIGTTIN / SIGTTOU add or remove one): resolves once that many are ready. */
+  scale(threads: number): Promise<void>;
+  /** Act on a signal exactly as the CLI does (it only enqueues an event for the supervisor). */
+  signal(signal: SupervisorSignal): void;
+  /** Push a supervisor event (tests). */
+  enqueue(event: SupervisorEvent): void;
+  /** Resolves once the server has stopped, whatever stopped it. */
+  readonly closed: Promise<void>;
   stats(): ServerStats;
+  /** Where Prometheus metrics are served (`--metrics-bind`), or null when they are off. */
+  readonly metricsUrl: string | null;
+  /** Reopen the access log file (SIGUSR1 in the CLI; after logrotate moved it). */
+  reopenLogs(): void;
 }
 
 export async function serve(options: ServeOptions, logger?: Logger): Promise<ServerHandle> {
   const { env, ...rest } = options;
   const app = rest.app instanceof URL ? rest.app.href : rest.app;
-  const config = resolveConfig({ env: env ?? process.env, options: { ...rest, app } });
+  const environment = env ?? process.env;
+  // A config file (options.config or GREENSERVE_CONFIG) sits below the environment and the options.
+  const configFile = configFileOf(rest, environment);
+  const file = configFile === null ? undefined : await loadConfigFile(configFile);
+  const config = resolveConfig({ file, env: environment, options: { ...rest, app } });
   const server = await new Server(config, logger).start();
   return handleOf(server);
 }
@@ -49,7 +74,14 @@ function handleOf(server: Server): ServerHandle {
     addresses: server.addresses,
     url: server.addresses[0]?.url ?? '',
     app: server.appDetail,
-    close: () => server.close(),
+    close: (options) => server.close(options?.graceful ?? true),
+    reload: () => server.reload(),
+    scale: (threads) => server.scale(threads),
+    signal: (signal) => server.signal(signal),
+    enqueue: (event) => server.enqueue(event),
+    closed: server.stopped,
     stats: () => server.stats(),
+    metricsUrl: server.ops.metricsUrl,
+    reopenLogs: () => server.ops.reopenLogs(),
   };
 }

@@ -25,8 +25,12 @@ export interface WorkerInit {
   keepAliveMs: number;
   /** Add `Server: greenserve` to responses that do not set their own. */
   serverHeader: boolean;
+  /** Lower-case header the app sees a request id in (frames flagged FL_REQUEST_ID carry one). */
+  requestIdHeader: string;
   threadConcurrency: number;
   logLevel: string;
+  /** The worker's line to the I/O helper thread that runs the blocking shims (native-shims/). */
+  shims?: ShimChannel | null;
 }
 
 
@@ -35,3 +39,82 @@ export type WorkerToMain =
   | { type: 'boot-error'; error: ErrorData };
 
 export type MainToWorker = { type: 'stop' };
+
+// ── blocking shims (native-shims/) ──────────────────────────────────────────────────────────────
+// A worker talks to the I/O helper thread over its own shim port (requests out, replies read back
+// with receiveMessageOnPort while parked). The port itself arrives on the broker port, so that a
+// replaced helper can hand out a new one; see the SHIM SIGNAL in lib/ring/layout.ts.
+
+/** What a request worker gets to reach the I/O helper. */
+export interface ShimChannel {
+  /** Receives `ShimPortOffer`s (read with receiveMessageOnPort, never a listener). */
+  broker: MessagePort;
+  /** SHIM_SIGNAL_BYTES: S_REPLY, S_HELPER_GEN. */
+  signal: SharedArrayBuffer;
+  /** --jobs-timeout in ms (0 = none): jobs.runSync waits a little longer than this by default. */
+  jobsTimeoutMs: number;
+}
+
+/** Main thread -> worker, on the broker port: the shim port of the current helper. */
+export interface ShimPortOffer {
+  type: 'shim-port';
+  generation: number;
+  port: MessagePort;
+}
+
+/** workerData of the I/O helper thread. */
+export interface IoHelperInit {
+  /** Heavy-job modules by name (file: URLs), run by the helper's piscina pool. */
+  jobs: Array<{ name: string; url: string }>;
+  jobsThreads: number;
+  /** Per-job time limit (ms); 0 = none. */
+  jobsTimeoutMs: number;
+  logLevel: string;
+}
+
+/** Main thread -> I/O helper: serve a worker's shim port. */
+export type MainToHelper = { type: 'attach'; slot: number; port: MessagePort; signal: SharedArrayBuffer } | { type: 'close' };
+
+/** The operations a shim asks the helper for. Bodies travel as transferred ArrayBuffers. */
+export type ShimOp =
+  | { op: 'fn'; module: string; name: string; args: unknown[] }
+  | { op: 'fetch'; url: string; method: string; headers: Array<[string, string]>; body: ArrayBuffer | Uint8Array | string | null; redirect: string; maxBytes: number }
+  | { op: 'lookup'; host: string; options: { family?: number; all?: boolean; verbatim?: boolean } }
+  | { op: 'exec'; file: string; args: string[]; options: ShimExecOptions }
+  | { op: 'job'; name: string; input: unknown };
+
+export interface ShimExecOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  input?: string | ArrayBuffer;
+  maxBuffer?: number;
+  killSignal?: string;
+}
+
+/** Worker -> I/O helper, on the shim port (or the async port for `async: true` calls). */
+export type WorkerToHelper =
+  | { kind: 'call'; id: number; timeoutMs: number; call: ShimOp; async?: boolean }
+  | { kind: 'cancel'; id: number }
+  | { kind: 'async-port'; port: MessagePort };
+
+/** An error as it crosses from the helper: ErrorData plus its other plain own properties. */
+export interface ShimErrorData {
+  error: ErrorData;
+  /** Whether the original had a `code` (ErrorData always carries one). */
+  hadCode: boolean;
+  /** errno, syscall, hostname, status, stdout..., as long as they are plain values. */
+  props: Record<string, unknown>;
+}
+
+/** I/O helper -> worker. */
+export type HelperToWorker = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: ShimErrorData };
+
+/** What the fetch op returns (the body is a transferred ArrayBuffer). */
+export interface ShimFetchResult {
+  status: number;
+  statusText: string;
+  url: string;
+  redirected: boolean;
+  headers: Array<[string, string]>;
+  body: ArrayBuffer;
+}

@@ -11,13 +11,17 @@ import { Dispatcher } from './acceptor/dispatcher.js';
 import { proxyMatcher, type ProxyMatcher } from './acceptor/forwarded.js';
 import type { FramedRequest } from './acceptor/framer.js';
 import { statusResponse } from './acceptor/responses.js';
+import { Operations } from './acceptor/operations.js';
+import type { MetricsSnapshot } from './acceptor/metrics.js';
 import { loadTls } from './acceptor/tls.js';
 import { parseBind, type BindAddress, type Config } from './config/resolve.js';
 import { AppLoadError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { ControlBlock, createControlBuffer } from './ring/control.js';
-import { WORKER_STATE_NAMES } from './ring/layout.js';
-import { Pool, type WorkerHandle } from './supervisor/pool.js';
+import { CONTROL_SLOTS, WORKER_STATE_NAMES, WorkerState } from './ring/layout.js';
+import { Arbiter, type SupervisorEvent, type SupervisorSignal } from './supervisor/arbiter.js';
+import { Pool } from './supervisor/pool.js';
+import { IoHelper } from './supervisor/io-helper.js';
 
 export type BoundAddress = { kind: 'tcp'; host: string; port: number; url: string } | { kind: 'unix'; path: string; url: string };
 
@@ -26,6 +30,12 @@ export interface WorkerStats {
   state: string;
   served: number;
   inflight: number;
+  /** Code generation (0 at start, +1 per reload). */
+  generation: number;
+  /** V8 heap in use, MiB. */
+  heapMb: number;
+  /** Takes no new requests (recycled, reloaded, scaled down or killed). */
+  retiring: boolean;
 }
 
 export interface ServerStats {
@@ -36,6 +46,9 @@ export interface ServerStats {
   waiting: number;
   /** Doorbell rings so far: of sleeping workers by the acceptor, and of the sleeping acceptor by workers. */
   wakeups: { workers: number; acceptor: number };
+  /** Workers wanted (--threads, changed by scale / SIGTTIN / SIGTTOU). */
+  threads: number;
+  /** Every live worker thread, including ones retiring or starting. */
   workers: WorkerStats[];
 }
 
@@ -56,7 +69,16 @@ export class Server implements ConnectionHost {
   clock = Date.now();
   private readonly control: ControlBlock;
   private readonly pool: Pool;
+  /** The I/O helper thread behind the blocking shims and the heavy-jobs pool (never the acceptor). */
+  private readonly ioHelper: IoHelper;
   private readonly dispatcher: Dispatcher;
+  /** The supervisor: a queue of events and one loop (lib/supervisor/arbiter.ts). */
+  private readonly arbiter: Arbiter;
+  /** Resolves once the server has stopped (after close(), a signal, or a failed start). */
+  readonly stopped: Promise<void>;
+  private markStopped!: () => void;
+  private graceful = true;
+  private cutGrace: (() => void) | null = null;
   private readonly listeners: net.Server[] = [];
   private readonly connections = new Set<Connection>();
   /** Accepted sockets waiting for a slot under --connections (accept is paused for them). */
@@ -70,12 +92,18 @@ export class Server implements ConnectionHost {
   private readonly tls: tls.TlsOptions | null;
   /** Whether a peer may send X-Forwarded-* (--forwarded-allow-ips); asked once per connection. */
   readonly trustsProxy: ProxyMatcher;
+  /** Health, access log, metrics (lib/acceptor/operations.ts); `ops.metrics.workerRestart(reason)`. */
+  readonly ops: Operations;
 
   constructor(config: Config, log: Logger = createLogger(config.logLevel)) {
     this.config = config;
     this.log = log;
     this.tls = loadTls(config); // reads the files: a bad one stops the server before any worker starts
     this.trustsProxy = proxyMatcher(config.forwardedAllowIps);
+    this.ops = new Operations(config, { snapshot: () => this.metricsSnapshot(), ready: () => this.isReady() });
+    // With health, access log or metrics on, submit is wrapped once here; otherwise it stays plain.
+    const submit = this.ops.wrapSubmit((ex, req) => this.dispatcher.submit(ex, req));
+    if (submit !== null) this.submit = submit;
     this.connOptions = {
       limits: {
         requestLine: config.limitRequestLine,
@@ -86,14 +114,21 @@ export class Server implements ConnectionHost {
       maxRequests: config.keepAlive === 0 ? 1 : config.maxRequestsPerConnection,
       headerTimeoutMs: config.headerTimeout * 1000,
       minBodyRate: config.minBodyRate,
+      frameFlags: this.ops.frameFlags,
     };
-    this.control = new ControlBlock(createControlBuffer(config.threads));
+    this.stopped = new Promise((resolve) => (this.markStopped = resolve));
+    this.control = new ControlBlock(createControlBuffer(CONTROL_SLOTS));
     this.dispatcher = new Dispatcher(this.control, {
       limitConcurrency: config.limitConcurrency,
       threadConcurrency: config.threadConcurrency,
     });
+    this.ioHelper = new IoHelper(
+      { jobs: config.jobs, jobsThreads: config.jobsThreads, jobsTimeout: config.jobsTimeout, logLevel: config.logLevel },
+      this.log,
+    );
     this.pool = new Pool(
       {
+        ioHelper: this.ioHelper,
         threads: config.threads,
         appUrl: appUrlOf(config.app),
         appExport: config.appExport,
@@ -103,24 +138,107 @@ export class Server implements ConnectionHost {
         threadConcurrency: config.threadConcurrency,
         logLevel: config.logLevel,
         serverHeader: config.serverHeader,
+        requestIdHeader: config.requestIdHeader.toLowerCase(),
+        bootTimeoutMs: config.bootTimeout * 1000,
+        maxWorkerMemoryMb: config.maxWorkerMemory,
+        maxRequests: config.maxRequests,
+        maxRequestsJitter: config.maxRequestsJitter,
       },
       this.control,
-      { ready: (h) => this.dispatcher.add(h), exited: (h, reason, err) => this.workerExited(h, reason, err) },
+      {
+        // Pool events only enqueue (STYLE rule 5): the arbiter's loop handles them.
+        ready: (handle) => this.arbiter.enqueue({ type: 'ready', handle }),
+        bootFailed: (handle, error) => this.arbiter.enqueue({ type: 'boot-failed', handle, error }),
+        exited: (handle, reason, error) => {
+          if (this.closing === null) this.ops.metrics.workerRestart(reason);
+          this.arbiter.enqueue({ type: 'exited', handle, reason, error });
+        },
+      },
+    );
+    this.arbiter = new Arbiter(
+      {
+        threads: config.threads,
+        timeoutMs: config.timeout * 1000,
+        gracefulMs: config.gracefulTimeout * 1000,
+        maxWorkerMemoryMb: config.maxWorkerMemory,
+      },
+      this.pool,
+      this.dispatcher,
+      this.control,
+      log,
+      { shutdown: (graceful) => void this.close(graceful) },
     );
   }
 
   /** Start the workers (the app must load in every one), then listen. */
   async start(): Promise<this> {
-    await this.pool.start();
+    try {
+      await this.pool.start();
+    } catch (err) {
+      this.arbiter.stop();
+      this.markStopped();
+      throw err;
+    }
     try {
       for (const spec of this.config.bind) await this.listen(parseBind(spec));
     } catch (err) {
       await this.close();
       throw err;
     }
+    try {
+      await this.ops.start();
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
+    this.arbiter.start();
     return this;
+  }
+
+  /** Readiness (--ready-path): a worker can take work and the server is not shutting down. */
+  isReady(): boolean {
+    if (this.closing !== null) return false;
+    for (const h of this.pool.live()) {
+      if (h.ready && !h.retiring && this.control.state(h.slot) !== WorkerState.DRAINING) return true;
+    }
+    return false;
+  }
+
+  private metricsSnapshot(): MetricsSnapshot {
+    const st = this.stats();
+    return {
+      connections: st.connections,
+      inflight: st.outstanding,
+      queued: st.waiting,
+      workers: st.workers.map((w) => ({ slot: w.slot, state: w.state, served: w.served, heapBytes: w.heapMb * 1048576 })),
+      states: WORKER_STATE_NAMES,
+    };
+  }
+
+  // ── supervisor operations: each only enqueues an event for the arbiter's loop ───────────────
+  /** Act on a signal as the CLI does (docs/signals.md); tests call this instead of kill(). */
+  signal(signal: SupervisorSignal): void {
+    this.arbiter.enqueue({ type: 'signal', signal });
+  }
+
+  /** Push any supervisor event (tests). */
+  enqueue(ev: SupervisorEvent): void {
+    this.arbiter.enqueue(ev);
+  }
+
+  /** Zero-downtime reload: resolves once the new generation serves; rejects if it failed to load. */
+  reload(): Promise<void> {
+    return new Promise((resolve, reject) => this.arbiter.enqueue({ type: 'reload', done: { resolve, reject } }));
+  }
+
+  /** Run `threads` workers: resolves once that many are ready. */
+  scale(threads: number): Promise<void> {
+    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
+      return Promise.reject(new RangeError(`scale: threads must be an integer from 1 to 1024 (got ${threads})`));
+    }
+    return new Promise((resolve, reject) => this.arbiter.enqueue({ type: 'scale', threads, done: { resolve, reject } }));
   }
 
   /** What the workers detected the app to be (e.g. "default export: node request listener"). */
@@ -131,12 +249,16 @@ export class Server implements ConnectionHost {
 
   stats(): ServerStats {
     const workers: WorkerStats[] = [];
-    for (let slot = 0; slot < this.control.slots; slot++) {
+    for (const h of this.pool.live()) {
+      const slot = h.slot;
       workers.push({
         slot,
         state: WORKER_STATE_NAMES[this.control.state(slot)] ?? 'unknown',
         served: this.control.served(slot),
         inflight: this.control.inflight(slot),
+        generation: h.cohort,
+        heapMb: this.control.heapMb(slot),
+        retiring: h.retiring || h.recycle !== null,
       });
     }
     let workerWakes = 0;
@@ -147,6 +269,7 @@ export class Server implements ConnectionHost {
       outstanding: this.dispatcher.outstanding,
       waiting: this.dispatcher.waitingCount,
       wakeups: { workers: workerWakes, acceptor: Atomics.load(acc.i32, acc.bellIndex) },
+      threads: this.arbiter.target,
       workers,
     };
   }
@@ -211,7 +334,7 @@ export class Server implements ConnectionHost {
   private open(socket: net.Socket): void {
     const id = this.nextConnId;
     this.nextConnId = (this.nextConnId + 1) >>> 0 || 1;
-    this.connections.add(new Connection(id, socket, this.connOptions, this));
+    this.connections.add(this.ops.connection(id, socket, this.connOptions, this));
   }
 
   private admitHeld(): void {
@@ -239,53 +362,48 @@ export class Server implements ConnectionHost {
     return c.limitRequestLine + 2 + c.limitRequestFields * (c.limitRequestFieldSize + 2) + 2;
   }
 
-  // ── supervision ──────────────────────────────────────────────────────────────────────────────
-  private workerExited(h: WorkerHandle, reason: string, err: Error | null): void {
-    const owed = this.dispatcher.remove(h);
-    if (reason !== 'stopped') {
-      this.log.error({ err, slot: h.slot, reason, requests: owed.length }, `worker ${h.slot} ${reason}`);
-    }
-    for (const ex of owed) this.dispatcher.answer(ex, statusResponse(500, true));
-    if (this.pool.isStopping) return;
-    this.respawn(h.slot, 0);
-  }
-
-  private respawn(slot: number, attempt: number): void {
-    this.pool.spawn(slot).catch((err: unknown) => {
-      this.log.error({ err, slot }, `worker ${slot} failed to start again`);
-      const delay = Math.min(30_000, 250 * 2 ** attempt);
-      setTimeout(() => {
-        if (!this.pool.isStopping) this.respawn(slot, attempt + 1);
-      }, delay).unref();
-    });
-  }
-
   // ── shutdown ─────────────────────────────────────────────────────────────────────────────────
-  /** Graceful: stop accepting, finish the requests owed, close idle keep-alive connections, stop workers. */
-  close(): Promise<void> {
+  /**
+   * Graceful: stop accepting, finish the requests owed (within --graceful-timeout; every request
+   * sent from now on is answered with Connection: close), close idle keep-alive connections, stop
+   * the workers. `graceful: false` (SIGQUIT) closes every connection and stops at once, also
+   * cutting short a graceful close in progress.
+   */
+  close(graceful = true): Promise<void> {
+    if (!graceful) {
+      this.graceful = false;
+      this.cutGrace?.();
+    }
     this.closing ??= this.shutdown();
     return this.closing;
   }
 
   private async shutdown(): Promise<void> {
+    this.dispatcher.closing = true;
     for (const l of this.listeners) l.close();
     for (const s of this.held) s.destroy();
     this.held = [];
     for (const conn of [...this.connections]) conn.closeWhenIdle();
-    if (this.connections.size > 0) {
+    if (this.connections.size > 0 && this.graceful) {
       const graceMs = this.config.gracefulTimeout * 1000;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
-        this.onIdleConnections = () => {
+        const done = (): void => {
           clearTimeout(timer);
           resolve();
         };
+        const timer = setTimeout(done, graceMs);
+        this.onIdleConnections = done;
+        this.cutGrace = done;
       });
-      for (const conn of [...this.connections]) conn.destroy();
     }
+    for (const conn of [...this.connections]) conn.destroy();
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.arbiter.stop();
     await this.pool.stop();
+    await this.ioHelper.close();
     for (const a of this.addresses) if (a.kind === 'unix') removeStaleSocket(a.path);
+    await this.ops.close();
+    this.markStopped();
   }
 }
 

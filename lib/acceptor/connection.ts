@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { FL_TLS, FL_TRUSTED_PROXY } from '../ring/layout.js';
 import { Framer, type FramedRequest, type FramerHandler, type FramerLimits } from './framer.js';
+import type { RequestRecord } from './observe.js';
 import { CONTINUE, statusResponse } from './responses.js';
 
 /** Responses owed on one connection before the acceptor stops reading more requests from it. */
@@ -25,6 +26,8 @@ export interface ConnectionOptions {
   headerTimeoutMs: number;
   /** Least average body rate (bytes/s) once a request has taken headerTimeoutMs; 0 = off. */
   minBodyRate: number;
+  /** Flags OR-ed into every request frame of every connection (FL_REQUEST_ID), or 0. */
+  frameFlags: number;
 }
 
 export interface ConnectionHost {
@@ -55,6 +58,11 @@ export class Exchange {
   keepAlive = true;
   /** The connection closes after this response (the worker answers with Connection: close). */
   last = false;
+  /** Set by the dispatcher from the framed request: what the supervisor's log lines name. */
+  method = '';
+  target = '';
+  /** Only while observing (--access-log, --metrics-bind): what observe.ts records; else null. */
+  rec: RequestRecord | null = null;
 
   constructor(id: number, conn: Connection) {
     this.id = id;
@@ -92,6 +100,10 @@ export class Connection implements FramerHandler {
   private writeBlocked = false;
   /** Bytes of responses waiting behind an earlier one (pipelining). */
   private heldBytes = 0;
+  /** Requests framed but not dispatched yet (pairs: Exchange, FramedRequest), see mayDispatch. */
+  private held: Array<Exchange | FramedRequest> | null = null;
+  /** The last unsafe request dispatched: later requests wait until it is done. */
+  private barrier: Exchange | null = null;
   private resumeScheduled = false;
   /** Requests framed on this connection. */
   private requests = 0;
@@ -116,7 +128,7 @@ export class Connection implements FramerHandler {
     this.peer = peerPrefix(socket);
     this.tls = (socket as TLSSocket).encrypted === true;
     this.trusted = host.trustsProxy(socket.remoteAddress);
-    this.frameFlags = (this.tls ? FL_TLS : 0) | (this.trusted ? FL_TRUSTED_PROXY : 0);
+    this.frameFlags = (this.tls ? FL_TLS : 0) | (this.trusted ? FL_TRUSTED_PROXY : 0) | opts.frameFlags;
     socket.on('data', this.onData);
     socket.on('drain', () => {
       this.writeBlocked = false;
@@ -154,12 +166,40 @@ export class Connection implements FramerHandler {
     }
     if (ex.close) this.noMore = true;
     this.queue.push(ex);
-    this.host.submit(ex, req);
+    if (this.held === null && this.mayDispatch(ex, req)) this.dispatch(ex, req);
+    else (this.held ??= []).push(ex, req);
     if (this.queue.length >= MAX_PIPELINE) {
       // Too many responses owed: frame nothing more of what was already read, read no more.
       this.framer.pause();
       this.updateReading();
     }
+  }
+
+  /**
+   * RFC 9112 §9.3.2: pipelined requests may run in parallel only while they are safe. An unsafe
+   * one (POST, PUT, ...) waits until every response before it is done, and the requests after it
+   * wait until it is done, so none runs if an earlier response closes the connection.
+   */
+  private mayDispatch(ex: Exchange, req: FramedRequest): boolean {
+    if (!isSafe(req.method)) return this.queue[0] === ex;
+    return this.barrier === null || this.barrier.done;
+  }
+
+  private dispatch(ex: Exchange, req: FramedRequest): void {
+    if (!isSafe(req.method)) this.barrier = ex;
+    this.host.submit(ex, req);
+  }
+
+  /** Dispatch held requests, in order, as far as the rule allows. */
+  private release(): void {
+    const held = this.held!;
+    let i = 0;
+    while (i < held.length && this.mayDispatch(held[i] as Exchange, held[i + 1] as FramedRequest)) {
+      this.dispatch(held[i] as Exchange, held[i + 1] as FramedRequest);
+      i += 2;
+    }
+    if (i === held.length) this.held = null;
+    else if (i > 0) held.splice(0, i);
   }
 
   onError(status: number, _reason: string): void {
@@ -241,6 +281,7 @@ export class Connection implements FramerHandler {
       }
     }
     this.lastActive = this.host.clock;
+    if (this.held !== null) this.release();
     if (this.ending && q.length === 0) return this.end();
     this.updateReading();
   }
@@ -261,6 +302,7 @@ export class Connection implements FramerHandler {
     this.socket.off('data', this.onData);
     this.socket.end();
     this.queue = [];
+    this.held = null;
     // Lingering close: keep reading (and discarding) briefly so that bytes the client already
     // sent do not turn our FIN into a reset that destroys the response in flight.
     this.socket.resume();
@@ -303,6 +345,11 @@ export class Connection implements FramerHandler {
     this.destroyed = true;
     this.host.closed(this);
   }
+}
+
+/** RFC 9110 §9.2.1 safe methods. */
+function isSafe(method: string): boolean {
+  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || method === 'TRACE';
 }
 
 function peerPrefix(socket: Socket): Buffer {

@@ -32,6 +32,8 @@ export interface DispatcherOptions {
 export class Dispatcher {
   /** Requests accepted and not yet answered (in flight + waiting). */
   outstanding = 0;
+  /** The server is shutting down: every request sent from now on is its connection's last (FL_LAST). */
+  closing = false;
   private readonly control: ControlBlock;
   private readonly o: DispatcherOptions;
   private readonly workers: WorkerHandle[] = [];
@@ -78,8 +80,15 @@ export class Dispatcher {
     if (h.sink !== null) h.responses.read(h.sink);
     const i = this.workers.indexOf(h);
     if (i >= 0) this.workers.splice(i, 1);
-    const unsent = new Set(h.overflow);
-    const started = [...h.exchanges.values()].filter((ex) => !unsent.has(ex));
+    // Not started: still in overflow, or in the request ring past the HEAD the worker last stored
+    // (a worker moves HEAD past a frame before it runs it). Everything else it had begun.
+    const unread = new Set(h.requests.unreadIds());
+    const unsent: Exchange[] = [...h.overflow];
+    const started: Exchange[] = [];
+    for (const ex of h.exchanges.values()) {
+      if (unread.has(ex.id)) unsent.push(ex);
+      else if (!h.overflow.includes(ex)) started.push(ex);
+    }
     h.exchanges.clear();
     h.overflow = [];
     this.outstanding -= h.outstanding;
@@ -98,9 +107,19 @@ export class Dispatcher {
     this.ensure();
   }
 
+  /**
+   * Detach one exchange from its worker (the supervisor answers it: a handler past its deadline);
+   * a response the worker might still publish for it is then discarded as stale.
+   */
+  take(h: WorkerHandle, ex: Exchange): void {
+    if (!h.exchanges.delete(ex.id)) return;
+    h.outstanding--;
+    this.outstanding--;
+  }
+
   /** Answer an exchange that no worker will (its worker died): counts it as done. */
-  answer(ex: Exchange, bytes: Buffer): void {
-    ex.conn.respond(ex, bytes, true);
+  answer(ex: Exchange, bytes: Buffer, close = true): void {
+    ex.conn.respond(ex, bytes, close);
     this.uncork();
   }
 
@@ -110,6 +129,8 @@ export class Dispatcher {
       return;
     }
     this.outstanding++;
+    ex.method = req.method;
+    ex.target = req.target;
     const parts = [ex.conn.peer];
     for (let i = 0; i < req.parts.length; i++) parts.push(req.parts[i]!);
     ex.parts = parts;
@@ -136,6 +157,7 @@ export class Dispatcher {
       const h = workers[i]!;
       const load = h.outstanding;
       if (load >= cap || load >= bestLoad) continue;
+      if (h.retiring) continue; // being recycled, reloaded or stopped: finishes what it has
       const state = this.control.state(h.slot);
       if (state === WorkerState.PARKED || state === WorkerState.DRAINING) continue;
       if (state === WorkerState.RUNNING && load > 0) {
@@ -180,10 +202,15 @@ export class Dispatcher {
   }
 
   private write(h: WorkerHandle, ex: Exchange): boolean {
+    if (this.closing && !ex.last) {
+      // Shutting down: the worker answers with Connection: close and the connection ends after it.
+      ex.last = true;
+      ex.close = true;
+    }
     const flags = (ex.keepAlive ? FL_KEEP_ALIVE : 0) | (ex.last ? FL_LAST : 0) | ex.conn.frameFlags;
-    if (!h.requests.write(T_REQUEST, flags, ex.conn.id, ex.id, ex.parts!, ex.size)) return false;
-    ex.parts = null;
-    return true;
+    // ex.parts is kept until the exchange ends: if the worker dies before reading the frame, the
+    // request is sent again to another worker (remove()). It costs only the buffers' lifetime.
+    return h.requests.write(T_REQUEST, flags, ex.conn.id, ex.id, ex.parts!, ex.size);
   }
 
   private response(h: WorkerHandle, flags: number, reqId: number, payload: Buffer): void {

@@ -232,7 +232,54 @@ function absoluteForm(b: Buffer, s: number, e: number): boolean {
     const lc = x | 0x20;
     if (!((lc >= 0x61 && lc <= 0x7a) || (x >= 0x30 && x <= 0x39) || x === 0x2b || x === 0x2d || x === 0x2e)) break;
   }
-  return e - i > 3 && b[i] === COLON && b[i + 1] === 0x2f && b[i + 2] === 0x2f;
+  if (!(e - i > 3 && b[i] === COLON && b[i + 1] === 0x2f && b[i + 2] === 0x2f)) return false;
+  return authority(b, i + 3, e);
+}
+
+/**
+ * RFC 3986 §3.2 authority, up to the path: [userinfo "@"] host [":" port], host being an
+ * IP-literal in brackets or a reg-name (unreserved, pct-encoded, sub-delims). Only absolute-form
+ * targets have one; node's parser does not check it, so the acceptor must.
+ */
+function authority(b: Buffer, s: number, e: number): boolean {
+  let end = s;
+  while (end < e && b[end] !== 0x2f && b[end] !== 0x3f && b[end] !== 0x23) end++;
+  let at = -1;
+  for (let i = s; i < end; i++) if (b[i] === 0x40) at = i;
+  for (let i = s; i < at; i++) if (!(regNameByte(b[i]!) || b[i] === COLON)) return false;
+  let h = at + 1 > s ? at + 1 : s;
+  if (h < end && b[h] === 0x5b) {
+    // IP-literal: "[" (hex digits, ":", ".", or a "v" future form) "]"
+    let i = h + 1;
+    while (i < end && b[i] !== 0x5d) {
+      const x = b[i]!;
+      if (!(isHex(x) || x === COLON || x === 0x2e || (x | 0x20) === 0x76)) return false;
+      i++;
+    }
+    if (i >= end) return false;
+    h = i + 1;
+  } else {
+    while (h < end && regNameByte(b[h]!)) h++;
+  }
+  if (h === end) return true;
+  if (b[h] !== COLON) return false;
+  for (let i = h + 1; i < end; i++) if (b[i]! < 0x30 || b[i]! > 0x39) return false;
+  return true;
+}
+
+/** unreserved / sub-delims / "%" (pct-encoded, checked loosely). */
+function regNameByte(x: number): boolean {
+  const lc = x | 0x20;
+  return (
+    (lc >= 0x61 && lc <= 0x7a) || (x >= 0x30 && x <= 0x39) ||
+    x === 0x2d || x === 0x2e || x === 0x5f || x === 0x7e || x === 0x25 ||
+    x === 0x21 || x === 0x24 || (x >= 0x26 && x <= 0x2c) || x === 0x3b || x === 0x3d
+  );
+}
+
+function isHex(x: number): boolean {
+  const lc = x | 0x20;
+  return (x >= 0x30 && x <= 0x39) || (lc >= 0x61 && lc <= 0x66);
 }
 
 export class Framer {

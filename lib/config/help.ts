@@ -17,7 +17,7 @@ export function helpText(): string {
   const lines = ['usage: greenserve [options] APP', ''];
   if (app !== undefined) lines.push(`APP: ${app.help} (like ./app.js or ./app.js:handler)`, '');
   const sections: Array<[string, Row[]]> = SECTIONS.map((section) => [section, rowsFor(section)]);
-  sections.push(['Other', CLI_ACTIONS.map((a) => ({ left: `${a.short}, ${a.flag}`, right: a.help.split(' ') }))]);
+  sections.push(['Other', CLI_ACTIONS.map((a) => ({ left: a.short === null ? `    ${a.flag}` : `${a.short}, ${a.flag}`, right: a.help.split(' ') }))]);
   const column = Math.max(...sections.flatMap(([, rows]) => rows.map((r) => r.left.length))) + 4;
   for (const [title, rows] of sections) {
     if (rows.length === 0) continue;
@@ -26,8 +26,9 @@ export function helpText(): string {
     lines.push('');
   }
   lines.push(
-    'Every option can also be set in the environment as GREENSERVE_<NAME>, like GREENSERVE_THREADS=4;',
-    'the command line wins over the environment. Byte sizes accept units: 64kb, 1mb (1024-based).',
+    'Every option can also be set in the environment as GREENSERVE_<NAME>, like GREENSERVE_THREADS=4,',
+    'or in a --config file. Precedence: defaults < config file < environment < command line.',
+    'Byte sizes accept units: 64kb, 1mb (1024-based).',
     'Each setting is described in docs/settings.md.',
   );
   return `${lines.join('\n')}\n`;

@@ -1,7 +1,10 @@
-// Resolves configuration once (STYLE rule 2): defaults < GREENSERVE_* env < CLI flags < library
-// options. Every value is validated against its entry in settings.ts, the result is deep-frozen and
+// Resolves configuration once (STYLE rule 2): defaults < config file (--config) < GREENSERVE_* env
+// < CLI flags < library options. Every value is validated against its entry in settings.ts, the result is deep-frozen and
 // passed down; nothing else reads process.env or argv. Unknown keys are errors that name the key
 // and the closest valid one. Every error is a ConfigError with a one-line message.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { KindGuard, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ConfigError } from '../errors.js';
@@ -28,6 +31,8 @@ export type ConfigOptions = {
 };
 
 export interface ResolveInput {
+  /** the settings of a config file (`loadConfigFile`), below env and CLI */
+  file?: ConfigFile;
   /** `parseArgv(argv).options` */
   cli?: Readonly<Record<string, unknown>>;
   /** defaults to process.env; only `GREENSERVE_*` names are read */
@@ -40,7 +45,17 @@ export interface ParsedArgv {
   options: Record<string, string | string[] | boolean>;
   help: boolean;
   version: boolean;
+  checkConfig: boolean;
+  printConfig: boolean;
 }
+
+/** A loaded config file: its path (for messages) and the settings object it holds. */
+export interface ConfigFile {
+  readonly path: string;
+  readonly settings: Readonly<Record<string, unknown>>;
+}
+
+type Action = (typeof CLI_ACTIONS)[number]['name'];
 
 const ENV_PREFIX = 'GREENSERVE_';
 const ENV_BY_NAME: ReadonlyMap<string, AnySetting> = new Map(SETTINGS.map((s) => [s.env, s]));
@@ -50,7 +65,7 @@ const ENV_BY_NAME: ReadonlyMap<string, AnySetting> = new Map(SETTINGS.map((s) =>
 
 interface FlagTarget {
   readonly spec: AnySetting | null;
-  readonly action: 'help' | 'version' | null;
+  readonly action: Action | null;
   readonly negated: boolean;
 }
 
@@ -59,7 +74,7 @@ const FLAGS: ReadonlyMap<string, FlagTarget> = buildFlagMap();
 function buildFlagMap(): Map<string, FlagTarget> {
   const map = new Map<string, FlagTarget>();
   for (const a of CLI_ACTIONS) {
-    for (const f of [a.flag, a.short]) map.set(f, { spec: null, action: a.name, negated: false });
+    for (const f of [a.flag, a.short]) if (f !== null) map.set(f, { spec: null, action: a.name, negated: false });
   }
   for (const spec of SETTINGS as readonly AnySetting[]) {
     if (spec.flag === null) continue;
@@ -73,7 +88,7 @@ function buildFlagMap(): Map<string, FlagTarget> {
 
 /** Parses command-line arguments (without `node` and the script) into raw setting values. */
 export function parseArgv(argv: readonly string[]): ParsedArgv {
-  const out: ParsedArgv = { options: {}, help: false, version: false };
+  const out: ParsedArgv = { options: {}, help: false, version: false, checkConfig: false, printConfig: false };
   let i = 0;
   let onlyPositionals = false;
   while (i < argv.length) {
@@ -157,6 +172,7 @@ export function resolveConfig(input: ResolveInput = {}): Config {
   for (const spec of SETTINGS as readonly AnySetting[]) {
     if (spec.schema.default !== undefined) values.set(spec.key, structuredClone(spec.schema.default));
   }
+  if (input.file !== undefined) for (const [spec, value] of fromFile(input.file)) values.set(spec.key, value);
   for (const [spec, value] of fromEnv(input.env ?? process.env)) values.set(spec.key, value);
   for (const [spec, value] of fromCli(input.cli ?? {})) values.set(spec.key, value);
   for (const [spec, value] of fromOptions(input.options ?? {})) values.set(spec.key, value);
@@ -185,6 +201,54 @@ function fromCli(cli: Readonly<Record<string, unknown>>): Found {
     found.push([spec, checked(spec, value, spec.flag ?? spec.metavar, raw)]);
   }
   return found;
+}
+
+function fromFile(file: ConfigFile): Found {
+  const found: Found = [];
+  for (const [key, raw] of Object.entries(file.settings)) {
+    const label = `${file.path}: ${key}`;
+    const spec = SETTING_BY_KEY.get(key);
+    if (spec === undefined) {
+      throw new ConfigError(key, `unknown setting; did you mean ${closest(key, [...SETTING_BY_KEY.keys()])}?`, label);
+    }
+    if (spec.key === 'config') throw new ConfigError('config', 'cannot be set in a config file', label);
+    // A list may be given as one string; a byte size as a string with a unit, as in options.
+    const listed = KindGuard.IsArray(spec.schema) && typeof raw === 'string' ? [raw] : raw;
+    const value = spec.size === true && typeof listed === 'string' ? parseSize(listed) : listed;
+    found.push([spec, checked(spec, value, label, raw)]);
+  }
+  return found;
+}
+
+/**
+ * Reads a config file: a `.json` object, or the default export (an object) of a `.mjs`/`.js`/`.cjs`
+ * module. Throws ConfigError naming the file when it cannot be read or holds no settings object.
+ */
+export async function loadConfigFile(file: string): Promise<ConfigFile> {
+  const problem = SETTING_BY_KEY.get('config')?.check?.(file) ?? null;
+  if (problem !== null) throw new ConfigError('config', `${problem} (got ${shown(file)})`, '--config');
+  const abs = path.resolve(file);
+  let settings: unknown;
+  try {
+    if (abs.endsWith('.json')) settings = JSON.parse(readFileSync(abs, 'utf8'));
+    else settings = ((await import(pathToFileURL(abs).href)) as { default?: unknown }).default;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError('config', `cannot load ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, '--config');
+  }
+  if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) {
+    const what = abs.endsWith('.json') ? 'a JSON object' : 'a default export that is an object of settings';
+    throw new ConfigError('config', `${file} must hold ${what}`, '--config');
+  }
+  return { path: file, settings: settings as Record<string, unknown> };
+}
+
+/** The config file named by the CLI options or the environment, or null. */
+export function configFileOf(cli: Readonly<Record<string, unknown>>, env: Readonly<Record<string, string | undefined>>): string | null {
+  const fromCli = cli['config'];
+  if (typeof fromCli === 'string' && fromCli !== '') return fromCli;
+  const fromEnv = env['GREENSERVE_CONFIG'];
+  return fromEnv === undefined || fromEnv === '' ? null : fromEnv;
 }
 
 function fromOptions(options: Readonly<Record<string, unknown>>): Found {

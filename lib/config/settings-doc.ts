@@ -11,15 +11,20 @@ const HEADER = `# Settings
 <!-- Generated from lib/config/settings.ts by lib/config/settings-doc.ts; do not edit by hand.
      Regenerate: npx tsc -p tsconfig.json && node dist/lib/config/write-settings-doc.js -->
 
-Every setting can be given in four places. Later ones win:
+Every setting can be given in five places. Later ones win:
 
 1. the default shown below;
-2. the environment, as \`GREENSERVE_<NAME>\` (lists are comma-separated; an empty value counts as unset);
-3. the command line: \`greenserve [options] APP\`;
-4. the options of a library call, by the camelCase key.
+2. a config file named by \`--config FILE\` (or \`GREENSERVE_CONFIG\`): a \`.json\` object, or the
+   default export of a \`.mjs\`/\`.js\`/\`.cjs\` module, keyed by the camelCase names below;
+3. the environment, as \`GREENSERVE_<NAME>\` (lists are comma-separated; an empty value counts as unset);
+4. the command line: \`greenserve [options] APP\`;
+5. the options of a library call, by the camelCase key.
 
-Values are checked once, at startup. A bad value, or an unknown option, flag or \`GREENSERVE_*\`
-variable, stops greenserve with a one-line message that names it (\`GS_ERR_CONFIG\`, exit status 2).
+Values are checked once, at startup. A bad value, or an unknown option, flag, config-file key or
+\`GREENSERVE_*\` variable, stops greenserve with a one-line message that names it and suggests the
+closest valid name (\`GS_ERR_CONFIG\`, exit status 2). \`greenserve --check-config\` checks the
+settings and that the app loads, then exits (0 or 2); \`--print-config\` prints the resolved
+settings as JSON.
 Numbers are plain decimals. Byte sizes may also carry a unit: \`b\`, \`kb\`, \`mb\`, \`gb\`, \`tb\`
 (1024-based; \`k\`, \`m\`, \`g\`, \`t\` too), like \`64kb\` or \`1mb\`.
 `;

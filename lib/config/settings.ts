@@ -13,7 +13,7 @@ import { KindGuard, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { allowIpsProblem } from '../acceptor/forwarded.js';
 import { ConfigError } from '../errors.js';
 
-export const SECTIONS = ['Application', 'Listening', 'TLS', 'Proxies and headers', 'Concurrency', 'Request limits', 'Timeouts', 'Logging'] as const;
+export const SECTIONS = ['Application', 'Listening', 'TLS', 'Proxies and headers', 'Concurrency', 'Request limits', 'Timeouts', 'Logging', 'Health and metrics'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface SettingSpec<K extends string = string, S extends TSchema = TSchema> {
@@ -54,6 +54,7 @@ function setting<const K extends string, S extends TSchema>(spec: SettingSpec<K,
 const CORES = Math.min(1024, Math.max(1, availableParallelism()));
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const INTERFACES = ['auto', 'node', 'fetch'] as const;
+const ACCESS_LOG_FORMATS = ['json', 'combined'] as const;
 
 export const SETTINGS = [
   setting({
@@ -78,6 +79,22 @@ export const SETTINGS = [
       '`(request) → Response`, or an object with a `fetch` method (Hono). `auto` decides from the export\'s ' +
       'shape: an object with `fetch` or a function of one parameter is `fetch`; a function of two or ' +
       'more parameters, or an object with `callback()` (Koa), is `node`.',
+  }),
+  setting({
+    key: 'config', section: 'Application', flag: '--config', short: '-c', env: 'GREENSERVE_CONFIG', metavar: 'FILE',
+    schema: Type.String({ default: '' }),
+    defaultDoc: 'none',
+    allowed: 'the path of a readable .mjs, .js, .cjs or .json file',
+    help: 'read settings from this file (.mjs/.js default export, or .json)',
+    doc: 'A config file: a JavaScript module (`.mjs`, `.js`, `.cjs`) whose default export is an object ' +
+      'of settings, or a `.json` file holding one. Keys are the camelCase names of this page ' +
+      '(`threads`, `bind`, `accessLog`); values have the types shown (numbers, booleans, lists; a ' +
+      'byte size may be a string like `"64kb"`; a list may be a single string). The file sits between ' +
+      'the defaults and the environment: `GREENSERVE_*` variables and command-line flags override it. ' +
+      'An unknown key is an error that names the key and the closest valid one; `config` itself ' +
+      'cannot be set in the file. Relative paths in the file (the app, TLS files) are taken from the ' +
+      'working directory, as on the command line.',
+    check: configFileProblem,
   }),
   setting({
     key: 'bind', section: 'Listening', flag: '--bind', short: '-b', env: 'GREENSERVE_BIND', metavar: 'ADDRESS',
@@ -191,6 +208,66 @@ export const SETTINGS = [
       '`503 Service Unavailable` (uvicorn\'s name for the same limit).',
   }),
   setting({
+    key: 'jobs', section: 'Concurrency', flag: '--jobs', env: 'GREENSERVE_JOBS', metavar: 'JOB',
+    schema: Type.Array(Type.String(), { default: [] }),
+    defaultDoc: 'none',
+    allowed: 'NAME=MODULE, where MODULE is a path or file: URL of a module whose default export runs the job',
+    help: 'a heavy job NAME=MODULE for jobs.run / jobs.runSync; repeatable',
+    doc: 'A heavy job that handlers hand off with `jobs.run(NAME, input)` (async) or ' +
+      '`jobs.runSync(NAME, input)` (sync handlers; parks like a blocking shim), from `greenserve/shims`. ' +
+      'MODULE is a path (from the working directory) or `file:` URL of a module whose default export ' +
+      'takes the input and returns (or resolves to) the result. Jobs run in a separate bounded pool of ' +
+      'threads (piscina, owned by the I/O helper thread, never the acceptor), so long CPU work does ' +
+      'not occupy request threads (gunicorn\'s "dirty workers"). Repeat the flag for several jobs; in ' +
+      'the environment separate them with commas. See docs/shims.md.',
+    check: (v) => (/^[A-Za-z0-9_.-]+=.+$/.test(String(v)) ? null : 'must be NAME=MODULE (NAME of letters, digits, _ . -)'),
+  }),
+  setting({
+    key: 'jobsThreads', section: 'Concurrency', flag: '--jobs-threads', env: 'GREENSERVE_JOBS_THREADS', metavar: 'INT',
+    schema: Type.Integer({ minimum: 1, maximum: 1024, default: Math.max(1, Math.floor(CORES / 2)) }),
+    defaultDoc: 'half the available cores (at least 1)',
+    help: 'threads of the heavy-jobs pool (jobs run at most this many at once)',
+    doc: 'The most threads of the heavy-jobs pool, so the most jobs that run at once; more wait in ' +
+      'its queue. Threads start on demand and stop after 30 s idle.',
+  }),
+  setting({
+    key: 'jobsTimeout', section: 'Concurrency', flag: '--jobs-timeout', env: 'GREENSERVE_JOBS_TIMEOUT', metavar: 'SECONDS',
+    schema: Type.Number({ minimum: 0, maximum: 86_400, default: 60 }),
+    help: 'seconds a heavy job may run before its thread is stopped (0 = no limit)',
+    doc: 'How long one heavy job may run. Past it the pool thread running it is stopped and the caller ' +
+      'gets `GS_ERR_JOB_TIMEOUT`. 0 turns the limit off (the request deadline still applies to a ' +
+      'handler parked in `jobs.runSync`).',
+  }),
+  setting({
+    key: 'maxRequests', section: 'Concurrency', flag: '--max-requests', env: 'GREENSERVE_MAX_REQUESTS', metavar: 'INT',
+    schema: Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: 0 }),
+    help: 'requests a worker thread serves before it is replaced (0 = never)',
+    doc: 'Recycle a worker thread after it has served this many requests (plus a random ' +
+      '`--max-requests-jitter`), as gunicorn\'s setting of the same name: a simple guard against ' +
+      'leaks in the app. The replacement starts and is ready before the old worker stops taking ' +
+      'requests; the old one finishes what it has and exits, and at most one worker recycles at a ' +
+      'time. No request fails because of a recycle. 0 turns recycling off.',
+  }),
+  setting({
+    key: 'maxRequestsJitter', section: 'Concurrency', flag: '--max-requests-jitter',
+    env: 'GREENSERVE_MAX_REQUESTS_JITTER', metavar: 'INT',
+    schema: Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: 0 }),
+    help: 'random 0..N added to --max-requests per worker, so workers do not recycle together',
+    doc: 'A random number from 0 to this, drawn for each worker, is added to `--max-requests`, so ' +
+      'that workers started together do not all recycle together.',
+  }),
+  setting({
+    key: 'maxWorkerMemory', section: 'Concurrency', flag: '--max-worker-memory',
+    env: 'GREENSERVE_MAX_WORKER_MEMORY', metavar: 'MB',
+    schema: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 0 }),
+    help: 'V8 heap limit of a worker thread in MiB; recycled when it stays near it (0 = none)',
+    doc: 'The V8 old-generation heap limit of each worker thread, in MiB (`resourceLimits.' +
+      'maxOldGenerationSizeMb`). A worker whose heap in use stays above 80 % of it for a second is ' +
+      'recycled like `--max-requests` (replacement first, no failed requests); one that runs out of ' +
+      'memory anyway dies, its requests in flight get `502`, and it is replaced. 0: no limit ' +
+      'besides node\'s own.',
+  }),
+  setting({
     key: 'limitRequestLine', section: 'Request limits', flag: '--limit-request-line',
     env: 'GREENSERVE_LIMIT_REQUEST_LINE', metavar: 'BYTES', size: true,
     schema: Type.Integer({ minimum: 16, maximum: 65536, default: 4094 }),
@@ -269,14 +346,112 @@ export const SETTINGS = [
     env: 'GREENSERVE_GRACEFUL_TIMEOUT', metavar: 'SECONDS',
     schema: Type.Number({ minimum: 0, maximum: 86400, default: 30 }),
     help: 'seconds to finish in-flight requests on shutdown or reload',
-    doc: 'On a graceful shutdown (SIGTERM, SIGINT) or reload (SIGHUP): how long, in seconds, ' +
-      'requests in flight may take to finish before their workers are stopped.',
+    doc: 'On a graceful shutdown (SIGTERM, SIGINT), a reload (SIGHUP) or a recycle: how long, in ' +
+      'seconds, requests in flight may take to finish before their workers are stopped (requests ' +
+      'still unanswered then get `503`). See docs/signals.md.',
+  }),
+  setting({
+    key: 'timeout', section: 'Timeouts', flag: '--timeout', env: 'GREENSERVE_TIMEOUT', metavar: 'SECONDS',
+    schema: Type.Number({ minimum: 0, maximum: 86400, default: 30 }),
+    help: 'seconds a handler may hold its worker thread before the worker is replaced (0 = off)',
+    doc: 'The request deadline: a handler that has held its worker thread longer than this many ' +
+      'seconds (running synchronously, or parked in a blocking shim) gets its worker terminated; ' +
+      'its client gets `504 Gateway Timeout`, requests the worker had not started yet go to other ' +
+      'workers, and a replacement starts. The log line names the request (method, path, id), how ' +
+      'long it ran and the worker. The same limit applies to a worker whose event loop stops ' +
+      'turning outside any request (its heartbeat stops). Checked every 100 ms. An async handler ' +
+      'that is waiting (its thread free) is not limited by this. 0 turns both off.',
+  }),
+  setting({
+    key: 'bootTimeout', section: 'Timeouts', flag: '--boot-timeout', env: 'GREENSERVE_BOOT_TIMEOUT', metavar: 'SECONDS',
+    schema: Type.Number({ minimum: 0, maximum: 86400, default: 60 }),
+    help: 'seconds a worker may take to load the app (0 = no limit)',
+    doc: 'How long, in seconds, a worker thread may take to import the app and become ready. At ' +
+      'startup a worker past it stops the server (exit status 3, like any app that does not load); ' +
+      'on a reload the new generation is abandoned and the old one keeps serving. 0: no limit.',
+  }),
+  setting({
+    key: 'accessLog', section: 'Logging', flag: '--access-log', env: 'GREENSERVE_ACCESS_LOG', metavar: 'PATH',
+    schema: Type.String({ default: '' }),
+    defaultDoc: 'none (off)',
+    allowed: '- for standard output, or a file path',
+    help: 'write an access log line per request: - for stdout, or a file path',
+    doc: 'Write one access-log line per request, written by the acceptor: requests answered by the app ' +
+      'and those that never reached a worker (a 400/413/431 from the framer, a 503 at the ' +
+      '`limitConcurrency` cap, a 408 timeout, a health check). `-` writes to standard output; a path ' +
+      'appends to that file (SIGUSR1 reopens it, for logrotate). Writes are asynchronous and buffered, ' +
+      'so a slow disk never blocks the acceptor; lines are flushed at exit. Turning the log on also ' +
+      'turns on request ids (see `requestIdHeader`). The fields are described in docs/operations.md.',
+    check: (v) => (String(v).includes('\0') ? 'must not contain NUL' : null),
+  }),
+  setting({
+    key: 'accessLogFormat', section: 'Logging', flag: '--access-log-format', env: 'GREENSERVE_ACCESS_LOG_FORMAT',
+    metavar: 'FORMAT',
+    schema: Type.Union(ACCESS_LOG_FORMATS.map((s) => Type.Literal(s)), { default: 'json' }),
+    help: 'access log line format: json or combined',
+    doc: '`json`: one JSON object per line (`time`, `remote`, `method`, `target`, `status`, `bytes`, ' +
+      '`duration_ms`, `worker`, `request_id`). `combined`: the Apache/nginx combined format, followed by ' +
+      'the duration in seconds, the worker slot and the request id.',
+  }),
+  setting({
+    key: 'requestIdHeader', section: 'Logging', flag: '--request-id-header', env: 'GREENSERVE_REQUEST_ID_HEADER',
+    metavar: 'NAME',
+    schema: Type.String({ minLength: 1, maxLength: 64, default: 'x-request-id' }),
+    allowed: 'an HTTP header name',
+    help: 'the request header that carries a request id (taken, or generated when absent)',
+    doc: 'While the access log is on, each request gets an id: the value of this request header when ' +
+      'the client (or a proxy) sent one of 1 to 128 visible ASCII characters, otherwise a generated ' +
+      'UUID. The id is in the request\'s access-log line, and the app sees it as ' +
+      '`req.headers[NAME]` (lower-case name; generated ids are added only where the header is absent).',
+    check: (v) => (/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(String(v)) ? null : 'must be an HTTP header name'),
   }),
   setting({
     key: 'logLevel', section: 'Logging', flag: '--log-level', env: 'GREENSERVE_LOG_LEVEL', metavar: 'LEVEL',
     schema: Type.Union(LOG_LEVELS.map((s) => Type.Literal(s)), { default: 'info' }),
     help: 'least severe log level written',
     doc: 'The least severe level of log record written (pino levels). `silent` writes none.',
+  }),
+  setting({
+    key: 'healthPath', section: 'Health and metrics', flag: '--health-path', env: 'GREENSERVE_HEALTH_PATH',
+    metavar: 'PATH',
+    schema: Type.String({ default: '' }),
+    defaultDoc: 'none (off)',
+    allowed: 'a path starting with /',
+    help: 'answer liveness checks at this path (200 while the server is up)',
+    doc: 'A liveness endpoint answered by the acceptor itself, never by a worker: a request whose ' +
+      'target is this path (a query string is ignored) gets `200 OK` with the body `ok` as long as ' +
+      'the acceptor runs, even while every worker is busy in a long handler. Any method; HEAD gets no ' +
+      'body. The app never sees these requests. Readiness is at `readyPath`.',
+    check: pathProblem,
+  }),
+  setting({
+    key: 'readyPath', section: 'Health and metrics', flag: '--ready-path', env: 'GREENSERVE_READY_PATH',
+    metavar: 'PATH',
+    schema: Type.String({ default: '' }),
+    defaultDoc: '`healthPath` + `/ready`',
+    allowed: 'a path starting with /',
+    help: 'answer readiness checks at this path (200 ready, 503 not ready or draining)',
+    doc: 'A readiness endpoint answered by the acceptor: `200 OK` (`ready`) while at least one worker ' +
+      'has loaded the app and can take work and the server is not shutting down, otherwise ' +
+      '`503 Service Unavailable` (`not ready`). Point a load balancer\'s health check here so that a ' +
+      'draining server stops getting traffic. Without it, and with `healthPath` set, readiness is ' +
+      'at `healthPath` + `/ready`.',
+    check: pathProblem,
+  }),
+  setting({
+    key: 'metricsBind', section: 'Health and metrics', flag: '--metrics-bind', env: 'GREENSERVE_METRICS_BIND',
+    metavar: 'ADDRESS',
+    schema: Type.String({ default: '' }),
+    defaultDoc: 'none (off)',
+    allowed: 'HOST:PORT, [IPv6]:PORT or unix:PATH',
+    help: 'serve Prometheus metrics at /metrics on this address',
+    doc: 'Serve metrics in the Prometheus text format at `/metrics` on a listener of its own (not ' +
+      'the `bind` addresses, so it can stay private): requests by status class, a request duration ' +
+      'histogram, requests in flight and queued, open connections, workers by state, worker ' +
+      'restarts by reason, requests served per worker, the process RSS and the acceptor\'s event-loop ' +
+      'delay. Off by default; when off the request path does no metrics work at all. The names are ' +
+      'listed in docs/operations.md.',
+    check: (v) => (String(v) === '' ? null : bindProblem(v)),
   }),
 ] as const;
 
@@ -292,6 +467,8 @@ export const SETTING_BY_KEY: ReadonlyMap<string, AnySetting> = new Map(SETTINGS.
 export const CLI_ACTIONS = [
   { name: 'help', flag: '--help', short: '-h', help: 'show this help and exit' },
   { name: 'version', flag: '--version', short: '-v', help: 'print the version and exit' },
+  { name: 'checkConfig', flag: '--check-config', short: null, help: 'check the settings and that the app loads, then exit (0 good, 2 bad)' },
+  { name: 'printConfig', flag: '--print-config', short: null, help: 'print the resolved settings as JSON and exit' },
 ] as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -358,6 +535,23 @@ function fileProblem(value: unknown): string | null {
     const code = (err as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? 'no such file' : `cannot be read (${code ?? String(err)})`;
   }
+}
+
+const CONFIG_EXTENSIONS = ['.mjs', '.js', '.cjs', '.json'];
+
+/** The config file: empty (none) or a readable file with a known extension. */
+function configFileProblem(value: unknown): string | null {
+  const file = String(value);
+  if (file === '') return null;
+  if (!CONFIG_EXTENSIONS.some((ext) => file.endsWith(ext))) return 'must end in .mjs, .js, .cjs or .json';
+  return fileProblem(file);
+}
+
+/** A health or readiness path: empty (off) or an origin-form path without a query. */
+function pathProblem(value: unknown): string | null {
+  const s = String(value);
+  if (s === '') return null;
+  return /^\/[\x21-\x7e]*$/.test(s) && !s.includes('?') ? null : 'must be a path starting with / (no spaces or query)';
 }
 
 const IDENTIFIER = /^[\p{ID_Start}$_][\p{ID_Continue}$\u200C\u200D]*$/u;

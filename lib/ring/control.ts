@@ -7,6 +7,7 @@ import {
   W_CUR_REQ,
   W_F64_RUN_SINCE,
   W_GENERATION,
+  W_HEAP_MB,
   W_HEARTBEAT,
   W_INFLIGHT,
   W_SERVED,
@@ -64,6 +65,16 @@ export class ControlBlock {
     return Atomics.load(this.i32, wIndex(slot, W_HEARTBEAT)) >>> 0;
   }
 
+  /** The id of the request whose handler runs on `slot` now (an exchange id), or 0. */
+  currentRequest(slot: number): number {
+    return Atomics.load(this.i32, wIndex(slot, W_CUR_REQ)) >>> 0;
+  }
+
+  /** V8 heap in use on `slot`, in MiB, as last published by its worker. */
+  heapMb(slot: number): number {
+    return Atomics.load(this.i32, wIndex(slot, W_HEAP_MB));
+  }
+
   /** Reset a slot for a new worker and return its generation. */
   resetSlot(slot: number): number {
     const base = wIndex(slot, 0);
@@ -86,6 +97,7 @@ export class WorkerControl {
   private readonly iInflight: number;
   private readonly iServed: number;
   private readonly iCur: number;
+  private readonly iHeap: number;
   private readonly fSince: number;
 
   constructor(sab: SharedArrayBuffer, slot: number) {
@@ -96,6 +108,7 @@ export class WorkerControl {
     this.iInflight = wIndex(slot, W_INFLIGHT);
     this.iServed = wIndex(slot, W_SERVED);
     this.iCur = wIndex(slot, W_CUR_REQ);
+    this.iHeap = wIndex(slot, W_HEAP_MB);
     this.fSince = wIndexF64(slot, W_F64_RUN_SINCE);
   }
 
@@ -126,5 +139,9 @@ export class WorkerControl {
 
   served(): void {
     Atomics.add(this.i32, this.iServed, 1);
+  }
+
+  setHeapMb(mb: number): void {
+    Atomics.store(this.i32, this.iHeap, mb);
   }
 }

@@ -34,8 +34,10 @@
 //      the consumer notifies HEAD after freeing space when it sees it.
 //
 // 2. The CONTROL BLOCK: one per server. A header line, then one 64-byte line per worker slot.
-//    Workers publish their own state, heartbeat, in-flight and served counts; the acceptor reads
-//    them to dispatch (and the supervisor to watch). The acceptor's own doorbell is in the header:
+//    Workers publish their own state, heartbeat, in-flight and served counts, current request and
+//    heap; the acceptor reads them to dispatch, and the supervisor (lib/supervisor/arbiter.ts)
+//    every 100 ms for deadlines, liveness and recycling. A line is reused only after its worker
+//    has exited (CONTROL_SLOTS). The acceptor's own doorbell is in the header:
 //    a worker that publishes a response rings it only when ACC_SLEEP is 1.
 
 /** Bytes of the ring header (two 64-byte cache lines, so producer and consumer words never share a line). */
@@ -72,6 +74,7 @@ export const FL_KEEP_ALIVE = 1; // the request asked for a persistent connection
 export const FL_TRUSTED_PROXY = 2; // the peer is in --forwarded-allow-ips: trust its X-Forwarded-* headers
 export const FL_TLS = 4; //        the connection is TLS (https)
 export const FL_LAST = 8; //       the acceptor closes the connection after this response (answer with Connection: close)
+export const FL_REQUEST_ID = 16; // the frame ends with a request id: its latin1 bytes, then one length byte (--access-log)
 
 /** Default ring data capacity (bytes). */
 export const DEFAULT_RING_CAPACITY = 1 << 20;
@@ -88,8 +91,19 @@ export const W_INFLIGHT = 2; //   requests taken and not yet answered, written b
 export const W_SERVED = 3; //     responses completed, written by the worker
 export const W_CUR_REQ = 4; //    request id of the handler running now (0 = none)
 export const W_GENERATION = 5; // incremented by the acceptor each time the slot gets a new worker
-/** Float64 view of the same line: slot 4 of the Float64 line (bytes 32..39) */
+export const W_HEAP_MB = 6; //    V8 heap in use (MiB), written by the worker every HEAP_REPORT_MS (recycling, stats)
+/** Float64 view of the same line: slot 4 of the Float64 line (bytes 32..39 = Int32 slots 8, 9) */
 export const W_F64_RUN_SINCE = 4; // epoch ms (performance.timeOrigin + now()) when W_CUR_REQ started
+
+/** How often a worker publishes W_HEAP_MB. */
+export const HEAP_REPORT_MS = 250;
+/**
+ * Worker lines in the control block. Fixed, and larger than --threads' maximum (1024) twice over:
+ * a reload runs the old and the new generation side by side, and a worker that was terminated but
+ * has not exited yet (stuck in a native call) keeps its line until it does. A line is reused only
+ * once its worker has exited, so a late write from a dying worker never lands in a new one's line.
+ */
+export const CONTROL_SLOTS = 2 * 1024 + 64;
 
 export const enum WorkerState {
   STARTING = 0,
@@ -101,6 +115,33 @@ export const enum WorkerState {
 }
 
 export const WORKER_STATE_NAMES = ['starting', 'idle', 'running', 'parked', 'draining', 'dead'] as const;
+
+// ── shim signal (native-shims) ────────────────────────────────────────────────────────────────
+// 3. A SHIM SIGNAL: one small SharedArrayBuffer per worker, shared by that worker, the I/O helper
+//    thread and the main thread's IoHelper (lib/supervisor/io-helper.ts).
+//
+//      Int32 0 S_REPLY       Int32 1 S_HELPER_GEN       (rest of the 64-byte line unused)
+//
+//    Invariants:
+//    - The helper posts a reply on the worker's shim port FIRST, then Atomics.add(S_REPLY, 1) and
+//      notifies. A parked worker loads S_REPLY, drains its port with receiveMessageOnPort, and only
+//      then Atomics.wait(S_REPLY, loaded value, timeout): a reply posted in between changes the
+//      word, so no wake-up is lost. Replies carry the call id; others (late ones) are discarded.
+//    - S_HELPER_GEN is written only by the main thread, when the helper thread was replaced: the new
+//      shim port is posted on the worker's broker port first, then S_HELPER_GEN and S_REPLY are
+//      incremented (and S_REPLY notified), so a worker parked on the old helper wakes and fails its
+//      call, and its next call picks up the new port.
+//    - Only the worker waits on this buffer (STYLE rule 6: only workers call Atomics.wait).
+export const S_REPLY = 0;
+export const S_HELPER_GEN = 1;
+export const SHIM_SIGNAL_BYTES = 64;
+
+// 4. A JOB START WORD: one Int32 per heavy job, shared by the I/O helper and the pool thread that
+//    runs the job (native-shims/job-runner.ts). The pool thread stores 1 when the job starts; the
+//    helper, waiting with Atomics.waitAsync, starts --jobs-timeout then, so the time a job waits in
+//    the pool's queue or for a pool thread to boot does not count against it.
+export const J_STARTED = 0;
+export const JOB_START_BYTES = 4;
 
 export function controlBlockBytes(slots: number): number {
   return (1 + slots) * CTL_LINE_INT32 * 4;

@@ -107,6 +107,26 @@ export class RingWriter extends RingView {
     return true;
   }
 
+  /**
+   * Request ids of the frames published and not yet consumed (HEAD..TAIL), oldest first. Only
+   * meaningful once the consumer has stopped (its worker exited or was terminated): the
+   * supervisor uses it to tell requests a dead worker never read (sent again elsewhere) from those
+   * it had started (answered with an error).
+   */
+  unreadIds(): number[] {
+    const ids: number[] = [];
+    const v = this.view;
+    let at = Atomics.load(this.ctl, R_HEAD);
+    while (at !== this.tail) {
+      const pos = at & this.mask;
+      const len = v.getUint32(pos + F_LEN, true);
+      ids.push(v.getUint32(pos + F_REQ, true));
+      const size = v.getUint8(pos + F_TYPE) === T_SPILL ? FRAME_HEADER_BYTES : alignFrame(FRAME_HEADER_BYTES + len);
+      at = (at + size) | 0;
+    }
+    return ids;
+  }
+
   /** Same as write() for a single payload buffer. */
   write1(type: number, flags: number, connId: number, reqId: number, payload: Uint8Array): boolean {
     return this.write(type, flags, connId, reqId, [payload], payload.length);

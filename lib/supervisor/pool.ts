@@ -1,10 +1,11 @@
-// design: the worker pool, as the supervisor sees it. Each slot gets a worker thread with its
-// own pair of rings and spill channels; a WorkerHandle is the acceptor's view of it (rings,
-// exchanges in flight, counts). A slot whose worker dies is refilled with a fresh worker and
-// fresh rings, so nothing stale can be read from the old ones. Boot failures are reported, not
-// retried: an app that does not load stops the server with the loader's message.
+// design: the worker pool, as the supervisor sees it. Each worker thread gets a free slot (a line
+// of the control block) and its own pair of rings and spill channels; a WorkerHandle is the
+// acceptor's view of it (rings, exchanges in flight, counts, what the supervisor decided about
+// it). A slot is free again only once its thread has exited, and a new worker always gets fresh
+// rings, so nothing stale can be read from the old ones. The pool only reports: ready, boot
+// failure and exit are events for the supervisor (./arbiter.ts), which decides what to do.
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { errorFromData, WorkerCrashedError } from '../errors.js';
+import { BootTimeoutError, errorFromData, WorkerCrashedError } from '../errors.js';
 import type { Exchange } from '../acceptor/connection.js';
 import type { AppInterface, WorkerInit, WorkerToMain } from '../messages.js';
 import { ControlBlock } from '../ring/control.js';
@@ -19,16 +20,31 @@ export interface PoolOptions {
   maxHeaderSize: number;
   keepAliveMs: number;
   serverHeader: boolean;
+  requestIdHeader: string;
   threadConcurrency: number;
   logLevel: string;
+  /** ms a worker may take to load the app (0 = no limit). */
+  bootTimeoutMs: number;
+  /** V8 old-generation limit of each worker in MiB (0 = node's default). */
+  maxWorkerMemoryMb: number;
+  /** --max-requests and --max-requests-jitter: each worker draws its own limit. */
+  maxRequests: number;
+  maxRequestsJitter: number;
   ringCapacity?: number;
+  /** Hands each new worker its line to the I/O helper thread (blocking shims, native-shims/). */
+  ioHelper?: { attach(slot: number): import('../messages.js').ShimChannel } | null;
 }
 
+/** Why a worker that had been ready is gone (the supervisor's own kill reasons come through too). */
+export type ExitReason = 'stopped' | 'crashed' | 'exited' | 'out-of-memory' | 'timeout' | 'unresponsive' | 'graceful-timeout';
+
 export interface PoolEvents {
-  /** A worker is serving. */
+  /** A worker loaded the app and can serve. */
   ready(handle: WorkerHandle): void;
-  /** A worker that was serving is gone; its exchanges must be answered or re-dispatched. */
-  exited(handle: WorkerHandle, reason: string, error: Error | null): void;
+  /** A worker did not become ready (the app did not load, boot timeout, died while booting). */
+  bootFailed(handle: WorkerHandle, error: Error): void;
+  /** A worker that was ready is gone; its exchanges must be answered or re-dispatched. */
+  exited(handle: WorkerHandle, reason: ExitReason, error: Error | null): void;
 }
 
 export class WorkerHandle {
@@ -51,6 +67,31 @@ export class WorkerHandle {
   detail = '';
   /** Bound by the dispatcher: reads this worker's response frames. */
   sink: FrameSink | null = null;
+  // ── the supervisor's view (./arbiter.ts) ──
+  /** Settles when the worker is ready; rejects with its boot error. */
+  booted!: Promise<WorkerHandle>;
+  /** Code generation: bumped by every reload; a worker belongs to the one it was started for. */
+  cohort = 0;
+  /** The dispatcher sends it nothing more; it finishes what it has, then stops. */
+  retiring = false;
+  /** Wants a replacement before it retires ('max-requests', 'memory', 'reload'), else null. */
+  recycle: string | null = null;
+  /** Why the supervisor terminated it, or null. */
+  killReason: ExitReason | null = null;
+  /** Stopped on purpose (retired, shutdown): its exit is no crash. */
+  stopping = false;
+  /** Its exchanges were answered or sent elsewhere (a zombie is settled before it exits). */
+  settled = false;
+  /** Served count at which it is recycled (0 = never). */
+  maxRequests = 0;
+  /** Heartbeat last seen, and when (epoch ms). */
+  lastBeat = -1;
+  lastBeatAt = 0;
+  /** Since when its heap has been above the recycle threshold (0 = it is not). */
+  heapHighSince = 0;
+  /** A retiring worker still busy past this (epoch ms) is stopped anyway (--graceful-timeout). */
+  retireBy = 0;
+  zombieTimer: NodeJS.Timeout | null = null;
 
   constructor(slot: number, generation: number, thread: Worker, reqRing: SharedArrayBuffer, resRing: SharedArrayBuffer, reqSpill: MessagePort, resSpill: MessagePort) {
     this.slot = slot;
@@ -76,10 +117,10 @@ export class Pool {
     this.handles = new Array<WorkerHandle | null>(control.slots).fill(null);
   }
 
-  /** Start every slot; resolves when all are ready, rejects with the first boot error. */
+  /** Start --threads workers; resolves when all are ready, rejects with the first boot error. */
   async start(): Promise<void> {
     const boots: Array<Promise<WorkerHandle>> = [];
-    for (let slot = 0; slot < this.o.threads; slot++) boots.push(this.spawn(slot));
+    for (let i = 0; i < this.o.threads; i++) boots.push(this.spawn(0).booted);
     const results = await Promise.allSettled(boots);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
@@ -88,14 +129,26 @@ export class Pool {
     }
   }
 
-  /** Start a worker in `slot`; resolves once it is ready (its app loaded). */
-  spawn(slot: number): Promise<WorkerHandle> {
+  /** Live workers (ready, booting, retiring, or terminated and not exited yet). */
+  live(): WorkerHandle[] {
+    return this.handles.filter((h): h is WorkerHandle => h !== null);
+  }
+
+  /**
+   * Start a worker in the first free slot; `handle.booted` settles once it is ready (its app
+   * loaded) or failed. Every worker imports the app afresh (the ESM cache is per thread), so a
+   * worker started after the code changed runs the new code.
+   */
+  spawn(cohort: number): WorkerHandle {
+    const slot = this.handles.indexOf(null);
+    if (slot < 0) throw new WorkerCrashedError(`no free worker slot (${this.handles.length} in use)`);
     const generation = this.control.resetSlot(slot);
     const capacity = this.o.ringCapacity ?? DEFAULT_RING_CAPACITY;
     const reqRing = createRingBuffer(capacity);
     const resRing = createRingBuffer(capacity);
     const reqChannel = new MessageChannel();
     const resChannel = new MessageChannel();
+    const shims = this.o.ioHelper?.attach(slot) ?? null;
     const init: WorkerInit = {
       slot,
       generation,
@@ -110,24 +163,39 @@ export class Pool {
       maxHeaderSize: this.o.maxHeaderSize,
       keepAliveMs: this.o.keepAliveMs,
       serverHeader: this.o.serverHeader,
+      requestIdHeader: this.o.requestIdHeader,
       threadConcurrency: this.o.threadConcurrency,
       logLevel: this.o.logLevel,
+      shims,
     };
     const thread = new Worker(new URL('../worker/main.js', import.meta.url), {
       workerData: init,
-      transferList: [reqChannel.port2, resChannel.port1],
+      transferList: shims === null ? [reqChannel.port2, resChannel.port1] : [reqChannel.port2, resChannel.port1, shims.broker],
       name: `greenserve-worker-${slot}`,
+      ...(this.o.maxWorkerMemoryMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: this.o.maxWorkerMemoryMb } } : {}),
     });
     const handle = new WorkerHandle(slot, generation, thread, reqRing, resRing, reqChannel.port1, resChannel.port2);
+    handle.cohort = cohort;
+    const { maxRequests, maxRequestsJitter } = this.o;
+    handle.maxRequests = maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0;
     this.handles[slot] = handle;
-    return this.watch(handle);
+    handle.booted = this.watch(handle);
+    handle.booted.catch(() => {}); // reported through events.bootFailed; start() awaits it too
+    return handle;
   }
 
   private watch(handle: WorkerHandle): Promise<WorkerHandle> {
     return new Promise((resolve, reject) => {
       let lastError: Error | null = null;
+      const bootMs = this.o.bootTimeoutMs;
+      const bootTimer = bootMs > 0 ? setTimeout(() => {
+        lastError = new BootTimeoutError(`worker ${handle.slot} did not load the app within --boot-timeout ${bootMs / 1000} s`);
+        void handle.thread.terminate();
+      }, bootMs) : null;
+      bootTimer?.unref();
       handle.thread.on('message', (msg: WorkerToMain) => {
         if (msg.type === 'ready') {
+          if (bootTimer !== null) clearTimeout(bootTimer);
           handle.ready = true;
           handle.interface = msg.interface;
           handle.detail = msg.detail;
@@ -142,19 +210,35 @@ export class Pool {
         lastError = err;
       });
       handle.thread.on('exit', (code) => {
+        if (bootTimer !== null) clearTimeout(bootTimer);
         const wasReady = handle.ready;
         handle.dead = true;
         handle.ready = false;
         this.control.setState(handle.slot, WorkerState.DEAD);
         if (this.handles[handle.slot] === handle) this.handles[handle.slot] = null;
         if (!wasReady) {
-          reject(lastError ?? new WorkerCrashedError(`worker ${handle.slot} exited with code ${code} while booting`));
+          const err = lastError ?? new WorkerCrashedError(`worker ${handle.slot} exited with code ${code} while booting`);
+          reject(err);
+          this.events.bootFailed(handle, err);
           return;
         }
-        const reason = this.stopping ? 'stopped' : lastError ? 'crashed' : 'exited';
-        this.events.exited(handle, reason, lastError);
+        this.events.exited(handle, this.exitReason(handle, lastError), lastError);
       });
     });
+  }
+
+  private exitReason(h: WorkerHandle, err: Error | null): ExitReason {
+    if (h.killReason !== null) return h.killReason;
+    if (h.stopping || this.stopping) return 'stopped';
+    if ((err as NodeJS.ErrnoException | null)?.code === 'ERR_WORKER_OUT_OF_MEMORY') return 'out-of-memory';
+    return err !== null ? 'crashed' : 'exited';
+  }
+
+  /** Stop one worker on purpose (it has nothing left to do): its exit is reported as 'stopped'. */
+  retire(h: WorkerHandle): void {
+    if (h.stopping) return;
+    h.stopping = true;
+    void h.thread.terminate();
   }
 
   /** Whether the pool is shutting down (no respawns). */
@@ -165,7 +249,6 @@ export class Pool {
   /** Terminate every worker. */
   async stop(): Promise<void> {
     this.stopping = true;
-    const live = this.handles.filter((h): h is WorkerHandle => h !== null);
-    await Promise.all(live.map((h) => h.thread.terminate()));
+    await Promise.all(this.live().map((h) => h.thread.terminate()));
   }
 }

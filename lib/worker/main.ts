@@ -4,15 +4,17 @@
 // nothing in flight the thread sleeps in Atomics.wait on its ring's doorbell (in slices, so the
 // app's own timers still run); with async requests in flight it must keep its event loop running,
 // so it waits with Atomics.waitAsync instead. Code here never imports the acceptor side.
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorToData } from '../errors.js';
 import { createLogger } from '../log.js';
 import type { WorkerInit, WorkerToMain } from '../messages.js';
 import { WorkerControl } from '../ring/control.js';
-import { C_ACC_BELL, C_ACC_SLEEP, R_C_BELL, WorkerState } from '../ring/layout.js';
+import { C_ACC_BELL, C_ACC_SLEEP, HEAP_REPORT_MS, R_C_BELL, WorkerState } from '../ring/layout.js';
 import { RingReader, RingWriter } from '../ring/ring.js';
 import { loadApp } from './app.js';
 import { Runner } from './runner.js';
+import { installShimContext } from '../../native-shims/context.js';
 
 /** Longest blocking sleep while idle: the app's own timers run at least this often. */
 const IDLE_SLICE_MS = 50;
@@ -22,6 +24,9 @@ const BATCH = 64;
 const init = workerData as WorkerInit;
 const port = parentPort!;
 const log = createLogger(init.logLevel, { worker: init.slot });
+// The blocking shims (greenserve/shims) find this worker's control line and I/O helper here; set
+// before the app loads, so they work at its top level too.
+installShimContext({ slot: init.slot, control: init.control, shims: init.shims ?? null, warn: (fields, msg) => log.warn(fields, msg) });
 
 function send(msg: WorkerToMain): void {
   port.postMessage(msg);
@@ -46,9 +51,14 @@ async function boot(): Promise<void> {
     maxHeaderSize: init.maxHeaderSize,
     keepAliveMs: init.keepAliveMs,
     serverHeader: init.serverHeader,
+    requestIdHeader: init.requestIdHeader,
   });
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection in the app'));
   startLoop(reader, runner, control);
+  // The supervisor recycles a worker whose heap stays near --max-worker-memory (and shows it in stats).
+  const reportHeap = (): void => control.setHeapMb(Math.round(getHeapStatistics().used_heap_size / 1048576));
+  reportHeap();
+  setInterval(reportHeap, HEAP_REPORT_MS).unref();
   control.setState(WorkerState.IDLE);
   send({ type: 'ready', interface: app.interface, detail: app.detail });
 }

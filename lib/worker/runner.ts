@@ -7,7 +7,7 @@
 // closes.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
-import { FL_ABORT, FL_CLOSE, FL_END, FL_LAST, FL_TLS, FL_TRUSTED_PROXY, T_REQUEST, T_RESPONSE } from '../ring/layout.js';
+import { FL_ABORT, FL_CLOSE, FL_END, FL_LAST, FL_REQUEST_ID, FL_TLS, FL_TRUSTED_PROXY, T_REQUEST, T_RESPONSE } from '../ring/layout.js';
 import { ring, type Doorbell, type RingWriter } from '../ring/ring.js';
 import type { WorkerControl } from '../ring/control.js';
 import type { Listener } from './app.js';
@@ -24,6 +24,8 @@ export interface RunnerOptions {
   keepAliveMs: number;
   /** Add `Server: greenserve` to responses that do not set their own (--server-header). */
   serverHeader: boolean;
+  /** Lower-case header name under which the app sees a request id the acceptor sent. */
+  requestIdHeader: string;
 }
 
 const BAD_REQUEST = Buffer.from('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 12\r\nContent-Type: text/plain\r\n\r\nBad Request\n', 'latin1');
@@ -49,6 +51,19 @@ function callApp(fn: Listener, req: IncomingMessage, res: ServerResponse): unkno
 function expectationFailed(_req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(417, { 'content-type': 'text/plain', 'content-length': 19 });
   res.end('Expectation Failed\n');
+}
+
+/** Put `id` in the request's header `name`: in req.headers and rawHeaders (what fetch-style apps read). */
+function setRequestId(req: IncomingMessage, name: string, id: string): void {
+  req.headers[name] = id;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === name) {
+      raw[i + 1] = id;
+      return;
+    }
+  }
+  raw.push(name, id);
 }
 
 interface Carried {
@@ -78,7 +93,11 @@ export class Runner implements VirtualSocketOwner {
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.request(req, res);
     server.on('request', onRequest);
     // The acceptor already answered (or waived) 100-continue: the body is here, run the app.
-    server.on('checkContinue', onRequest);
+    // node would otherwise close the connection after a response it sent no 100 for.
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      (res as unknown as { _expect_continue: boolean })._expect_continue = false;
+      this.request(req, res);
+    });
     // An expectation other than 100-continue cannot be met: 417, as node:http answers (RFC 9110 §10.1.1).
     server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.request(req, res, expectationFailed));
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => this.clientError(err, socket as unknown as VirtualSocket));
@@ -101,11 +120,18 @@ export class Runner implements VirtualSocketOwner {
     socket.encrypted = (flags & FL_TLS) !== 0;
     socket.proxied = (flags & FL_TRUSTED_PROXY) !== 0;
     socket.last = (flags & FL_LAST) !== 0;
+    let end = payload.length;
+    if ((flags & FL_REQUEST_ID) !== 0) {
+      // The frame ends with the request id, then its length in one byte (observe.ts).
+      const n = payload[end - 1]!;
+      socket.requestId = payload.toString('latin1', end - 1 - n, end - 1);
+      end -= n + 1;
+    }
     this.inflight++;
     this.o.control.setInflight(this.inflight);
     const carried: Carried = { socket, req: null };
     this.current = carried;
-    socket.push(off === 0 ? payload : payload.subarray(off));
+    socket.push(off === 0 && end === payload.length ? payload : payload.subarray(off, end));
     this.current = null;
     // The push parses synchronously (the socket is flowing); a request that is not complete now
     // means node's parser wants bytes the acceptor did not frame. Checked again next turn to be
@@ -176,6 +202,13 @@ export class Runner implements VirtualSocketOwner {
     // swapped-in no-op call). setHeader before the app runs lets the app's own Server replace it.
     if (socket.proxied) applyForwarded(socket, req.rawHeaders);
     if (this.o.serverHeader) res.setHeader('Server', 'greenserve');
+    if (socket.requestId !== null) {
+      // The id the access log shows for this request: the client's own, or one the acceptor made
+      // (the client sent none, or one it would not log). The app sees the same one.
+      const name = this.o.requestIdHeader;
+      if (req.headers[name] !== socket.requestId) setRequestId(req, name, socket.requestId);
+      socket.requestId = null;
+    }
     // The acceptor closes after this response (--max-requests-per-connection, --keep-alive 0).
     if (socket.last) res.shouldKeepAlive = false;
     const control = this.o.control;
@@ -193,7 +226,7 @@ export class Runner implements VirtualSocketOwner {
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    this.o.log.error({ err, method: req.method, url: req.url }, 'handler threw');
+    this.o.log.error({ err, method: req.method, url: req.url, requestId: req.headers[this.o.requestIdHeader] }, 'handler threw');
     if (res.headersSent || res.writableEnded) {
       res.destroy();
       return;

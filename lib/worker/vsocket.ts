@@ -38,6 +38,8 @@ export class VirtualSocket extends Duplex {
   encrypted = false;
   /** The frame came from a trusted proxy (FL_TRUSTED_PROXY): its X-Forwarded-* headers are applied. */
   proxied = false;
+  /** The request id the acceptor sent with the frame now carried (FL_REQUEST_ID), until the request is built. */
+  requestId: string | null = null;
   private readonly owner: VirtualSocketOwner;
 
   constructor(owner: VirtualSocketOwner) {

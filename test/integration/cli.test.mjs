@@ -1,4 +1,4 @@
-// The greenserve command: help, version, usage errors (one line, exit 2), boot errors (exit 1),
+// The greenserve command: help, version, usage errors (one line, exit 2), boot errors (exit 3),
 // serving on TCP and unix sockets, GREENSERVE_* settings, and a graceful stop on SIGTERM.
 import t from 'tap';
 import http from 'node:http';
@@ -50,13 +50,24 @@ t.test('bad settings: one line naming the setting, exit 2', { timeout: 30000 }, 
   t.match(env.stderr, /GREENSERVE_CONNECTIONS/);
 });
 
-t.test('an app that cannot load stops the server with a clear message, exit 1', { timeout: 15000 }, async (t) => {
+t.test('an app that cannot load stops the server with a clear message, exit 3', { timeout: 15000 }, async (t) => {
   const missing = await runCli(['--bind', '127.0.0.1:0', '/nonexistent/app.mjs']);
-  t.equal(missing.code, 1);
+  t.equal(missing.code, 3, 'exit 3: the app did not load (WORKER_BOOT_ERROR)');
   t.match(missing.stderr, /GS_ERR_APP_LOAD.*\/nonexistent\/app\.mjs/);
   const shape = await runCli(['--bind', '127.0.0.1:0', '--threads', '1', fixture('not-a-handler.mjs')]);
-  t.equal(shape.code, 1);
+  t.equal(shape.code, 3);
   t.match(shape.stderr, /GS_ERR_APP_SHAPE/);
+  const throws = await runCli(['--bind', '127.0.0.1:0', '--threads', '2', fixture('throws-at-import.mjs')]);
+  t.equal(throws.code, 3, 'an app that throws while loading: exit 3, no respawn loop');
+  t.match(throws.stderr, /greenserve: cannot start: GS_ERR_APP_LOAD: .*fixture failed at import time/);
+});
+
+t.test('--boot-timeout: a worker that takes too long to load stops the server, exit 3', { timeout: 15000 }, async (t) => {
+  const started = Date.now();
+  const r = await runCli(['--bind', '127.0.0.1:0', '--threads', '1', '--boot-timeout', '0.5', fixture('slow-boot.mjs')]);
+  t.equal(r.code, 3);
+  t.match(r.stderr, /GS_ERR_BOOT_TIMEOUT: worker \d+ did not load the app within --boot-timeout 0\.5 s/);
+  t.ok(Date.now() - started < 8000, 'without waiting for the app');
 });
 
 t.test('serves on TCP and a unix socket at once, settings from env, SIGTERM stops gracefully', { timeout: 20000 }, async (t) => {

@@ -1,7 +1,7 @@
 // A handler that throws, rejects, fails after sending headers, or returns something that is not
 // a Response costs only its own request: the client gets a 500 (or, once headers went out, a
 // closed connection) and the same worker keeps serving. A worker that crashes outside any handler
-// costs the requests it had in flight (500) and is replaced.
+// costs the requests it had in flight (502) and is replaced.
 import t from 'tap';
 import { delay, fixture, parseResponses, portOf, rawExchange, startServer } from '../helpers.mjs';
 
@@ -71,7 +71,7 @@ t.test('fetch handler: throw, rejection, or no Response get a 500; the worker ke
   }
 });
 
-t.test('a worker that crashes outside any handler: its in-flight requests get a 500, then it is replaced', { timeout: 20000 }, async (t) => {
+t.test('a worker that crashes outside any handler: its in-flight requests get a 502, then it is replaced', { timeout: 20000 }, async (t) => {
   const h = await startServer(t, { app: fixture('crashes.mjs'), threads: 1 });
   const first = await get(h, '/ok');
   t.equal(first.status, 200);
@@ -80,7 +80,7 @@ t.test('a worker that crashes outside any handler: its in-flight requests get a 
   // worker thread), then throws from a timer: both requests are in flight when the thread dies.
   const [hang, crash] = await Promise.all([get(h, '/hang'), get(h, '/crash?after=1')]);
   for (const [name, r] of [['/hang', hang], ['/crash', crash]]) {
-    t.equal(r.status, 500, `${name}: 500 from the supervisor`);
+    t.equal(r.status, 502, `${name}: 502 from the supervisor`);
     t.equal(r.headers.get('connection'), 'close', `${name}: the connection closes`);
   }
 
@@ -98,7 +98,7 @@ t.test('a worker that crashes outside any handler: its in-flight requests get a 
 
   // And the new worker can be crashed and replaced the same way.
   const crashAgain = await get(h, '/crash');
-  t.equal(crashAgain.status, 500);
+  t.equal(crashAgain.status, 502);
   const deadline2 = Date.now() + 5000;
   let third = null;
   while (Date.now() < deadline2) {

@@ -2,10 +2,10 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import {
   AppLoadError, AppShapeError, ConfigError, ERROR_CODES, GreenserveError, HandlerError,
-  UNKNOWN_ERROR_CODE, WorkerCrashedError, errorCode, errorFromData, errorToData,
+  UNKNOWN_ERROR_CODE, WorkerCrashedError, WorkerTimeoutError, BootTimeoutError, errorCode, errorFromData, errorToData,
 } from '../../dist/lib/errors.js';
 
-const CLASSES = [ConfigError, AppLoadError, AppShapeError, HandlerError, WorkerCrashedError];
+const CLASSES = [ConfigError, AppLoadError, AppShapeError, HandlerError, WorkerCrashedError, WorkerTimeoutError, BootTimeoutError];
 const make = (C) => (C === ConfigError ? new ConfigError('threads', 'must be an integer', '--threads') : new C(`a ${C.name}`));
 
 t.test('every class has a stable GS_ERR_ code, listed once in ERROR_CODES', async (t) => {
@@ -23,7 +23,9 @@ t.test('every class has a stable GS_ERR_ code, listed once in ERROR_CODES', asyn
 
 t.test('statusCode where HTTP applies', async (t) => {
   t.equal(new HandlerError('x').statusCode, 500);
-  t.equal(new WorkerCrashedError('x').statusCode, 500);
+  t.equal(new WorkerCrashedError('x').statusCode, 502);
+  t.equal(new WorkerTimeoutError('x').statusCode, 504);
+  t.equal(new BootTimeoutError('x').statusCode, undefined);
   t.equal(new ConfigError('threads', 'x').statusCode, undefined);
   t.equal(new AppLoadError('x').statusCode, undefined);
 });

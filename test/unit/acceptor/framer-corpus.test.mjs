@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Framer } from '../../../dist/lib/acceptor/framer.js';
+import { decodeGunicorn, prng } from '../../conformance-corpus.mjs';
 
 function findRepoRoot(dir) {
   while (!fs.existsSync(path.join(dir, 'package.json'))) {
@@ -58,7 +59,6 @@ const REJECT = {
 // Invalid in the corpus, framed by greenserve on purpose (checked with Host added where missing).
 const ACCEPT = {
   'invalid/003c': 'lower-case method "-bl" is a token (RFC 9110 §9.1); llhttp in the worker rejects unknown methods',
-  'invalid/016': 'target "s://]ufd/:" has a scheme and visible ASCII only; URI syntax is left to the worker',
   'invalid/041': 'duplicate Content-Type does not affect framing; left to the worker and the app',
 };
 
@@ -75,20 +75,7 @@ const LIMIT_OVERRIDE = {
 
 /** The .http format: file newlines are not data; \r \n \t \0 \xHH are bytes (README.md). */
 function decode(file) {
-  const src = fs.readFileSync(file);
-  const out = [];
-  for (let i = 0; i < src.length; i++) {
-    const c = src[i];
-    if (c === 0x0a) continue;
-    if (c === 0x5c) {
-      const n = String.fromCharCode(src[i + 1]);
-      const simple = { r: 0x0d, n: 0x0a, t: 0x09, 0: 0x00 }[n];
-      if (simple !== undefined) { out.push(simple); i++; continue; }
-      if (n === 'x') { out.push(parseInt(String.fromCharCode(src[i + 2], src[i + 3]), 16)); i += 3; continue; }
-    }
-    out.push(c);
-  }
-  return Buffer.from(out);
+  return decodeGunicorn(fs.readFileSync(file));
 }
 
 /** gunicorn settings -> FramerLimits. gunicorn's field size counts the CRLF, ours does not. */
@@ -121,14 +108,6 @@ function fingerprint(out) {
   });
 }
 
-function prng(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Whole, byte by byte and 10 random splittings give one outcome. */
 function checkSplits(t, buf, limits, seed) {

@@ -644,3 +644,16 @@ t.test('framed requests parse identically in llhttp (seeded mutations)', async (
   }
   t.pass(`${framed} framed requests agree with llhttp ${process.versions.llhttp} (${rejectedThere} rejected there only)`);
 });
+
+t.test('absolute-form targets must carry a valid authority (RFC 3986 §3.2)', (t) => {
+  const req = (target) => `GET ${target} HTTP/1.1\r\nHost: h\r\n\r\n`;
+  for (const ok of ['http://example.com/p?q=1', 'http://example.com:8080/', 'http://[::1]:8080/x', 'https://user:pw@host.test/', 'http://host', 'http://a.b-c_d~e!$&\'()*+,;=f/']) {
+    const out = frame([req(ok)]);
+    t.same([out.errors, out.reqs.length], [[], 1], `framed: ${ok}`);
+  }
+  for (const bad of ['s://]ufd/:', 'http://host:8x/', 'http://[::1/', 'http://ho"st/', 'http://[::g]/', 'http://a@b@c{/']) {
+    const out = frame([req(bad)]);
+    t.same(out.errors.map((e) => e.status), [400], `rejected: ${bad}`);
+  }
+  t.end();
+});

@@ -185,7 +185,7 @@ t.test('the result is deep-frozen and not shared', async (t) => {
 });
 
 t.test('parseArgv: forms of flags and values', async (t) => {
-  t.same(parseArgv([]), { options: {}, help: false, version: false });
+  t.same(parseArgv([]), { options: {}, help: false, version: false, checkConfig: false, printConfig: false });
   t.same(parseArgv(['app.js', '--threads', '4']).options, { app: 'app.js', threads: '4' });
   t.same(parseArgv(['--threads=4', 'app.js']).options, { threads: '4', app: 'app.js' }, 'APP may come last');
   t.same(parseArgv(['-t4']).options, { threads: '4' });
@@ -198,9 +198,9 @@ t.test('parseArgv: forms of flags and values', async (t) => {
   t.same(parseArgv(['-']).options, { app: '-' }, 'a lone dash is positional');
   t.same(parseArgv(['--', '--weird.js']).options, { app: '--weird.js' }, 'after --, everything is positional');
   t.same(parseArgv(['-t', '2', '--', '-t']).options, { threads: '2', app: '-t' });
-  t.same(parseArgv(['--help']), { options: {}, help: true, version: false });
-  t.same(parseArgv(['-h', 'x']), { options: { app: 'x' }, help: true, version: false });
-  t.same(parseArgv(['-v']), { options: {}, help: false, version: true });
+  t.same(parseArgv(['--help']), { options: {}, help: true, version: false, checkConfig: false, printConfig: false });
+  t.same(parseArgv(['-h', 'x']), { options: { app: 'x' }, help: true, version: false, checkConfig: false, printConfig: false });
+  t.same(parseArgv(['-v']), { options: {}, help: false, version: true, checkConfig: false, printConfig: false });
   t.same(parseArgv(['--version']).version, true);
 });
 

@@ -1,0 +1,85 @@
+// design: the access log (--access-log), written by the acceptor: one line per answered request,
+// from the app or from the acceptor itself. The destination is pino's asynchronous sonic-boom
+// stream: a write appends to its buffer and returns, the file write happens off the event loop's
+// critical path, so a slow disk never blocks the acceptor. Lines are built here, with a fixed set
+// of fields (cheaper than a logger call, and no level or pid that mean nothing in an access log):
+// `json` objects, or `combined` (Apache/nginx combined, plus duration, worker and request id).
+// SIGUSR1 reopens the file (reopen()).
+import pino from 'pino';
+import type { ObservedConnection, RequestRecord, RequestSink } from './observe.js';
+
+type Destination = ReturnType<typeof pino.destination>;
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+let clfSecond = 0;
+let clfValue = '';
+
+/** `10/Oct/2000:13:55:36 +0000`, recomputed once per second. */
+function clfTime(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== clfSecond) {
+    clfSecond = second;
+    const d = new Date(now);
+    const p = (n: number): string => String(n).padStart(2, '0');
+    clfValue = `${p(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+  }
+  return clfValue;
+}
+
+/** A value inside a quoted combined-log field: `"`, `\` and control bytes escaped. */
+function quoted(s: string): string {
+  return s === '' ? '-' : s.replace(/["\\\x00-\x1f\x7f-\xff]/g, (c) => (c === '"' || c === '\\' ? `\\${c}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
+export class AccessLog implements RequestSink {
+  readonly combined: boolean;
+  private readonly dest: Destination;
+  private readonly file: string | null;
+
+  /** `target`: `-` for stdout, or a file path (appended to, created with its directory). */
+  constructor(target: string, format: 'json' | 'combined') {
+    this.file = target === '-' ? null : target;
+    this.dest = pino.destination({ dest: this.file ?? 1, sync: false, minLength: 0, mkdir: true, append: true });
+    this.dest.on('error', () => {}); // a broken destination must not bring the acceptor down
+    this.combined = format === 'combined';
+  }
+
+  end(rec: RequestRecord, ms: number, conn: ObservedConnection, slot: number): void {
+    const worker = slot < 0 ? null : slot;
+    if (!this.combined) {
+      // remote, method and request id are plain ASCII the acceptor checked; the target may hold `"` or `\`.
+      this.dest.write(
+        `{"time":"${new Date().toISOString()}","remote":"${conn.remote}","method":"${rec.method}",` +
+        `"target":${JSON.stringify(rec.target)},"status":${rec.status},"bytes":${rec.bytes},` +
+        `"duration_ms":${Math.round(ms * 1000) / 1000},"worker":${worker},` +
+        `"request_id":${rec.requestId === '' ? 'null' : `"${rec.requestId}"`}}\n`,
+      );
+      return;
+    }
+    const line =
+      `${conn.remote} - - [${clfTime()}] "${rec.method} ${quoted(rec.target)} HTTP/1.${rec.http10 ? 0 : 1}" ` +
+      `${rec.status === 0 ? '-' : rec.status} ${rec.bytes} "${quoted(rec.referer)}" "${quoted(rec.userAgent)}" ` +
+      `${(ms / 1000).toFixed(6)} ${worker ?? '-'} ${rec.requestId || '-'}\n`;
+    this.dest.write(line);
+  }
+
+  /** Reopen the file (after logrotate moved it); stdout needs nothing. */
+  reopen(): void {
+    if (this.file !== null) this.dest.reopen();
+  }
+
+  /** Write out what is buffered and close (the server is stopping). */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      try {
+        this.dest.flushSync();
+      } catch {
+        // not writable now (EAGAIN on a pipe): end() still writes it out
+      }
+      if (this.file === null) return resolve();
+      this.dest.once('close', () => resolve());
+      this.dest.end();
+    });
+  }
+}

@@ -1,0 +1,100 @@
+// design: the operability features of the acceptor in one place, so the server wires them with a
+// few calls: health and readiness (--health-path, --ready-path), the access log (--access-log)
+// with request ids, and metrics (--metrics-bind). Each is decided once, at construction: with all
+// of them off the server keeps its plain submit and opens plain Connections, so the request path
+// does no work at all for them (STYLE rule 8). With any on, submit is wrapped once and
+// connections are ObservedConnections.
+import type { Socket } from 'node:net';
+import type { Config } from '../config/resolve.js';
+import { FL_REQUEST_ID } from '../ring/layout.js';
+import { AccessLog } from './access-log.js';
+import { Connection, type ConnectionHost, type ConnectionOptions, type Exchange } from './connection.js';
+import type { FramedRequest } from './framer.js';
+import { healthPathsOf, healthResponder, type HealthPaths } from './health.js';
+import { Metrics, NO_METRICS, type MetricsHooks, type MetricsSnapshot } from './metrics.js';
+import { ObservedConnection, Observer, type RequestSink } from './observe.js';
+
+export type Submit = (ex: Exchange, req: FramedRequest) => void;
+
+export interface OperationsSource {
+  /** gauges for a metrics scrape */
+  snapshot(): MetricsSnapshot;
+  /** a worker can take work and the server is not draining */
+  ready(): boolean;
+}
+
+export class Operations {
+  /** Worker restart counts and the like; a no-op object when metrics are off. */
+  readonly metrics: MetricsHooks;
+  readonly health: HealthPaths | null;
+  /** Flags every request frame carries (FL_REQUEST_ID while request ids are on). */
+  readonly frameFlags: number;
+  /** Where metrics are served, once started. */
+  metricsUrl: string | null = null;
+  private readonly config: Config;
+  private readonly source: OperationsSource;
+  private readonly metricsImpl: Metrics | null;
+  private readonly accessLog: AccessLog | null;
+  private readonly observer: Observer | null;
+
+  constructor(config: Config, source: OperationsSource) {
+    this.config = config;
+    this.source = source;
+    this.health = healthPathsOf(config);
+    this.metricsImpl = config.metricsBind === '' ? null : new Metrics(() => source.snapshot());
+    this.metrics = this.metricsImpl ?? NO_METRICS;
+    this.accessLog = config.accessLog === '' ? null : new AccessLog(config.accessLog, config.accessLogFormat);
+    const sinks: RequestSink[] = [];
+    if (this.metricsImpl !== null) sinks.push(this.metricsImpl);
+    if (this.accessLog !== null) sinks.push(this.accessLog);
+    this.observer = sinks.length === 0 ? null : new Observer({
+      sinks,
+      requestIdHeader: this.accessLog === null ? null : config.requestIdHeader,
+      wantAgent: this.accessLog?.combined === true,
+    });
+    this.frameFlags = this.observer?.requestIds === true ? FL_REQUEST_ID : 0;
+  }
+
+  /** `submit` wrapped with what is on (record, then health), or null when nothing is. */
+  wrapSubmit(submit: Submit): Submit | null {
+    let s: Submit | null = null;
+    if (this.health !== null) {
+      const answer = healthResponder(this.health, () => this.source.ready());
+      s = (ex, req) => {
+        if (!answer(ex, req)) submit(ex, req);
+      };
+    }
+    const observer = this.observer;
+    if (observer !== null) {
+      const inner = s ?? submit;
+      s = (ex, req) => {
+        observer.begin(ex, req);
+        inner(ex, req);
+      };
+    }
+    return s;
+  }
+
+  /** A connection of the kind this server uses. */
+  connection(id: number, socket: Socket, opts: ConnectionOptions, host: ConnectionHost): Connection {
+    return this.observer === null
+      ? new Connection(id, socket, opts, host)
+      : new ObservedConnection(id, socket, opts, host, this.observer);
+  }
+
+  /** Start the metrics listener. */
+  async start(): Promise<void> {
+    if (this.metricsImpl !== null) this.metricsUrl = await this.metricsImpl.listen(this.config.metricsBind);
+  }
+
+  /** Reopen log files (SIGUSR1). */
+  reopenLogs(): void {
+    this.accessLog?.reopen();
+  }
+
+  /** Stop the metrics listener and flush the access log. */
+  async close(): Promise<void> {
+    this.metricsImpl?.close();
+    await this.accessLog?.close();
+  }
+}

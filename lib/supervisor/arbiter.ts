@@ -1,0 +1,418 @@
+// design: the supervisor (gunicorn's arbiter), on the acceptor thread. STYLE rule 5: a queue and a
+// loop. Signals, library calls and worker events (ready, boot failure, exit) only enqueue; one
+// loop (run) handles the queue in order, then does its verbs on what the workers publish in the
+// control block: murder (a handler past --timeout, a heartbeat that stopped), recycle
+// (--max-requests, --max-worker-memory), reap (retiring workers that finished their work), and
+// manage (spawn up to the thread count, with backoff when crashes repeat; retire extras). A
+// 100 ms ticker enqueues a 'tick', so deadlines are checked at that grain. Nothing here blocks.
+//
+// A worker is replaced replacement-first: one that is recycled or reloaded keeps serving until
+// enough workers of the current generation are ready, then it is marked retiring (the dispatcher
+// sends it nothing more), finishes what it has, and is stopped. A worker that is killed or dies
+// is settled: the requests it had started are answered (504 for the one past its deadline, 502
+// for the others, 503 when a drain ran out of time); those it never read are sent elsewhere.
+import type { Exchange } from '../acceptor/connection.js';
+import type { Dispatcher } from '../acceptor/dispatcher.js';
+import { statusResponse } from '../acceptor/responses.js';
+import { WorkerCrashedError, WorkerTimeoutError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { epochNow, type ControlBlock } from '../ring/control.js';
+import type { ExitReason, Pool, WorkerHandle } from './pool.js';
+
+/** The signals the supervisor acts on (docs/signals.md). */
+export const SUPERVISOR_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU'] as const;
+export type SupervisorSignal = (typeof SUPERVISOR_SIGNALS)[number];
+
+interface Settle {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+export type SupervisorEvent =
+  | { type: 'signal'; signal: SupervisorSignal }
+  | { type: 'reload'; done?: Settle }
+  | { type: 'scale'; threads: number; done?: Settle }
+  | { type: 'ready'; handle: WorkerHandle }
+  | { type: 'boot-failed'; handle: WorkerHandle; error: Error }
+  | { type: 'exited'; handle: WorkerHandle; reason: ExitReason; error: Error | null }
+  | { type: 'zombie'; handle: WorkerHandle }
+  | { type: 'tick' };
+
+export interface ArbiterOptions {
+  threads: number;
+  /** --timeout in ms (0 = off): the request deadline and the heartbeat limit. */
+  timeoutMs: number;
+  /** --graceful-timeout in ms: how long a retiring worker may take to finish. */
+  gracefulMs: number;
+  /** --max-worker-memory in MiB (0 = off). */
+  maxWorkerMemoryMb: number;
+}
+
+export interface ArbiterHost {
+  /** Stop the server: graceful (drain within --graceful-timeout) or at once. */
+  shutdown(graceful: boolean): void;
+}
+
+const TICK_MS = 100;
+/** A terminated worker that has not exited after this long (a native call) is settled anyway. */
+const ZOMBIE_SETTLE_MS = 1000;
+/** Workers recycled (--max-requests, memory) at the same time, at most. */
+const MAX_RECYCLING = 1;
+/** A heap above this share of --max-worker-memory for HEAP_HIGH_MS recycles the worker (V8 thrashes, then fails, close to the limit). */
+const HEAP_HIGH_SHARE = 0.8;
+const HEAP_HIGH_MS = 1000;
+/** Crashes closer together than this count as a streak; the 3rd in a row starts backing off. */
+const CRASH_WINDOW_MS = 10_000;
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_MAX_MS = 30_000;
+
+export class Arbiter {
+  /** Workers wanted (--threads, changed by scale / TTIN / TTOU). */
+  target: number;
+  /** The code generation new workers belong to (bumped by every reload). */
+  cohort = 0;
+  private readonly o: ArbiterOptions;
+  private readonly pool: Pool;
+  private readonly dispatcher: Dispatcher;
+  private readonly control: ControlBlock;
+  private readonly log: Logger;
+  private readonly host: ArbiterHost;
+  private queue: SupervisorEvent[] = [];
+  private scheduled = false;
+  private ticker: NodeJS.Timeout | null = null;
+  /** Shutting down: no more spawns or recycling; exits are only settled. */
+  private stopping = false;
+  private shutdownRequested = false;
+  /** The first workers are up (Pool.start reports boot failures before that). */
+  private started = false;
+  private reloadState: { cohort: number; previous: number; waiters: Settle[] } | null = null;
+  private scaleWaiters: Array<{ threads: number; done: Settle }> = [];
+  private crashStreak = 0;
+  private lastCrashAt = 0;
+  private spawnNotBefore = 0;
+  private readonly onRun = (): void => this.run();
+
+  constructor(o: ArbiterOptions, pool: Pool, dispatcher: Dispatcher, control: ControlBlock, log: Logger, host: ArbiterHost) {
+    this.o = o;
+    this.target = o.threads;
+    this.pool = pool;
+    this.dispatcher = dispatcher;
+    this.control = control;
+    this.log = log;
+    this.host = host;
+  }
+
+  /** Start the ticker (after the first workers are up). */
+  start(): void {
+    this.started = true;
+    this.ticker = setInterval(() => this.enqueue({ type: 'tick' }), TICK_MS);
+    this.ticker.unref();
+  }
+
+  /** The only way in: signal handlers, library calls, pool events and tests push events here. */
+  enqueue(ev: SupervisorEvent): void {
+    this.queue.push(ev);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.onRun);
+    }
+  }
+
+  /** The server is stopping its workers: settle exits, start nothing. */
+  stop(): void {
+    this.stopping = true;
+    if (this.ticker !== null) clearInterval(this.ticker);
+    const err = new WorkerCrashedError('the server is shutting down');
+    if (this.reloadState !== null) for (const w of this.reloadState.waiters) w.reject(err);
+    for (const w of this.scaleWaiters) w.done.reject(err);
+    this.reloadState = null;
+    this.scaleWaiters = [];
+  }
+
+  private run(): void {
+    this.scheduled = false;
+    const q = this.queue;
+    this.queue = [];
+    for (const ev of q) this.handle(ev);
+    if (this.stopping || !this.started) return;
+    const now = epochNow();
+    this.murder(now);
+    this.recycle(now);
+    this.reap(now);
+    this.manage(now);
+    this.settleWaiters();
+  }
+
+  private handle(ev: SupervisorEvent): void {
+    switch (ev.type) {
+      case 'signal': return this.onSignal(ev.signal);
+      case 'reload': return this.startReload(ev.done);
+      case 'scale': return this.scale(ev.threads, ev.done);
+      case 'ready': return this.onReady(ev.handle);
+      case 'boot-failed': return this.onBootFailed(ev.handle, ev.error);
+      case 'exited': return this.onExited(ev.handle, ev.reason, ev.error);
+      case 'zombie': return this.onZombie(ev.handle);
+      case 'tick': return;
+    }
+  }
+
+  private onSignal(signal: SupervisorSignal): void {
+    this.log.info({ signal }, `${signal} received`);
+    switch (signal) {
+      case 'SIGTERM':
+      case 'SIGINT':
+        // A second TERM/INT while draining: stop at once (like gunicorn's second SIGINT).
+        this.host.shutdown(!this.shutdownRequested);
+        this.shutdownRequested = true;
+        return;
+      case 'SIGQUIT':
+        this.shutdownRequested = true;
+        return this.host.shutdown(false);
+      case 'SIGHUP': return this.startReload(undefined);
+      case 'SIGTTIN': return this.scale(this.target + 1, undefined);
+      case 'SIGTTOU': return this.scale(Math.max(1, this.target - 1), undefined);
+    }
+  }
+
+  // ── worker events ────────────────────────────────────────────────────────────────────────────
+  private onReady(h: WorkerHandle): void {
+    if (this.stopping || h.stopping || h.dead) return;
+    h.lastBeatAt = epochNow();
+    this.dispatcher.add(h);
+    if (h.cohort !== this.cohort) h.retiring = true; // a generation given up (failed reload) while it booted
+  }
+
+  private onBootFailed(h: WorkerHandle, err: Error): void {
+    if (this.stopping || h.stopping || !this.started) return;
+    const reload = this.reloadState;
+    if (reload !== null && h.cohort === reload.cohort) return this.abortReload(err);
+    this.log.error({ err, slot: h.slot }, `worker ${h.slot} failed to start: ${err.message}`);
+    this.noteCrash(epochNow());
+  }
+
+  private onExited(h: WorkerHandle, reason: ExitReason, err: Error | null): void {
+    if (h.zombieTimer !== null) clearTimeout(h.zombieTimer);
+    if (!h.settled) this.settle(h, reason, err);
+    if (!this.stopping && (reason === 'crashed' || reason === 'exited' || reason === 'out-of-memory')) this.noteCrash(epochNow());
+  }
+
+  private onZombie(h: WorkerHandle): void {
+    if (h.settled || h.dead) return;
+    this.log.warn({ slot: h.slot, reason: h.killReason }, `worker ${h.slot} has not exited ${ZOMBIE_SETTLE_MS} ms after terminate() ` +
+      '(blocked in a native call?): its requests are settled now; its slot stays taken until it exits');
+    this.settle(h, h.killReason ?? 'timeout', null);
+  }
+
+  /** Answer what a dead (or killed) worker owed; what it never read goes to other workers. */
+  private settle(h: WorkerHandle, reason: ExitReason, err: Error | null): void {
+    h.settled = true;
+    const now = epochNow();
+    const cur = this.control.currentRequest(h.slot);
+    const ranMs = cur !== 0 ? Math.round(this.control.runningFor(h.slot, now)) : 0;
+    const owed = this.dispatcher.remove(h);
+    if (reason === 'stopped' && owed.length === 0) return;
+    const status = reason === 'stopped' || reason === 'graceful-timeout' ? 503 : 502;
+    const requests = owed.map((ex) => describe(ex, ex.id === cur ? ranMs : undefined));
+    const what = owed.length === 0 ? 'no request in flight' : `${owed.length} request(s) in flight get ${status}: ${requests.map((r) => r.text).join('; ')}`;
+    this.log.error(
+      { err, code: WorkerCrashedError.code, reason, slot: h.slot, thread: h.thread.threadId, requests: requests.map((r) => r.data) },
+      `worker ${h.slot} ${reason}: ${what}`,
+    );
+    for (const ex of owed) this.dispatcher.answer(ex, statusResponse(status, true));
+  }
+
+  private noteCrash(now: number): void {
+    if (now - this.lastCrashAt > CRASH_WINDOW_MS) this.crashStreak = 0;
+    this.crashStreak++;
+    this.lastCrashAt = now;
+    if (this.crashStreak < 3) return;
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (this.crashStreak - 3));
+    this.spawnNotBefore = now + delay;
+    this.log.warn({ crashes: this.crashStreak, delayMs: delay }, `workers keep dying: next start in ${delay} ms`);
+    setTimeout(() => this.enqueue({ type: 'tick' }), delay).unref();
+  }
+
+  // ── verbs ────────────────────────────────────────────────────────────────────────────────────
+  /** Terminate workers whose handler ran past --timeout, or whose event loop stopped turning. */
+  private murder(now: number): void {
+    const limit = this.o.timeoutMs;
+    if (limit === 0) return;
+    for (const h of this.pool.live()) {
+      if (!h.ready || h.killReason !== null || h.stopping) continue;
+      const cur = this.control.currentRequest(h.slot);
+      if (cur !== 0) {
+        h.lastBeatAt = now; // in a request: the deadline covers it
+        const ran = this.control.runningFor(h.slot, now);
+        if (ran > limit) this.kill(h, 'timeout', cur, ran);
+        continue;
+      }
+      const beat = this.control.heartbeat(h.slot);
+      if (beat !== h.lastBeat) {
+        h.lastBeat = beat;
+        h.lastBeatAt = now;
+      } else if (now - h.lastBeatAt > limit) {
+        this.kill(h, 'unresponsive', 0, now - h.lastBeatAt);
+      }
+    }
+  }
+
+  private kill(h: WorkerHandle, reason: ExitReason, reqId: number, ranMs: number): void {
+    h.killReason = reason;
+    h.retiring = true;
+    const ex = reqId !== 0 ? h.exchanges.get(reqId) : undefined;
+    const ms = Math.round(ranMs);
+    const limitS = this.o.timeoutMs / 1000;
+    const req = ex !== undefined ? describe(ex, undefined) : null;
+    const msg = reason === 'timeout'
+      ? `worker ${h.slot} timeout: ${req?.text ?? `request ${reqId}`} ran ${ms} ms, past --timeout ${limitS} s; terminating the worker`
+      : reason === 'unresponsive'
+        ? `worker ${h.slot} unresponsive: no heartbeat for ${ms} ms outside any request (--timeout ${limitS} s); terminating the worker`
+        : `worker ${h.slot} ${reason}: terminating the worker`;
+    const code = reason === 'graceful-timeout' ? WorkerCrashedError.code : WorkerTimeoutError.code;
+    this.log.error({ code, reason, slot: h.slot, thread: h.thread.threadId, request: req?.data, ranMs: ms }, msg);
+    if (ex !== undefined) {
+      this.dispatcher.take(h, ex);
+      // The handler was still in its first synchronous run, so nothing of its response went out:
+      // the connection may go on (a request pipelined behind it is served by another worker).
+      this.dispatcher.answer(ex, statusResponse(504, ex.close), ex.close);
+    }
+    void h.thread.terminate();
+    h.zombieTimer = setTimeout(() => this.enqueue({ type: 'zombie', handle: h }), ZOMBIE_SETTLE_MS);
+    h.zombieTimer.unref();
+  }
+
+  /** Mark workers past --max-requests or near --max-worker-memory for replacement. */
+  private recycle(now: number): void {
+    let recycling = 0;
+    for (const h of this.pool.live()) if (h.recycle !== null && h.recycle !== 'reload' && !h.dead) recycling++;
+    const maxMb = this.o.maxWorkerMemoryMb;
+    for (const h of this.pool.live()) {
+      if (!h.ready || h.retiring || h.recycle !== null || h.killReason !== null || h.stopping) continue;
+      let why: string | null = null;
+      const served = this.control.served(h.slot);
+      if (h.maxRequests > 0 && served >= h.maxRequests) why = 'max-requests';
+      if (why === null && maxMb > 0) {
+        if (this.control.heapMb(h.slot) < maxMb * HEAP_HIGH_SHARE) h.heapHighSince = 0;
+        else if (h.heapHighSince === 0) h.heapHighSince = now;
+        else if (now - h.heapHighSince >= HEAP_HIGH_MS) why = 'memory';
+      }
+      if (why === null || recycling >= MAX_RECYCLING) continue;
+      recycling++;
+      h.recycle = why;
+      this.log.info({ slot: h.slot, reason: why, served, heapMb: this.control.heapMb(h.slot) }, `worker ${h.slot} will be recycled (${why}); starting its replacement`);
+    }
+  }
+
+  /** Stop retiring workers that have finished their work (or ran out of --graceful-timeout). */
+  private reap(now: number): void {
+    for (const h of this.pool.live()) {
+      if (!h.retiring || h.killReason !== null || h.stopping) continue;
+      if (h.outstanding === 0 && h.overflow.length === 0) this.pool.retire(h);
+      else if (now > h.retireBy) this.kill(h, 'graceful-timeout', 0, 0);
+    }
+  }
+
+  /** Spawn up to the target; retire recycled workers once replaced; retire extras. */
+  private manage(now: number): void {
+    const live = this.pool.live();
+    const serving = live.filter((h) => !h.retiring && !h.stopping && h.killReason === null && h.recycle === null);
+    let missing = this.target - serving.length;
+    while (missing > 0 && now >= this.spawnNotBefore && this.spawnOne()) missing--;
+    const ready = serving.filter((h) => h.ready).length;
+    if (ready >= this.target) {
+      for (const h of live) if (h.recycle !== null && !h.retiring) this.retire(h, now, `recycled (${h.recycle})`);
+      this.finishReload();
+    }
+    if (serving.length > this.target) {
+      // Scale down: booting ones first, then the most recently started.
+      const extra = serving.sort((a, b) => Number(a.ready) - Number(b.ready) || b.slot - a.slot).slice(0, serving.length - this.target);
+      for (const h of extra) this.retire(h, now, 'scaled down');
+    }
+  }
+
+  private spawnOne(): boolean {
+    try {
+      this.pool.spawn(this.cohort);
+      return true;
+    } catch (err) {
+      this.log.error({ err }, `cannot start a worker: ${(err as Error).message}`);
+      this.spawnNotBefore = epochNow() + 1000;
+      return false;
+    }
+  }
+
+  private retire(h: WorkerHandle, now: number, why: string): void {
+    h.retiring = true;
+    h.retireBy = now + this.o.gracefulMs;
+    this.log.info({ slot: h.slot, reason: why }, `worker ${h.slot} retiring (${why}): finishing ${h.outstanding} request(s)`);
+  }
+
+  // ── reload and scale ─────────────────────────────────────────────────────────────────────────
+  private startReload(done: Settle | undefined): void {
+    if (this.stopping) return done?.reject(new WorkerCrashedError('the server is shutting down'));
+    if (this.reloadState !== null) {
+      if (done !== undefined) this.reloadState.waiters.push(done);
+      return;
+    }
+    const previous = this.cohort;
+    this.cohort = previous + 1;
+    this.reloadState = { cohort: this.cohort, previous, waiters: done === undefined ? [] : [done] };
+    for (const h of this.pool.live()) {
+      if (!h.retiring && !h.stopping && h.killReason === null) h.recycle = 'reload';
+    }
+    this.spawnNotBefore = 0; // a reload is asked for: no crash backoff
+    this.log.info({ generation: this.cohort, threads: this.target }, `reloading: starting ${this.target} worker(s) with the app loaded afresh`);
+  }
+
+  private finishReload(): void {
+    const r = this.reloadState;
+    if (r === null) return;
+    this.reloadState = null;
+    this.log.info({ generation: r.cohort }, `reload done: generation ${r.cohort} is serving; the old workers finish their requests`);
+    for (const w of r.waiters) w.resolve();
+  }
+
+  private abortReload(err: Error): void {
+    const r = this.reloadState!;
+    this.reloadState = null;
+    this.cohort = r.previous;
+    this.log.error({ err, generation: r.cohort }, `reload failed: the new app code did not load (${err.message}); still serving with the old workers`);
+    const now = epochNow();
+    for (const h of this.pool.live()) {
+      if (h.cohort === r.cohort && !h.retiring) this.retire(h, now, 'reload failed');
+      else if (h.recycle === 'reload') h.recycle = null;
+    }
+    for (const w of r.waiters) w.reject(err);
+  }
+
+  private scale(threads: number, done: Settle | undefined): void {
+    if (this.stopping) return done?.reject(new WorkerCrashedError('the server is shutting down'));
+    this.log.info({ from: this.target, to: threads }, `scaling to ${threads} worker(s)`);
+    this.target = threads;
+    if (done !== undefined) this.scaleWaiters.push({ threads, done });
+  }
+
+  private settleWaiters(): void {
+    if (this.scaleWaiters.length === 0) return;
+    const ready = this.pool.live().filter((h) => h.ready && !h.retiring && h.recycle === null).length;
+    this.scaleWaiters = this.scaleWaiters.filter((w) => {
+      if (w.threads !== this.target) {
+        w.done.resolve(); // superseded by a later scale
+        return false;
+      }
+      if (ready !== w.threads) return true;
+      w.done.resolve();
+      return false;
+    });
+  }
+}
+
+/** A request as log lines name it. */
+function describe(ex: Exchange, ranMs: number | undefined): { text: string; data: Record<string, unknown> } {
+  const path = ex.target.length > 200 ? `${ex.target.slice(0, 200)}...` : ex.target;
+  const ran = ranMs === undefined ? '' : ` after ${ranMs} ms`;
+  return {
+    text: `${ex.method} ${path} (request ${ex.id})${ran}`,
+    data: { method: ex.method, path, reqId: ex.id, ...(ranMs === undefined ? {} : { ranMs }) },
+  };
+}

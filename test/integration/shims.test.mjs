@@ -1,0 +1,170 @@
+// The blocking shims (greenserve/shims) over real sockets and threads: results and errors
+// round-trip, timeouts clean up, the worker publishes `parked`, the main thread is refused,
+// fetchSync against a local server, createSyncFn with a fixture module, heavy jobs.
+import t from 'tap';
+import http from 'node:http';
+import { Worker } from 'node:worker_threads';
+import { fixture, root, startServer } from '../helpers.mjs';
+
+const { sleep, fetchSync, createSyncFn, jobs } = await import(`${root}/dist/native-shims/index.js`);
+const JOBS = [`square=${fixture('jobs/square.mjs')}`];
+
+async function get(base, path) {
+  const res = await fetch(new URL(path, base));
+  const text = await res.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { status: res.status, json, text };
+}
+
+const q = (v) => encodeURIComponent(JSON.stringify(v));
+
+/** A local HTTP server for fetchSync: /big?n= bytes, /slow?ms=, anything else echoes. */
+async function localServer(t) {
+  const srv = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (url.pathname === '/big') {
+      const n = Number(url.searchParams.get('n'));
+      const body = Buffer.alloc(n);
+      for (let i = 0; i < n; i++) body[i] = (i * 7) & 255;
+      res.writeHead(200, { 'content-length': n });
+      return res.end(body);
+    }
+    if (url.pathname === '/slow') {
+      const timer = setTimeout(() => res.end('late'), Number(url.searchParams.get('ms')));
+      res.on('close', () => clearTimeout(timer));
+      return;
+    }
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      res.setHeader('x-test', 'yes');
+      res.end(JSON.stringify({ method: req.method, body, ua: req.headers['x-client'] ?? null }));
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  t.teardown(() => srv.close());
+  return `http://127.0.0.1:${srv.address().port}`;
+}
+
+t.test('on the main thread every shim throws GS_ERR_SHIM_THREAD', async (t) => {
+  for (const call of [() => sleep(1), () => fetchSync('http://127.0.0.1/'), () => createSyncFn(fixture('shim-module.mjs'), 'echo')(1), () => jobs.runSync('square', {})]) {
+    t.throws(call, { code: 'GS_ERR_SHIM_THREAD', name: 'ShimThreadError', message: /main thread/ });
+  }
+});
+
+t.test('in a plain worker thread sleep() parks; the helper shims say they need greenserve', async (t) => {
+  const code = `
+    const { parentPort } = require('node:worker_threads');
+    import(${JSON.stringify(`${root}/dist/native-shims/index.js`)}).then((s) => {
+      const t0 = performance.now(); s.sleep(30); const ms = performance.now() - t0;
+      let code = null; try { s.fetchSync('http://127.0.0.1/'); } catch (e) { code = e.code; }
+      parentPort.postMessage({ ms, code });
+    });`;
+  const w = new Worker(code, { eval: true });
+  const msg = await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+  await w.terminate();
+  t.ok(msg.ms >= 29, `slept ${msg.ms.toFixed(1)} ms`);
+  t.equal(msg.code, 'GS_ERR_SHIM_THREAD');
+});
+
+t.test('createSyncFn, lookupSync, execFileSync: results and errors round-trip', { timeout: 30000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('shims.mjs'), threads: 1, jobs: JOBS });
+  t.same((await get(srv.url, `/fn/echo?args=${q([{ a: [1, 'x'] }])}`)).json.value, { a: [1, 'x'] }, 'a structured value');
+  const c1 = (await get(srv.url, '/fn/count')).json.value;
+  const c2 = (await get(srv.url, '/fn/count')).json.value;
+  t.equal(c1.loads, 1, 'the module is loaded once');
+  t.equal(c2.loads, 1);
+  t.equal(c2.calls, c1.calls + 1, 'and keeps its state between calls');
+  const big = (await get(srv.url, `/fn/bytes?args=${q([4 << 20])}`)).json;
+  t.same(big, { bytes: 4 << 20, ok: true, isBuffer: true }, '4 MiB come back byte-exact, as a Buffer');
+
+  const e = (await get(srv.url, `/fn/fail?args=${q(['it broke', 'E_BROKE'])}`)).json;
+  t.equal(e.name, 'RangeError');
+  t.equal(e.isRangeError, true, 'a builtin class is rebuilt as that class');
+  t.equal(e.message, 'it broke');
+  t.equal(e.code, 'E_BROKE');
+  t.equal(e.detail, 'extra', 'plain own properties travel too');
+  t.match(e.stack, /^RangeError: it broke\n\s+at shims \(.*test\/fixtures\/shims\.mjs:\d+:\d+\)/, 'the stack starts at the caller in the handler');
+  t.match(e.stack, /--- in the I\/O helper thread ---\n\s+at fail \(.*shim-module\.mjs/, 'then shows where it was thrown in the helper');
+  const nocode = (await get(srv.url, `/fn/fail?args=${q(['plain'])}`)).json;
+  t.equal(nocode.code, undefined, 'an error without a code gets none');
+  const notFn = (await get(srv.url, '/fn/notAFunction')).json;
+  t.match(notFn, { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: /no function export "notAFunction"/ });
+
+  t.match((await get(srv.url, '/lookup?host=localhost')).json, { address: /^(127\.0\.0\.1|::1)$/, family: /^[46]$/ });
+  t.same((await get(srv.url, '/exec')).json, { out: 'SHOUT' }, 'execFileSync with input and encoding');
+  const ef = (await get(srv.url, '/exec-fail')).json;
+  t.match(ef.message, /Command failed/);
+});
+
+t.test('a timed-out call is cleaned up and the next call on that worker gets its own answer', { timeout: 30000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('shims.mjs'), threads: 1 });
+  const start = performance.now();
+  const slow = await get(srv.url, `/fn/slow?args=${q([400, 'late'])}&timeout=100`);
+  const took = performance.now() - start;
+  t.equal(slow.status, 500);
+  t.match(slow.json, { name: 'ShimTimeoutError', code: 'GS_ERR_SHIM_TIMEOUT', message: /within 100 ms/ });
+  t.ok(took < 350, `gave up after ${took.toFixed(0)} ms`);
+  // The late reply (id of the timed-out call) arrives while the next call waits: it is discarded.
+  const next = await get(srv.url, `/fn/slow?args=${q([500, 'mine'])}`);
+  t.equal(next.json.value, 'mine', 'the next call gets its own answer, not the late one');
+  t.equal((await get(srv.url, `/fn/echo?args=${q(['again'])}`)).json.value, 'again');
+});
+
+t.test('a worker parked in a shim publishes "parked"; the other thread keeps serving', { timeout: 30000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('shims.mjs'), threads: 2 });
+  await get(srv.url, '/');
+  const parked = get(srv.url, '/sleep?ms=600');
+  const deadline = Date.now() + 3000;
+  const isParked = () => srv.stats().workers.some((w) => w.state === 'parked');
+  while (!isParked() && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+  t.ok(isParked(), 'stats show a parked worker');
+  const t0 = performance.now();
+  const hello = await get(srv.url, '/');
+  t.ok(performance.now() - t0 < 300, 'a request meanwhile goes to the other worker');
+  t.not(hello.json.hello, undefined);
+  t.equal((await parked).json.slept, 600);
+  const after = srv.stats().workers.filter((w) => w.state !== 'dead').map((w) => w.state);
+  t.notOk(after.includes('parked'), `no worker parked afterwards (${after})`);
+});
+
+t.test('fetchSync against a local server: body, headers, limits, timeout, errors', { timeout: 30000 }, async (t) => {
+  const base = await localServer(t);
+  const srv = await startServer(t, { app: fixture('shims.mjs'), threads: 1 });
+  const r = (await get(srv.url, `/fetch?url=${encodeURIComponent(`${base}/echo`)}`)).json;
+  t.match(r, { status: 200, header: 'yes', isBuffer: true });
+  t.same(JSON.parse(r.text), { method: 'GET', body: '', ua: null });
+  const big = (await get(srv.url, `/fetch?url=${encodeURIComponent(`${base}/big?n=${8 << 20}`)}`)).json;
+  t.equal(big.length, 8 << 20, '8 MiB body');
+  const tooBig = (await get(srv.url, `/fetch?url=${encodeURIComponent(`${base}/big?n=2000`)}&max=1000`)).json;
+  t.match(tooBig, { name: 'BodyTooLargeError', code: 'GS_ERR_BODY_TOO_LARGE' });
+  const slow = (await get(srv.url, `/fetch?url=${encodeURIComponent(`${base}/slow?ms=2000`)}&timeout=150`)).json;
+  t.match(slow, { code: 'GS_ERR_SHIM_TIMEOUT' });
+  const closed = http.createServer();
+  await new Promise((r) => closed.listen(0, '127.0.0.1', r));
+  const port = closed.address().port;
+  await new Promise((r) => closed.close(r));
+  const refused = (await get(srv.url, `/fetch?url=${encodeURIComponent(`http://127.0.0.1:${port}/`)}`)).json;
+  t.match(refused, { name: 'TypeError', message: 'fetch failed', code: 'ECONNREFUSED' }, 'the cause\'s code is on the error');
+  t.equal((await get(srv.url, '/fn/echo?args=[7]')).json.value, 7, 'the worker still answers');
+});
+
+t.test('heavy jobs: runSync from a sync handler, run from an async one, errors and limits', { timeout: 30000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('shims.mjs'), threads: 1, jobs: JOBS, jobsThreads: 2, jobsTimeout: 2 });
+  const sync = (await get(srv.url, '/job?n=9')).json;
+  t.equal(sync.result.square, 81);
+  t.not(sync.result.threadId, sync.threadId, 'ran on a pool thread, not the request thread');
+  t.equal((await get(srv.url, '/async-job?n=12')).json.result.square, 144);
+  t.match((await get(srv.url, '/job?n=boom')).json, { name: 'TypeError', code: 'E_BAD_INPUT', message: 'bad input' });
+  t.match((await get(srv.url, '/job?name=nope')).json, { code: 'GS_ERR_JOB_UNKNOWN', message: /no job named "nope"/ });
+  t.match((await get(srv.url, '/job?n=2&spin=4000')).json, { code: 'GS_ERR_JOB_TIMEOUT' });
+  t.equal((await get(srv.url, '/job?n=4')).json.result.square, 16, 'the pool works after a timeout');
+});
+
+t.test('an unknown --jobs module is a config error', async (t) => {
+  const { serve } = await import(`${root}/dist/lib/index.js`);
+  await t.rejects(serve({ app: fixture('shims.mjs'), bind: ['127.0.0.1:0'], threads: 1, logLevel: 'silent', env: {}, jobs: ['x=/no/such/job.mjs'] }), { code: 'GS_ERR_CONFIG', message: /module not found/ });
+});

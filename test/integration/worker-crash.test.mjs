@@ -1,0 +1,85 @@
+// Crash handling and memory: a worker that dies outside any request is replaced; one that runs
+// out of its heap (--max-worker-memory) costs its request a 502 and is replaced; one whose heap
+// stays near the limit is recycled before that, without failing a request; crashes that repeat
+// back off.
+import t from 'tap';
+import { fixture, serve, startServer } from '../helpers.mjs';
+
+async function get(h, path) {
+  const res = await fetch(new URL(path, h.url));
+  return { status: res.status, body: await res.text() };
+}
+
+async function until(cond, ms = 10000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
+function captureLog() {
+  const lines = [];
+  const log = { level: 'info', child: () => log };
+  for (const level of ['trace', 'debug', 'info', 'warn', 'error', 'fatal']) {
+    log[level] = (obj, msg) => lines.push({ level, ...(typeof obj === 'string' ? { msg: obj } : { ...obj, msg }) });
+  }
+  return { log, lines };
+}
+
+t.test('a worker that crashes outside any handler: 502 for its request in flight, then it is replaced', { timeout: 20000 }, async (t) => {
+  const { log, lines } = captureLog();
+  const h = await serve({ app: fixture('crashes.mjs'), bind: ['127.0.0.1:0'], threads: 1, logLevel: 'silent', env: {} }, log);
+  t.teardown(() => h.close());
+  const first = await get(h, '/ok');
+  // /crash answers nothing itself; its worker throws from a timer: 502 for it (it was in flight).
+  t.equal((await get(h, '/crash')).status, 502);
+  t.ok(await until(async () => (await get(h, '/ok').catch(() => null))?.status === 200), 'replaced');
+  t.not((await get(h, '/ok')).body, first.body);
+  const line = lines.find((l) => l.reason === 'crashed');
+  t.match(line, { level: 'error', code: 'GS_ERR_WORKER_CRASHED', requests: [{ method: 'GET', path: '/crash' }] });
+  t.match(line?.msg, /worker \d+ crashed: 1 request\(s\) in flight get 502: GET \/crash \(request \d+\)/);
+});
+
+t.test('--max-worker-memory: a heap that stays near the limit is recycled without a failed request', { timeout: 30000 }, async (t) => {
+  const { log, lines } = captureLog();
+  const h = await serve({ app: fixture('leaks.mjs'), bind: ['127.0.0.1:0'], threads: 1, maxWorkerMemory: 160, logLevel: 'silent', env: {} }, log);
+  t.teardown(() => h.close());
+  const first = await get(h, '/ok');
+  // Grow in 8 MiB steps until the heap the worker reports is over 80 % of 160 MiB (128).
+  const heap = () => h.stats().workers.find((w) => !w.retiring)?.heapMb ?? 0;
+  let leaked = 0;
+  while (heap() < 130 && leaked < 160 && h.stats().workers.every((w) => !w.retiring)) {
+    const r = await get(h, '/leak?mb=8');
+    t.equal(r.status, 200, `holds ${(leaked += 8)} MiB more`);
+    await until(() => heap() >= leaked, 600); // the worker publishes its heap every 250 ms
+  }
+  let failed = 0;
+  t.ok(await until(async () => {
+    const r = await get(h, '/ok');
+    if (r.status !== 200) failed++;
+    return r.body.split(' ')[1] !== first.body.split(' ')[1];
+  }, 15000), 'a fresh worker answers');
+  t.equal(failed, 0, 'no request failed meanwhile');
+  t.ok(lines.some((l) => l.reason === 'memory' && /will be recycled \(memory\)/.test(l.msg)), 'logged as a memory recycle', { lines: lines.map((l) => l.msg) });
+});
+
+t.test('--max-worker-memory: a worker that runs out of heap costs its request a 502 and is replaced', { timeout: 30000 }, async (t) => {
+  const h = await startServer(t, { app: fixture('leaks.mjs'), threads: 1, maxWorkerMemory: 32 });
+  t.equal((await get(h, '/leak?mb=200')).status, 502);
+  t.ok(await until(async () => (await get(h, '/ok').catch(() => null))?.status === 200), 'replaced');
+});
+
+t.test('crashes that repeat back off', { timeout: 30000 }, async (t) => {
+  const { log, lines } = captureLog();
+  const h = await serve({ app: fixture('hangs.mjs'), bind: ['127.0.0.1:0'], threads: 1, logLevel: 'silent', env: {} }, log);
+  t.teardown(() => h.close());
+  for (let i = 0; i < 4; i++) {
+    t.equal((await get(h, '/exit')).status, 502, `crash ${i + 1}`);
+    t.ok(await until(async () => (await get(h, '/ok').catch(() => null))?.status === 200), 'replaced');
+  }
+  const backoff = lines.filter((l) => /workers keep dying: next start in \d+ ms/.test(l.msg));
+  t.ok(backoff.length >= 2, 'the third and later crashes in a row delay the next start');
+  t.ok(backoff[1].delayMs > backoff[0].delayMs, 'more each time');
+});

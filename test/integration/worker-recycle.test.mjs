@@ -1,0 +1,39 @@
+// Recycling (--max-requests, --max-requests-jitter): a worker past its limit is replaced
+// replacement-first (the new one is ready before the old one stops taking requests), so a load
+// of a few thousand requests from 20 keep-alive clients sees no failure at all.
+import t from 'tap';
+import { fixture, startServer } from '../helpers.mjs';
+import { load } from '../load.mjs';
+
+t.test('--max-requests 50 under load: workers recycle, no request fails', { timeout: 60000 }, async (t) => {
+  const h = await startServer(t, { app: fixture('hangs.mjs'), threads: 2, maxRequests: 50, maxRequestsJitter: 10 });
+  // At least 3000 requests, and on until 2 workers have been replaced (a worker takes a few
+  // hundred ms to start under load and under the test runner's loaders); bounded at 40 s.
+  const seen = new Set();
+  const deadline = Date.now() + 40_000;
+  let maxInflightWorkers = 0;
+  const r = await load(h.url, {
+    clients: 20,
+    path: '/ok',
+    until: () => (seen.size >= 4 && r0.count >= 3000) || Date.now() > deadline,
+    onResponse: (_status, body) => {
+      r0.count++;
+      seen.add(body);
+      if (r0.count % 100 === 0) maxInflightWorkers = Math.max(maxInflightWorkers, h.stats().workers.filter((w) => !w.retiring && w.state !== 'starting').length);
+    },
+  });
+  t.ok(r.sent >= 3000, `${r.sent} requests`);
+  t.equal(r.failed, 0, `no failed request (${JSON.stringify(r.statuses)} ${r.errors.slice(0, 3).join('; ')})`);
+  t.equal(r.ok, r.sent);
+  t.ok(seen.size >= 4, `${seen.size} worker threads served in turn: workers were recycled`);
+  t.ok(maxInflightWorkers <= 2, 'never more than --threads workers taking requests');
+  t.equal(h.stats().threads, 2);
+});
+const r0 = { count: 0 };
+
+t.test('--max-requests 0 never recycles', { timeout: 30000 }, async (t) => {
+  const h = await startServer(t, { app: fixture('hangs.mjs'), threads: 2, maxRequests: 0 });
+  const r = await load(h.url, { clients: 4, total: 400, path: '/ok' });
+  t.equal(r.failed, 0);
+  t.ok(r.bodies.size <= 2, 'the same two threads throughout');
+});
