@@ -17,12 +17,15 @@ function run(opts, timeoutMs) {
 }
 
 /** One autocannon run; resolves to a sample in the harness's common shape. */
-export async function runAutocannon({ url, connections, duration }) {
+export async function runAutocannon({ url, connections, duration, body = 0 }) {
+  const post = body > 0
+    ? { method: 'POST', body: Buffer.alloc(body, 'x'), headers: { 'content-type': 'application/octet-stream' } }
+    : {};
   const cpu0 = process.cpuUsage();
-  const r = await run({ url, connections, duration, pipelining: 1 }, (duration + 15) * 1000);
+  const r = await run({ url, connections, duration, pipelining: 1, ...post }, (duration + 15) * 1000);
   const cpu = process.cpuUsage(cpu0);
   return {
-    command: `autocannon({ url: '${url}', connections: ${connections}, duration: ${duration} })`,
+    command: `autocannon({ url: '${url}', connections: ${connections}, duration: ${duration}${body > 0 ? `, method: 'POST', body: <${body} bytes>` : ''} })`,
     seconds: r.duration,
     requests: r.requests.total,
     rps: r.requests.total / r.duration,

@@ -126,6 +126,14 @@ function gitCommit() {
   }
 }
 
+function gitDirty() {
+  try {
+    return execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+  } catch {
+    return null;
+  }
+}
+
 export function describeMachine() {
   return {
     cpuModel: cpuModel(),
@@ -134,6 +142,31 @@ export function describeMachine() {
     kernel: `${os.type()} ${os.release()}`,
     node: process.version,
     gitCommit: gitCommit(),
+    gitDirty: gitDirty(),
     loadavgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
+/** This process's open-file limit from /proc/self/limits: { soft, hard } (Infinity for unlimited). */
+export function openFileLimit() {
+  const line = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  const n = (x) => (x === 'unlimited' ? Infinity : Number(x));
+  return { soft: n(line[1]), hard: n(line[2]) };
+}
+
+function readSys(path) {
+  try {
+    return readFileSync(path, 'utf8').trim().replace(/\s+/g, ' ');
+  } catch {
+    return null;
+  }
+}
+
+/** Kernel settings that bound many-connection tests. */
+export function networkLimits() {
+  return {
+    somaxconn: readSys('/proc/sys/net/core/somaxconn'),
+    ipLocalPortRange: readSys('/proc/sys/net/ipv4/ip_local_port_range'),
+    openFiles: openFileLimit(),
   };
 }

@@ -2,19 +2,25 @@
 // and stop it (SIGTERM, then SIGKILL of the whole process tree after a grace period).
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { processTree } from './proc.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const GREENSERVE_CLI = 'dist/lib/cli.js';
+const require = createRequire(import.meta.url);
+
+// greenserve gets a connection cap above any load here (its default is 1,000, exactly the
+// high-connection load) and no Server header, so every server sends the same response bytes.
+export const GREENSERVE_CONNECTIONS = 11_000;
 
 /** name -> { label, args(app, port, opts), missing() -> reason or null } (cwd: repo root) */
 export const SERVERS = {
   greenserve: {
     label: 'greenserve',
     args: (app, port, opts) => [GREENSERVE_CLI, '--threads', String(opts.threads),
-      '--connections', '1000', '--bind', `127.0.0.1:${port}`, app],
+      '--connections', String(GREENSERVE_CONNECTIONS), '--no-server-header', '--bind', `127.0.0.1:${port}`, app],
     missing: () => (existsSync(`${ROOT}${GREENSERVE_CLI}`)
       ? null : `${GREENSERVE_CLI} not found (build it with \`npx tsc -p tsconfig.json\`)`),
   },
@@ -28,7 +34,26 @@ export const SERVERS = {
     args: (app, port, opts) => ['bench/peers/node-cluster.mjs', app, String(port), String(opts.clusterWorkers)],
     missing: () => null,
   },
+  fastify: {
+    label: 'fastify',
+    args: (app, port) => ['bench/peers/fastify.mjs', app, String(port)],
+    missing: () => missingPackage('fastify'),
+  },
+  'fastify-piscina': {
+    label: 'fastify+piscina',
+    args: (app, port) => ['bench/peers/fastify-piscina.mjs', app, String(port)],
+    missing: () => missingPackage('fastify') ?? missingPackage('piscina'),
+  },
 };
+
+function missingPackage(name) {
+  try {
+    require.resolve(name);
+    return null;
+  } catch {
+    return `the ${name} package is not installed (it is a devDependency: npm install)`;
+  }
+}
 
 /** A port that was free on 127.0.0.1 a moment ago. */
 export function freePort() {
@@ -75,14 +100,15 @@ function logTail(path, bytes = 2000) {
 const running = new Set();
 
 /**
- * Starts a server as a child process (stdout and stderr go to logFile) and resolves once
+ * Starts a server as a child process (stdout and stderr go to logFile; nodeArgs go before the
+ * script, like --cpu-prof) and resolves once
  * its port accepts TCP connections. Rejects, with the log's tail, if it exits or is not
  * ready within readyTimeoutMs.
  */
-export async function startServer(name, { app, port, opts, env, logFile, readyTimeoutMs = 20_000 }) {
+export async function startServer(name, { app, port, opts, env, logFile, nodeArgs = [], readyTimeoutMs = 20_000 }) {
   const def = SERVERS[name];
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, def.args(app, port, opts), {
+  const child = spawn(process.execPath, [...nodeArgs, ...def.args(app, port, opts)], {
     cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd],
   });
   closeSync(fd);
@@ -125,15 +151,21 @@ export function killAll() {
   running.clear();
 }
 
-/** One GET through a fresh connection: { status, contentType, body } (for a sanity check). */
-export function probe(port, path, timeoutMs = 5_000) {
+/**
+ * One request through a fresh connection (a sanity check before measuring):
+ * { status, contentType, body, responseBytes } where responseBytes counts head and body.
+ */
+export function probe(port, { method = 'GET', path, body = 0 }, timeoutMs = 5_000) {
   return new Promise((resolve, reject) => {
     const req = net.connect({ host: '127.0.0.1', port }, () => {
       // write(), not end(): like a load tool, do not half-close before the answer comes.
-      req.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
+      const head = `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n`;
+      req.write(body > 0
+        ? `${head}Content-Type: application/octet-stream\r\nContent-Length: ${body}\r\n\r\n${'x'.repeat(body)}`
+        : `${head}\r\n`);
     });
     const chunks = [];
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no response to GET ${path} in ${timeoutMs} ms`)));
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no response to ${method} ${path} in ${timeoutMs} ms`)));
     req.on('data', (c) => chunks.push(c));
     req.once('error', reject);
     req.once('close', () => {
@@ -144,6 +176,10 @@ export function probe(port, path, timeoutMs = 5_000) {
         status: Number(/^HTTP\/1\.\d (\d{3})/.exec(head)?.[1] ?? 0),
         contentType: /^content-type:\s*(.*)$/im.exec(head)?.[1]?.trim() ?? null,
         body: raw.slice(split + 4),
+        // Connection: close replaces the keep-alive headers a load tool's requests get
+        // (`Connection: keep-alive` + `Keep-Alive: timeout=75`, 25 bytes more, the same on every server).
+        responseBytes: raw.length,
+        head,
       });
     });
   });

@@ -1,6 +1,15 @@
 -- wrk script: prints the run's summary as one JSON line (prefixed WRK_JSON) for
--- bench/lib/wrk.mjs. Only done() is defined, so wrk's per-request path stays native.
+-- bench/lib/wrk.mjs. Without BENCH_WRK_BODY_BYTES only done() is defined, so wrk's
+-- per-request path stays native; with it, every request is a POST of that many bytes
+-- (set once here: wrk.method/body/headers still build the request natively).
 -- Latencies are in microseconds; status errors are responses with status > 399.
+local body_bytes = tonumber(os.getenv("BENCH_WRK_BODY_BYTES") or "")
+if body_bytes and body_bytes > 0 then
+  wrk.method = "POST"
+  wrk.body = string.rep("x", body_bytes)
+  wrk.headers["Content-Type"] = "application/octet-stream"
+end
+
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

@@ -24,9 +24,9 @@ export function ensureWrk() {
   return installed;
 }
 
-function runChild(args, timeoutMs) {
+function runChild(args, env, timeoutMs) {
   return new Promise((resolve, reject) => {
-    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let out = '';
     child.stdout.on('data', (c) => { out += c; });
     child.stderr.on('data', (c) => { out += c; });
@@ -40,18 +40,23 @@ function runChild(args, timeoutMs) {
   });
 }
 
-/** One wrk run; resolves to a sample in the harness's common shape. */
-export async function runWrk({ url, connections, duration, threads = 1 }) {
+/**
+ * One wrk run; resolves to a sample in the harness's common shape. `body` > 0 makes every
+ * request a POST of that many bytes (application/octet-stream), set up by wrk-report.lua from
+ * BENCH_WRK_BODY_BYTES.
+ */
+export async function runWrk({ url, connections, duration, body = 0, threads = 1 }) {
   const args = [`-t${threads}`, `-c${connections}`, `-d${duration}s`, '-s', SCRIPT, url];
+  const env = body > 0 ? { BENCH_WRK_BODY_BYTES: String(body) } : {};
   const cpu0 = reapedChildrenCpuS();
-  const out = await runChild(args, (duration + 15) * 1000);
+  const out = await runChild(args, env, (duration + 15) * 1000);
   const loadgenCpuS = reapedChildrenCpuS() - cpu0;
   const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '));
   if (!line) throw new Error(`wrk printed no summary: ${out.trim().slice(-500)}`);
   const w = JSON.parse(line.slice('WRK_JSON '.length));
   const seconds = w.durationUs / 1e6;
   return {
-    command: `wrk ${args.join(' ')}`.replace(SCRIPT, 'bench/lib/wrk-report.lua'),
+    command: `${body > 0 ? `BENCH_WRK_BODY_BYTES=${body} ` : ''}wrk ${args.join(' ')}`.replace(SCRIPT, 'bench/lib/wrk-report.lua'),
     seconds,
     requests: w.requests,
     rps: w.requests / seconds,

@@ -1,17 +1,12 @@
-// Peer: node:cluster with N worker processes (default: one per core), each a plain
-// node:http server on the same port (the primary distributes connections, round-robin,
-// Node's default on Linux).  Usage: node bench/peers/node-cluster.mjs APP PORT [N]
+// Peer: node:cluster with N worker processes (default: one per core), each a plain node:http
+// server on the same port (the primary distributes connections, round-robin, Node's default on
+// Linux).  Usage: node bench/peers/node-cluster.mjs APP PORT [N]
 import cluster from 'node:cluster';
 import http from 'node:http';
 import os from 'node:os';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { BACKLOG, KEEP_ALIVE_MS, args, loadApp } from './shared.mjs';
 
-const [appPath, port, count] = process.argv.slice(2);
-if (!appPath || !port) {
-  console.error('usage: node bench/peers/node-cluster.mjs APP PORT [N]');
-  process.exit(2);
-}
+const { appPath, port, rest: [count] } = args('node bench/peers/node-cluster.mjs APP PORT [N]');
 
 if (cluster.isPrimary) {
   const n = Number(count) || os.availableParallelism();
@@ -28,9 +23,8 @@ if (cluster.isPrimary) {
     for (const worker of workers) worker.process.kill('SIGTERM');
   });
 } else {
-  const { default: handler } = await import(pathToFileURL(resolve(appPath)).href);
-  const server = http.createServer(handler);
-  server.listen({ host: '127.0.0.1', port: Number(port), backlog: 2048 });
+  const server = http.createServer({ keepAliveTimeout: KEEP_ALIVE_MS }, await loadApp(appPath));
+  server.listen({ host: '127.0.0.1', port, backlog: BACKLOG });
   process.once('SIGTERM', () => {
     server.close(() => process.exit(0));
     server.closeAllConnections();

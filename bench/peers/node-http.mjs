@@ -1,17 +1,10 @@
 // Peer: plain node:http, one process.  Usage: node bench/peers/node-http.mjs APP PORT
 import http from 'node:http';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { BACKLOG, KEEP_ALIVE_MS, args, loadApp } from './shared.mjs';
 
-const [appPath, port] = process.argv.slice(2);
-if (!appPath || !port) {
-  console.error('usage: node bench/peers/node-http.mjs APP PORT');
-  process.exit(2);
-}
-
-const { default: handler } = await import(pathToFileURL(resolve(appPath)).href);
-const server = http.createServer(handler);
-server.listen({ host: '127.0.0.1', port: Number(port), backlog: 2048 });
+const { appPath, port } = args('node bench/peers/node-http.mjs APP PORT');
+const server = http.createServer({ keepAliveTimeout: KEEP_ALIVE_MS }, await loadApp(appPath));
+server.listen({ host: '127.0.0.1', port, backlog: BACKLOG });
 
 process.once('SIGTERM', () => {
   server.close(() => process.exit(0));
