@@ -48,6 +48,8 @@ export interface ServerStats {
   wakeups: { workers: number; acceptor: number };
   /** Workers wanted (--threads, changed by scale / SIGTTIN / SIGTTOU). */
   threads: number;
+  /** Extra workers started because every worker was blocked (--max-threads), not retiring. */
+  elastic: number;
   /** Every live worker thread, including ones retiring or starting. */
   workers: WorkerStats[];
 }
@@ -161,6 +163,7 @@ export class Server implements ConnectionHost {
         timeoutMs: config.timeout * 1000,
         gracefulMs: config.gracefulTimeout * 1000,
         maxWorkerMemoryMb: config.maxWorkerMemory,
+        maxThreads: config.maxThreads === 0 ? 4 * config.threads : config.maxThreads,
       },
       this.pool,
       this.dispatcher,
@@ -270,6 +273,7 @@ export class Server implements ConnectionHost {
       waiting: this.dispatcher.waitingCount,
       wakeups: { workers: workerWakes, acceptor: Atomics.load(acc.i32, acc.bellIndex) },
       threads: this.arbiter.target,
+      elastic: this.pool.live().filter((h) => h.elastic && !h.retiring).length,
       workers,
     };
   }

@@ -12,6 +12,11 @@ export interface ShimContext {
   shims: ShimChannel | null;
   /** Log a warning through the worker's logger. */
   warn(fields: Record<string, unknown>, msg: string): void;
+  /**
+   * Called before the thread parks: hands the requests still unread in its ring back to the
+   * acceptor, which gives them to a thread that can run them (cooperative scheduling).
+   */
+  beforePark(): void;
 }
 
 const KEY = Symbol.for('greenserve.shims.context');

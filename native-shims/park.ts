@@ -119,6 +119,7 @@ function park(l: Line, what: string): number {
     );
   }
   Atomics.store(l.ctl, l.iState, WorkerState.PARKED);
+  l.ctx.beforePark();
   return prev;
 }
 

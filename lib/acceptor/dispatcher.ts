@@ -11,7 +11,7 @@
 // per event-loop turn (setImmediate), writing bytes to corked sockets and uncorking them at the
 // end of the turn (one writev per socket per turn). When a turn finds nothing it arms a single
 // Atomics.waitAsync on its doorbell, and workers ring the doorbell only while it sleeps.
-import { FL_CLOSE, FL_END, FL_KEEP_ALIVE, FL_LAST, T_REQUEST, T_RESPONSE, WorkerState } from '../ring/layout.js';
+import { FL_CLOSE, FL_END, FL_KEEP_ALIVE, FL_LAST, T_REQUEST, T_RESPONSE, T_RETURN, WorkerState } from '../ring/layout.js';
 import { ring } from '../ring/ring.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
 import type { WorkerHandle } from '../supervisor/pool.js';
@@ -23,6 +23,8 @@ import { statusResponse } from './responses.js';
 const BLOCKED_AFTER_MS = 2;
 /** Empty pump turns before the acceptor sleeps on its doorbell (a turn is cheap; a wake is not). */
 const SPIN_TURNS = 2;
+/** How long after a worker parked (handed requests back) dispatch keeps to unqueued workers. */
+const PARK_HINT_MS = 1000;
 
 export interface DispatcherOptions {
   limitConcurrency: number;
@@ -66,6 +68,7 @@ export class Dispatcher {
   add(h: WorkerHandle): void {
     h.sink = (type, flags, _connId, reqId, payload) => {
       if (type === T_RESPONSE) this.response(h, flags, reqId, payload);
+      else if (type === T_RETURN) this.returned(h, reqId);
     };
     this.workers.push(h);
     this.flushWaiting();
@@ -96,6 +99,27 @@ export class Dispatcher {
     for (const ex of unsent) this.resubmit(ex);
     this.uncork();
     return started;
+  }
+
+  /**
+   * A worker about to park handed back a request it had not read: give it to a thread that can
+   * run it now, ahead of the requests that arrived after it. (Its bytes are still on the exchange.)
+   */
+  private returned(h: WorkerHandle, reqId: number): void {
+    const ex = h.exchanges.get(reqId);
+    if (ex === undefined) return;
+    h.exchanges.delete(reqId);
+    h.outstanding--;
+    ex.slot = -1;
+    this.parkedAt = Date.now();
+    if (ex.conn.destroyed) {
+      this.outstanding--;
+      return;
+    }
+    const to = this.pick();
+    if (to !== null) this.send(to, ex);
+    else this.waiting.unshift(ex);
+    this.ensure();
   }
 
   private resubmit(ex: Exchange): void {
@@ -147,7 +171,37 @@ export class Dispatcher {
     if (!this.scheduled) this.schedule();
   }
 
+  /** Requests are waiting and no ready worker can take one (every worker is blocked or full). */
+  get saturated(): boolean {
+    return this.waiting.length > 0 && this.pick() === null;
+  }
+
+  /**
+   * When a worker last handed requests back to park (ms). For PARK_HINT_MS after that, the app is
+   * taken to block: a worker gets a new request only once it has read the ones it was given, so
+   * requests wait in the acceptor's queue (where any thread, an elastic one too, can take them)
+   * rather than in the ring of a thread that may park on the first of them.
+   */
+  private parkedAt = 0;
+
   private pick(): WorkerHandle | null {
+    if (this.parkedAt !== 0 && Date.now() - this.parkedAt < PARK_HINT_MS) return this.pickUnqueued();
+    return this.pickLeastLoaded();
+  }
+
+  /** A ready worker that has read every request it was given (the least loaded of those). */
+  private pickUnqueued(): WorkerHandle | null {
+    let best: WorkerHandle | null = null;
+    for (const h of this.workers) {
+      if (h.outstanding >= this.o.threadConcurrency || h.outstanding > this.control.inflight(h.slot)) continue;
+      const state = this.control.state(h.slot);
+      if (state === WorkerState.PARKED || state === WorkerState.DRAINING || h.retiring) continue;
+      if (best === null || h.outstanding < best.outstanding) best = h;
+    }
+    return best;
+  }
+
+  private pickLeastLoaded(): WorkerHandle | null {
     const workers = this.workers;
     const cap = this.o.threadConcurrency;
     let best: WorkerHandle | null = null;

@@ -191,6 +191,17 @@ export const SETTINGS = [
       'available cores (`os.availableParallelism()`).',
   }),
   setting({
+    key: 'maxThreads', section: 'Concurrency', flag: '--max-threads', env: 'GREENSERVE_MAX_THREADS', metavar: 'INT',
+    schema: Type.Integer({ minimum: 0, maximum: 1024, default: 0 }),
+    defaultDoc: '0: four times --threads',
+    help: 'most worker threads when every thread is blocked and requests wait (elastic)',
+    doc: 'Elastic threads. When every worker is parked in a blocking shim (`sleep`, `fetchSync`, ' +
+      '...) or has been running one synchronous handler for more than 2 ms, and requests are ' +
+      'waiting for a thread, the supervisor starts extra workers, up to this many in all (a few at ' +
+      'a time, checked every 100 ms). An extra worker that has been idle for 30 s is retired. ' +
+      '0 means four times `--threads`; a value at or below `--threads` turns elasticity off.',
+  }),
+  setting({
     key: 'threadConcurrency', section: 'Concurrency', flag: '--thread-concurrency',
     env: 'GREENSERVE_THREAD_CONCURRENCY', metavar: 'INT',
     schema: Type.Integer({ minimum: 1, maximum: 10_000, default: 64 }),

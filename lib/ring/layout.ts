@@ -63,6 +63,7 @@ export const F_REQ = 12;
 export const T_SPILL = 1; //      the payload travels on the spill port; header fields are the real frame's
 export const T_REQUEST = 2; //    a complete request: head + raw body, exactly as framed by the acceptor
 export const T_RESPONSE = 64; //  response bytes, to be written verbatim; flags below
+export const T_RETURN = 65; //    a request handed back unread (header only): the worker is about to block
 
 /** Frame flags of T_RESPONSE. */
 export const FL_END = 1; //       last frame of this response

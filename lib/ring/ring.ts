@@ -219,7 +219,8 @@ export class RingReader extends RingView {
   /**
    * Hand every published frame (at most `max`) to `sink`, in order. Each payload is a fresh
    * Buffer the sink may keep. HEAD moves after each frame, so a slow sink (a worker running a
-   * synchronous handler) frees ring space as it goes. Returns the number of frames read.
+   * synchronous handler) frees ring space as it goes. A sink may call read() again (re-entrant):
+   * the outer loop goes on after whatever the inner one consumed. Returns the number of frames read.
    */
   read(sink: FrameSink, max = 0x7fffffff): number {
     let count = 0;
@@ -247,7 +248,8 @@ export class RingReader extends RingView {
       if (Atomics.load(this.ctl, R_P_WAIT) !== 0) Atomics.notify(this.ctl, R_HEAD);
       count++;
       sink(type, flags, connId, reqId, payload);
-      if (this.head === tail) tail = Atomics.load(this.ctl, R_TAIL);
+      // The sink may have read on (re-entrantly) past `tail`: reload it after every frame.
+      tail = Atomics.load(this.ctl, R_TAIL);
     }
     return count;
   }

@@ -46,6 +46,8 @@ export interface ArbiterOptions {
   gracefulMs: number;
   /** --max-worker-memory in MiB (0 = off). */
   maxWorkerMemoryMb: number;
+  /** --max-threads: the most workers in all while every one is blocked (elastic); <= threads: off. */
+  maxThreads: number;
 }
 
 export interface ArbiterHost {
@@ -63,6 +65,9 @@ const HEAP_HIGH_SHARE = 0.8;
 const HEAP_HIGH_MS = 1000;
 /** Crashes closer together than this count as a streak; the 3rd in a row starts backing off. */
 const CRASH_WINDOW_MS = 10_000;
+/** Elastic workers started per tick at most, and how long one may idle before it is retired. */
+const ELASTIC_BURST = 8;
+const ELASTIC_IDLE_MS = 30_000;
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 30_000;
 
@@ -140,6 +145,7 @@ export class Arbiter {
     this.recycle(now);
     this.reap(now);
     this.manage(now);
+    this.elastic(now);
     this.settleWaiters();
   }
 
@@ -315,7 +321,7 @@ export class Arbiter {
   /** Spawn up to the target; retire recycled workers once replaced; retire extras. */
   private manage(now: number): void {
     const live = this.pool.live();
-    const serving = live.filter((h) => !h.retiring && !h.stopping && h.killReason === null && h.recycle === null);
+    const serving = live.filter((h) => !h.retiring && !h.stopping && h.killReason === null && h.recycle === null && !h.elastic);
     let missing = this.target - serving.length;
     while (missing > 0 && now >= this.spawnNotBefore && this.spawnOne()) missing--;
     const ready = serving.filter((h) => h.ready).length;
@@ -330,9 +336,34 @@ export class Arbiter {
     }
   }
 
-  private spawnOne(): boolean {
+  /**
+   * Elastic threads: while requests wait and every worker is blocked (parked in a shim or in a
+   * long synchronous handler), start extra workers, a few per tick, up to --max-threads; retire
+   * an extra one once it has idled for ELASTIC_IDLE_MS.
+   */
+  private elastic(now: number): void {
+    const extras = this.pool.live().filter((h) => h.elastic && !h.retiring && !h.stopping);
+    const cap = this.o.maxThreads - this.target;
+    if (cap > 0 && this.dispatcher.saturated && now >= this.spawnNotBefore && this.reloadState === null) {
+      const booting = extras.filter((h) => !h.ready).length;
+      let n = Math.min(ELASTIC_BURST - booting, cap - extras.length, this.dispatcher.waitingCount);
+      while (n-- > 0 && this.spawnOne(true)) this.elasticStarted++;
+    }
+    for (const h of extras) {
+      if (!h.ready) continue;
+      if (h.outstanding > 0) h.idleSince = 0;
+      else if (h.idleSince === 0) h.idleSince = now;
+      else if (now - h.idleSince >= ELASTIC_IDLE_MS) this.retire(h, now, 'elastic worker idle');
+    }
+  }
+
+  /** Elastic workers started so far (stats). */
+  elasticStarted = 0;
+
+  private spawnOne(elastic = false): boolean {
     try {
-      this.pool.spawn(this.cohort);
+      const h = this.pool.spawn(this.cohort);
+      if (elastic) h.elastic = true;
       return true;
     } catch (err) {
       this.log.error({ err }, `cannot start a worker: ${(err as Error).message}`);

@@ -74,6 +74,10 @@ export class WorkerHandle {
   cohort = 0;
   /** The dispatcher sends it nothing more; it finishes what it has, then stops. */
   retiring = false;
+  /** Started beyond --threads because every worker was blocked (elastic); retired when idle. */
+  elastic = false;
+  /** Since when it has had nothing to do (epoch ms; 0 = busy), for retiring elastic workers. */
+  idleSince = 0;
   /** Wants a replacement before it retires ('max-requests', 'memory', 'reload'), else null. */
   recycle: string | null = null;
   /** Why the supervisor terminated it, or null. */

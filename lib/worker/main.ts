@@ -10,7 +10,7 @@ import { errorToData } from '../errors.js';
 import { createLogger } from '../log.js';
 import type { WorkerInit, WorkerToMain } from '../messages.js';
 import { WorkerControl } from '../ring/control.js';
-import { C_ACC_BELL, C_ACC_SLEEP, HEAP_REPORT_MS, R_C_BELL, WorkerState } from '../ring/layout.js';
+import { C_ACC_BELL, C_ACC_SLEEP, HEAP_REPORT_MS, R_C_BELL, T_REQUEST, WorkerState } from '../ring/layout.js';
 import { RingReader, RingWriter } from '../ring/ring.js';
 import { loadApp } from './app.js';
 import { Runner } from './runner.js';
@@ -26,7 +26,14 @@ const port = parentPort!;
 const log = createLogger(init.logLevel, { worker: init.slot });
 // The blocking shims (greenserve/shims) find this worker's control line and I/O helper here; set
 // before the app loads, so they work at its top level too.
-installShimContext({ slot: init.slot, control: init.control, shims: init.shims ?? null, warn: (fields, msg) => log.warn(fields, msg) });
+let giveBack: () => void = () => {};
+installShimContext({
+  slot: init.slot,
+  control: init.control,
+  shims: init.shims ?? null,
+  warn: (fields, msg) => log.warn(fields, msg),
+  beforePark: () => giveBack(),
+});
 
 function send(msg: WorkerToMain): void {
   port.postMessage(msg);
@@ -54,6 +61,13 @@ async function boot(): Promise<void> {
     requestIdHeader: init.requestIdHeader,
   });
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection in the app'));
+  // Before this thread parks in a blocking shim, the requests still unread in its ring go back
+  // to the acceptor, which hands them to a thread that can run them now.
+  giveBack = () => {
+    reader.read((type, _flags, connId, reqId) => {
+      if (type === T_REQUEST) runner.giveBack(connId, reqId);
+    });
+  };
   startLoop(reader, runner, control);
   // The supervisor recycles a worker whose heap stays near --max-worker-memory (and shows it in stats).
   const reportHeap = (): void => control.setHeapMb(Math.round(getHeapStatistics().used_heap_size / 1048576));

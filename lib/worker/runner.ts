@@ -7,7 +7,7 @@
 // closes.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
-import { FL_ABORT, FL_CLOSE, FL_END, FL_LAST, FL_REQUEST_ID, FL_TLS, FL_TRUSTED_PROXY, T_REQUEST, T_RESPONSE } from '../ring/layout.js';
+import { FL_ABORT, FL_CLOSE, FL_END, FL_LAST, FL_REQUEST_ID, FL_TLS, FL_TRUSTED_PROXY, T_REQUEST, T_RESPONSE, T_RETURN } from '../ring/layout.js';
 import { ring, type Doorbell, type RingWriter } from '../ring/ring.js';
 import type { WorkerControl } from '../ring/control.js';
 import type { Listener } from './app.js';
@@ -266,11 +266,19 @@ export class Runner implements VirtualSocketOwner {
     if (this.inflight === 0) this.onIdle();
   }
 
+  /** Hand an unread request back to the acceptor (the thread is about to park). */
+  giveBack(connId: number, reqId: number): void {
+    this.write(T_RETURN, 0, connId, reqId, [], 0);
+  }
+
   private publish(socket: VirtualSocket, flags: number): void {
     const len = socket.outLen;
-    const chunks = socket.drainOutput();
+    this.write(T_RESPONSE, flags, socket.connId, socket.reqId, socket.drainOutput(), len);
+  }
+
+  private write(type: number, flags: number, connId: number, reqId: number, chunks: Buffer[], len: number): void {
     const w = this.o.writer;
-    while (!w.write(T_RESPONSE, flags, socket.connId, socket.reqId, chunks, len)) {
+    while (!w.write(type, flags, connId, reqId, chunks, len)) {
       // The acceptor drains the response ring from its loop; make sure it is awake, then wait.
       ring(this.o.acceptorBell);
       w.waitForSpace(10);

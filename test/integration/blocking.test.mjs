@@ -40,7 +40,7 @@ t.test('with --threads 2, a 300 ms blocking handler does not delay /hello on ano
 });
 
 t.test('with every thread blocked, requests wait in the queue and are served when a thread frees up', { timeout: 20000 }, async (t) => {
-  const srv = await startServer(t, { app: fixture('blocks.mjs'), threads: 1 });
+  const srv = await startServer(t, { app: fixture('blocks.mjs'), threads: 1, maxThreads: 1 }); // no elastic threads
   const port = portOf(srv);
   const agent = new http.Agent({ keepAlive: false });
   t.teardown(() => agent.destroy());
@@ -55,7 +55,7 @@ t.test('with every thread blocked, requests wait in the queue and are served whe
 });
 
 t.test('past --limit-concurrency requests get an immediate 503', { timeout: 20000 }, async (t) => {
-  const srv = await startServer(t, { app: fixture('blocks.mjs'), threads: 1, limitConcurrency: 2 });
+  const srv = await startServer(t, { app: fixture('blocks.mjs'), threads: 1, maxThreads: 1, limitConcurrency: 2 });
   const port = portOf(srv);
   const agent = new http.Agent({ keepAlive: false });
   t.teardown(() => agent.destroy());
