@@ -102,7 +102,18 @@ async function measureLoad(cell, server, url, load, results, opts) {
   try {
     for (const tool of opts.tools) {
       try {
-        record({ tool, connections: load.connections, slowClients: load.slow, cpuHogs: load.hogs ?? 0, ...(await sample(tool, server, url, load, body, trickle, hogs, opts)) });
+        // A sample taken while other processes used the machine is set aside (kept in the JSON
+        // as discarded) and taken again once it is quiet, up to --retry-busy times.
+        for (let attempt = 0; ; attempt++) {
+          const s = { tool, connections: load.connections, slowClients: load.slow, cpuHogs: load.hogs ?? 0, ...(await sample(tool, server, url, load, body, trickle, hogs, opts)) };
+          if (s.otherCores < opts.quietCores || attempt >= opts.retryBusy) {
+            record({ ...s, attempts: attempt + 1 });
+            break;
+          }
+          results.discarded.push({ ...cell, ...s });
+          console.log(`  ${progress(cell, s).trim()}  (busy machine: retaking)`);
+          await waitForQuiet(opts);
+        }
       } catch (err) {
         record({ tool, error: err.message });
       }
@@ -295,7 +306,7 @@ async function main() {
     scenarioServers: Object.fromEntries(plan.map((p) => [p.scenario, p.servers])),
     scenarioLoads: Object.fromEntries(plan.map((p) => [p.scenario, loadsFor(p.scenario, opts)])),
     skipped, skippedScenarios: prepared.skipped,
-    checks: [], samples: [], slowClients: [], idle: [], quiet: [],
+    checks: [], samples: [], discarded: [], slowClients: [], idle: [], quiet: [],
   };
   if (fd.note) console.log(`note: ${fd.note}; the idle test opens ${opts.idleCount}`);
   console.log(`${results.machine.cpuModel}, ${results.machine.cores} cores, Node ${results.machine.node}; `

@@ -72,7 +72,7 @@ t.test('fetch handler: throw, rejection, or no Response get a 500; the worker ke
 });
 
 t.test('a worker that crashes outside any handler: its in-flight requests get a 502, then it is replaced', { timeout: 20000 }, async (t) => {
-  const h = await startServer(t, { app: fixture('crashes.mjs'), threads: 1 });
+  const h = await startServer(t, { app: fixture('crashes.mjs'), threads: 1, maxThreads: 1 }); // a fixed pool: no elastic extras
   const first = await get(h, '/ok');
   t.equal(first.status, 200);
 
