@@ -141,3 +141,23 @@ export function startCli(t, args, { env = {}, ms = 15000 } = {}) {
 }
 
 export const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Poll `cond` (sync or async) every 20 ms until it is true or `ms` pass; resolves whether it became true. */
+export async function until(cond, ms = 10000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
+/** A pino-shaped logger that records every line: { log, lines } (pass `log` to serve()). */
+export function captureLog() {
+  const lines = [];
+  const log = { level: 'info', child: () => log };
+  for (const level of ['trace', 'debug', 'info', 'warn', 'error', 'fatal']) {
+    log[level] = (obj, msg) => lines.push({ level, ...(typeof obj === 'string' ? { msg: obj } : { ...obj, msg }) });
+  }
+  return { log, lines };
+}

@@ -4,7 +4,7 @@
 // not wall time (extra workers take 50-400 ms each to start on a loaded 2-core machine).
 import t from 'tap';
 import http from 'node:http';
-import { fixture, startServer } from '../helpers.mjs';
+import { fixture, startServer, until } from '../helpers.mjs';
 
 /** An upstream that answers after `ms` and records the most requests it held at once. */
 async function slowServer(t, ms) {
@@ -38,6 +38,9 @@ t.test('--threads 2 --max-threads 64: 64 concurrent fetchSync calls run far more
   t.ok(st.elastic > 0, `extra workers were started (${st.elastic})`);
   t.ok(st.workers.length <= 64, `never more than --max-threads (${st.workers.length})`);
   t.equal(st.threads, 2, '--threads itself is unchanged');
+  // Extra workers started during the first batch may still be booting (slow on a loaded machine):
+  // the second batch is sent once at least one of them is ready.
+  t.ok(await until(() => srv.stats().workers.filter((w) => w.state !== 'starting').length > 2, 30000), 'an extra worker is ready');
   upstream.peak = 0;
   const second = await batch(srv, upstream, 64);
   t.ok(second.ok, 'all 64 answered again');

@@ -23,7 +23,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { fixture, root, startServer } from '../helpers.mjs';
+import { fixture, root, startServer, until } from '../helpers.mjs';
 import { corpusPresent, desyncHead, loadDesyncGuardian, loadGunicorn, loadLlhttp, prng } from '../conformance-corpus.mjs';
 import { pool, randomCuts, RawConn } from '../wire.mjs';
 
@@ -312,14 +312,6 @@ async function fuzzOne(input) {
 
 // ---- health between batches -------------------------------------------------------------------
 
-async function until(cond, ms) {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return true;
-}
 
 let lastServed = null;
 async function health() {

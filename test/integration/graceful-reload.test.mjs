@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { fixture, serve } from '../helpers.mjs';
+import { fixture, serve, until, captureLog } from '../helpers.mjs';
 import { load } from '../load.mjs';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'gs-reload-'));
@@ -14,14 +14,6 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const versionFile = path.join(dir, 'version.txt');
 process.env.GS_VERSION_FILE = versionFile; // workers inherit the environment when they start
 
-function captureLog() {
-  const lines = [];
-  const log = { level: 'info', child: () => log };
-  for (const level of ['trace', 'debug', 'info', 'warn', 'error', 'fatal']) {
-    log[level] = (obj, msg) => lines.push({ level, ...(typeof obj === 'string' ? { msg: obj } : { ...obj, msg }) });
-  }
-  return { log, lines };
-}
 
 async function start(t, options = {}, log = undefined) {
   const h = await serve({ app: fixture('versioned.mjs'), bind: ['127.0.0.1:0'], threads: 2, logLevel: 'silent', env: {}, ...options }, log);
@@ -34,14 +26,6 @@ async function body(h, p = '/') {
   return (await r.text()).split(' ')[0];
 }
 
-async function until(cond, ms = 10000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await cond()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return false;
-}
 
 t.test('reload under load: no failed or reset request, then the new code answers', { timeout: 60000 }, async (t) => {
   writeFileSync(versionFile, 'v1');

@@ -6,7 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { connect, fixture, parseResponses, serve, startCli } from '../helpers.mjs';
+import { connect, fixture, parseResponses, serve, startCli, until } from '../helpers.mjs';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'gs-shutdown-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,14 +20,6 @@ async function start(t, options = {}) {
   return h;
 }
 
-async function until(cond, ms = 10000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await cond()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return false;
-}
 
 const refused = (port) => new Promise((resolve) => {
   const s = net.connect({ port, host: '127.0.0.1' });

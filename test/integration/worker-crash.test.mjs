@@ -3,30 +3,14 @@
 // stays near the limit is recycled before that, without failing a request; crashes that repeat
 // back off.
 import t from 'tap';
-import { fixture, serve, startServer } from '../helpers.mjs';
+import { fixture, serve, startServer, until, captureLog } from '../helpers.mjs';
 
 async function get(h, path) {
   const res = await fetch(new URL(path, h.url));
   return { status: res.status, body: await res.text() };
 }
 
-async function until(cond, ms = 10000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await cond()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return false;
-}
 
-function captureLog() {
-  const lines = [];
-  const log = { level: 'info', child: () => log };
-  for (const level of ['trace', 'debug', 'info', 'warn', 'error', 'fatal']) {
-    log[level] = (obj, msg) => lines.push({ level, ...(typeof obj === 'string' ? { msg: obj } : { ...obj, msg }) });
-  }
-  return { log, lines };
-}
 
 t.test('a worker that crashes outside any handler: 502 for its request in flight, then it is replaced', { timeout: 20000 }, async (t) => {
   const { log, lines } = captureLog();

@@ -3,7 +3,7 @@
 // another worker; a worker whose event loop is stuck outside any request is found by its
 // heartbeat; a worker that exits or crashes mid-request costs its in-flight requests a 502.
 import t from 'tap';
-import { fixture, parseResponses, portOf, rawExchange, startServer } from '../helpers.mjs';
+import { fixture, parseResponses, portOf, rawExchange, startServer, until, captureLog } from '../helpers.mjs';
 
 async function get(h, path) {
   const res = await fetch(new URL(path, h.url));
@@ -11,26 +11,7 @@ async function get(h, path) {
 }
 
 /** Poll (bounded) until `cond()` holds. */
-async function until(cond, ms = 5000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await cond()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return false;
-}
 
-function captureLog() {
-  const lines = [];
-  const log = {
-    level: 'info',
-    child() { return log; },
-  };
-  for (const level of ['trace', 'debug', 'info', 'warn', 'error', 'fatal']) {
-    log[level] = (obj, msg) => lines.push({ level, ...(typeof obj === 'string' ? { msg: obj } : { ...obj, msg }) });
-  }
-  return { log, lines };
-}
 
 t.test('a busy-loop handler gets a 504 within --timeout and the server keeps serving', { timeout: 20000 }, async (t) => {
   const { log, lines } = captureLog();
