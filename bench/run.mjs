@@ -105,14 +105,19 @@ async function measureLoad(cell, server, url, load, results, opts) {
         // A sample taken while other processes used the machine is set aside (kept in the JSON
         // as discarded) and taken again once it is quiet, up to --retry-busy times.
         for (let attempt = 0; ; attempt++) {
+          const t0 = performance.now();
           const s = { tool, connections: load.connections, slowClients: load.slow, cpuHogs: load.hogs ?? 0, ...(await sample(tool, server, url, load, body, trickle, hogs, opts)) };
-          if (s.otherCores < opts.quietCores || attempt >= opts.retryBusy) {
+          const busy = s.otherCores >= opts.quietCores && attempt < opts.retryBusy && results.busy.spentS < opts.busyBudget;
+          // Retake only if the machine has gone quiet meanwhile: under a lasting load a retake
+          // would be just as busy, so the sample stands (and its "other CPU" says so).
+          const q = busy ? await waitForQuiet(opts, results.busy) : null;
+          if (!q?.quiet) {
             record({ ...s, attempts: attempt + 1 });
             break;
           }
+          results.busy.spentS += (performance.now() - t0) / 1000 - q.waitedS;
           results.discarded.push({ ...cell, ...s });
-          console.log(`  ${progress(cell, s).trim()}  (busy machine: retaking)`);
-          await waitForQuiet(opts);
+          console.log(`  ${progress(cell, s).trim()}  (busy machine, quiet now: retaking)`);
         }
       } catch (err) {
         record({ tool, error: err.message });
@@ -130,19 +135,24 @@ async function measureLoad(cell, server, url, load, results, opts) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Waits (up to --quiet-wait s) until the rest of the machine uses under --quiet-cores cores,
- * measured over one second with no server running. Returns { waitedS, otherCores }.
+ * Waits until the rest of the machine uses under --quiet-cores cores, measured over one second
+ * with nothing of ours under load, for at most --quiet-wait s and only while the run's waiting
+ * budget (--busy-budget s, shared by every wait and retake of the run) lasts.
+ * Returns { waitedS, otherCores, quiet }.
  */
-async function waitForQuiet(opts) {
+async function waitForQuiet(opts, budget) {
   const t0 = performance.now();
-  let otherCores = 0;
   for (;;) {
     const a = machineCpuS();
     await sleep(1_000);
     const b = machineCpuS();
-    otherCores = (b.busyS - a.busyS) + (b.stealS - a.stealS);
+    const otherCores = (b.busyS - a.busyS) + (b.stealS - a.stealS);
     const waitedS = (performance.now() - t0) / 1000;
-    if (otherCores < opts.quietCores || waitedS >= opts.quietWait) return { waitedS, otherCores };
+    const quiet = otherCores < opts.quietCores;
+    if (quiet || waitedS >= opts.quietWait || budget.spentS + waitedS >= opts.busyBudget) {
+      budget.spentS += waitedS;
+      return { waitedS, otherCores, quiet };
+    }
     await sleep(1_000);
   }
 }
@@ -150,8 +160,8 @@ async function waitForQuiet(opts) {
 /** Start one server, check its answer, warm it up, sample it under every load and tool, stop it. */
 async function measureCell(cell, opts, results, stamp) {
   const { scenario, server: name, round } = cell;
-  if (opts.quietWait > 0) {
-    const q = await waitForQuiet(opts);
+  if (opts.quietWait > 0 && results.busy.spentS < opts.busyBudget) {
+    const q = await waitForQuiet(opts, results.busy);
     results.quiet.push({ ...cell, ...q });
     if (q.waitedS > 1.5) console.log(`  (waited ${q.waitedS.toFixed(0)} s for a quieter machine: other CPU ${q.otherCores.toFixed(2)} cores)`);
   }
@@ -306,7 +316,7 @@ async function main() {
     scenarioServers: Object.fromEntries(plan.map((p) => [p.scenario, p.servers])),
     scenarioLoads: Object.fromEntries(plan.map((p) => [p.scenario, loadsFor(p.scenario, opts)])),
     skipped, skippedScenarios: prepared.skipped,
-    checks: [], samples: [], discarded: [], slowClients: [], idle: [], quiet: [],
+    checks: [], samples: [], discarded: [], busy: { spentS: 0 }, slowClients: [], idle: [], quiet: [],
   };
   if (fd.note) console.log(`note: ${fd.note}; the idle test opens ${opts.idleCount}`);
   console.log(`${results.machine.cpuModel}, ${results.machine.cores} cores, Node ${results.machine.node}; `

@@ -4,9 +4,9 @@ import { parseArgs } from 'node:util';
 
 const DEFAULTS = {
   duration: 3, warmup: 1, rounds: 3, connections: 100, connectionsHigh: 1000, slowClients: 200, cpuHogs: 1,
-  idle: 10_000, threads: 2, quietCores: 0.3, quietWait: 30, retryBusy: 2,
+  idle: 10_000, threads: 2, quietCores: 0.3, quietWait: 15, retryBusy: 2, busyBudget: 300,
 };
-const QUICK = { duration: 1, warmup: 0, rounds: 1, quietWait: 0, retryBusy: 0, tools: ['wrk'] };
+const QUICK = { duration: 1, warmup: 0, rounds: 1, quietWait: 0, retryBusy: 0, busyBudget: 0, tools: ['wrk'] };
 export const ALL = {
   scenarios: ['hello', 'json', 'cpu', 'io-sync', 'io-async', 'sqlite', 'upload'],
   servers: ['greenserve', 'node-http', 'node-cluster', 'fastify', 'fastify-piscina'],
@@ -28,7 +28,9 @@ export const USAGE = `usage: node bench/run.mjs [options]     (npm run bench -- 
   --tools LIST          comma-separated, from: ${ALL.tools.join(', ')} (default: all; --quick: wrk)
   --quiet-cores C       before each server starts, wait until other processes use under C cores (default ${DEFAULTS.quietCores})
   --quiet-wait S        ... for at most S seconds per server (default ${DEFAULTS.quietWait}; --quick ${QUICK.quietWait}: no waiting)
-  --retry-busy N        retake a sample in which other processes used over --quiet-cores cores, up to N times (default ${DEFAULTS.retryBusy}; --quick ${QUICK.retryBusy})
+  --retry-busy N        retake a sample in which other processes used over --quiet-cores cores, once the machine
+                        is quiet again, up to N times (default ${DEFAULTS.retryBusy}; --quick ${QUICK.retryBusy})
+  --busy-budget S       seconds the whole run may spend on such waits and retakes (default ${DEFAULTS.busyBudget}; --quick ${QUICK.busyBudget})
   --threads N           greenserve --threads (default ${DEFAULTS.threads})
   --cluster-workers N   node:cluster processes (default: cores, ${os.availableParallelism()} here)
   --quick               shorter: ${QUICK.rounds} round of ${QUICK.duration} s per sample, wrk only (about 2.5 min in all)
@@ -60,7 +62,7 @@ function list(name, value) {
 const NUMBERS = {
   duration: {}, warmup: { allowZero: true }, rounds: {}, connections: {},
   'connections-high': { allowZero: true }, 'slow-clients': { allowZero: true }, 'cpu-hogs': { allowZero: true }, idle: { allowZero: true },
-  threads: {}, 'cluster-workers': {}, 'quiet-wait': { allowZero: true }, 'retry-busy': { allowZero: true },
+  threads: {}, 'cluster-workers': {}, 'quiet-wait': { allowZero: true }, 'retry-busy': { allowZero: true }, 'busy-budget': { allowZero: true },
 };
 const camel = (s) => s.replace(/-(.)/g, (_, c) => c.toUpperCase());
 
