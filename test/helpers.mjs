@@ -152,6 +152,29 @@ export async function until(cond, ms = 10000) {
   return false;
 }
 
+/**
+ * The test side of a handshake with a fixture over a BroadcastChannel (the handler side is
+ * test/fixtures/handshake.mjs): `events` records what handlers reported, `next(key)` lets the
+ * handler waiting on `key` go on, `wait(pred, ms)` resolves the first event matching `pred` or
+ * rejects after `ms`. Closed at the test's teardown.
+ */
+export function channel(t, name) {
+  const ch = new BroadcastChannel(name);
+  const events = [];
+  ch.onmessage = (e) => events.push(e.data);
+  t.teardown(() => ch.close());
+  return {
+    events,
+    next: (key) => ch.postMessage({ key, op: 'next' }),
+    async wait(pred, ms = 20000) {
+      await until(() => events.some(pred), ms);
+      const e = events.find(pred);
+      if (e === undefined) throw new Error(`no event matching ${pred} on ${name} within ${ms} ms`);
+      return e;
+    },
+  };
+}
+
 /** A pino-shaped logger that records every line: { log, lines } (pass `log` to serve()). */
 export function captureLog() {
   const lines = [];

@@ -4,9 +4,33 @@
 // exchange at the head of the queue writes straight to the socket, later ones buffer until they
 // reach the head. Reading pauses while too many responses are owed or the socket's write buffer
 // is full, so a client can neither make the acceptor buffer without bound nor starve others.
+//
+// Streamed responses (frames without END) are flow-controlled per exchange: the worker may have
+// RESPONSE_WINDOW bytes unacknowledged, and the bytes of each such frame are granted back
+// (T_CREDIT) once written to a socket that is not write-blocked, else at the socket's 'drain'. A
+// slow reader therefore holds at most about one window plus the socket's buffer here. A client
+// that closes while a response is owed gets its dispatched exchanges cancelled (T_CANCEL).
+//
+// Upgrades: a request with Upgrade is dispatched only at the head of the queue, and the framer
+// holds what follows it. If the worker's answer starts with a 101 status line the connection
+// becomes a tunnel pinned to that exchange: client bytes go to the worker as T_DATA (reading
+// pauses while a window of them is unacknowledged), worker bytes come back as streamed frames.
+// Anything else is an ordinary response and framing resumes. When the tunnel's worker is
+// stopped (recycle, reload past --graceful-timeout) the acceptor writes a WebSocket close frame
+// 1001 (going away) itself, since the worker can no longer.
+//
+// Uploads: a body larger than --body-buffer-size is not held. The framer hands the request out
+// early (`streamed`) and each later piece of the body to onBody; the exchange is dispatched like
+// any other (the unsafe-request rule included) and its frame says the body follows. Pieces wait on
+// the exchange until the worker says it read the request (T_ACK 0), then go as T_DATA; reading
+// pauses while more than REQUEST_WINDOW of them are sent or held and not acknowledged (the worker
+// acknowledges what the app consumed). An exchange answered before its body is in (the app did
+// not read it all, or a 503) has the rest of its body discarded here. A body that turns out too
+// large (or malformed) mid-stream cancels the worker's request and is answered 413 (400) in its
+// place while no response byte went out, else the connection is cut.
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { FL_TLS, FL_TRUSTED_PROXY } from '../ring/layout.js';
+import { FL_TLS, FL_TRUSTED_PROXY, PEER_BODY_STREAM, REQUEST_WINDOW, T_CANCEL, T_CREDIT, T_DATA } from '../ring/layout.js';
 import { Framer, type FramedRequest, type FramerHandler, type FramerLimits } from './framer.js';
 import type { RequestRecord } from './observe.js';
 import { CONTINUE, statusResponse } from './responses.js';
@@ -28,6 +52,8 @@ export interface ConnectionOptions {
   minBodyRate: number;
   /** Flags OR-ed into every request frame of every connection (FL_REQUEST_ID), or 0. */
   frameFlags: number;
+  /** ms a streamed response may go without a byte either way before the connection closes; 0 = off. */
+  streamIdleMs: number;
 }
 
 export interface ConnectionHost {
@@ -40,6 +66,10 @@ export interface ConnectionHost {
   readonly clock: number;
   /** Whether the peer at this address may send X-Forwarded-* headers (--forwarded-allow-ips). */
   trustsProxy(address: string | undefined): boolean;
+  /** Send a T_CREDIT (value: bytes) or T_CANCEL to the worker handling `ex`, if it still does. */
+  streamSignal(ex: Exchange, type: number, value: number): void;
+  /** Send a frame with a payload (T_DATA) to the worker handling `ex`, in order. */
+  toWorker(ex: Exchange, type: number, payload: Buffer): void;
 }
 
 /** One request and its response. */
@@ -63,6 +93,24 @@ export class Exchange {
   target = '';
   /** Only while observing (--access-log, --metrics-bind): what observe.ts records; else null. */
   rec: RequestRecord | null = null;
+  /** The response streams: bytes of it went out before its END frame. */
+  streamed = false;
+  /** Bytes of its streamed response written to the socket and not yet granted back to the worker. */
+  credit = 0;
+  /** The request asked to upgrade (Upgrade + Connection: upgrade). */
+  upgrade = false;
+  /** The worker answered 101: the connection is a tunnel to it. */
+  tunnel = false;
+  /** Tunnel bytes sent to the worker and not yet acknowledged (T_ACK). */
+  unacked = 0;
+  /** Stream frames for the worker waiting for ring space, in order (pairs: type, payload); see Dispatcher.toWorker. */
+  backlog: Array<number | Buffer> | null = null;
+  /** Upload (streamed request body): UP_NONE, or where it stands (see Connection.onBody). */
+  upload = UP_NONE;
+  /** Upload pieces waiting for the worker's first T_ACK (it read the request). */
+  pending: Buffer[] | null = null;
+  /** The acceptor gave up on this exchange (its body was refused mid-stream): the worker's answer is dropped. */
+  cancelled = false;
 
   constructor(id: number, conn: Connection) {
     this.id = id;
@@ -81,8 +129,13 @@ function newExchangeId(): number {
 export class Connection implements FramerHandler {
   readonly id: number;
   readonly socket: Socket;
-  /** u16 port, u8 address length, address: prefixed to every request frame of this connection. */
-  readonly peer: Buffer;
+  /**
+   * u16 port, u8 address length, address: prefixed to every request frame of this connection.
+   * While a request whose body streams is submitted, it is `streamPeer` instead (PEER_BODY_STREAM).
+   */
+  peer: Buffer;
+  private readonly plainPeer: Buffer;
+  private readonly streamPeer: Buffer;
   /** The socket is a TLSSocket (an HTTPS listener). */
   readonly tls: boolean;
   /** The peer is a trusted proxy (decided once, here: it cannot change on a connection). */
@@ -111,8 +164,15 @@ export class Connection implements FramerHandler {
   private partialSince = 0;
   private readonly opts: ConnectionOptions;
   isCorked = false;
+  /** The exchange whose body the framer is streaming now (onBody), or null. */
+  private upload: Exchange | null = null;
+  /** An upgrade request dispatched and not answered yet: the framer holds what follows. */
+  private upgrading: Exchange | null = null;
+  /** The exchange this connection is a tunnel of (after a 101), or null. */
+  private tunnel: Exchange | null = null;
   private readonly onData = (chunk: Buffer): void => {
     this.lastActive = this.host.clock;
+    if (this.tunnel !== null) return this.tunnelIn(this.tunnel, chunk);
     if (this.framer.buffered === 0) this.partialSince = this.host.clock;
     this.framer.push(chunk);
     this.resumeFraming();
@@ -125,19 +185,31 @@ export class Connection implements FramerHandler {
     this.opts = opts;
     this.lastActive = host.clock;
     this.framer = new Framer(opts.limits, this);
-    this.peer = peerPrefix(socket);
+    this.peer = this.plainPeer = peerPrefix(socket);
+    this.streamPeer = Buffer.from(this.plainPeer);
+    this.streamPeer[2]! |= PEER_BODY_STREAM;
     this.tls = (socket as TLSSocket).encrypted === true;
     this.trusted = host.trustsProxy(socket.remoteAddress);
     this.frameFlags = (this.tls ? FL_TLS : 0) | (this.trusted ? FL_TRUSTED_PROXY : 0) | opts.frameFlags;
     socket.on('data', this.onData);
     socket.on('drain', () => {
       this.writeBlocked = false;
+      const head = this.queue[0];
+      if (head !== undefined && head.credit > 0) this.grant(head);
       this.updateReading();
     });
     // The client half-closed (sent FIN): answer what it sent, then close our side too.
     socket.on('end', () => {
+      if (this.tunnel !== null) {
+        this.host.toWorker(this.tunnel, T_DATA, EMPTY); // half-close reaches the worker's socket
+        return;
+      }
       this.ending = true;
       if (this.queue.length === 0) this.end();
+      // A client that hangs up during a streamed response has gone, not half-closed: its
+      // handler hears of it (T_CANCEL at close) instead of streaming on to nobody. So does one
+      // that hangs up in the middle of an upload: that body can never be complete.
+      else if (this.queue[0]!.streamed || this.upload !== null) this.destroy();
     });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.onClose());
@@ -159,6 +231,11 @@ export class Connection implements FramerHandler {
     const ex = new Exchange(newExchangeId(), this);
     ex.keepAlive = req.keepAlive;
     ex.close = !req.keepAlive;
+    ex.upgrade = req.upgrade;
+    if (req.streamed) {
+      ex.upload = UP_WAIT;
+      this.upload = ex;
+    }
     const max = this.opts.maxRequests;
     if (max !== 0 && ++this.requests >= max) {
       ex.close = true;
@@ -181,13 +258,80 @@ export class Connection implements FramerHandler {
    * wait until it is done, so none runs if an earlier response closes the connection.
    */
   private mayDispatch(ex: Exchange, req: FramedRequest): boolean {
-    if (!isSafe(req.method)) return this.queue[0] === ex;
+    if (!isSafe(req.method) || req.upgrade) return this.queue[0] === ex;
     return this.barrier === null || this.barrier.done;
   }
 
   private dispatch(ex: Exchange, req: FramedRequest): void {
-    if (!isSafe(req.method)) this.barrier = ex;
-    this.host.submit(ex, req);
+    if (!isSafe(req.method) || req.upgrade) this.barrier = ex;
+    if (req.upgrade) {
+      this.upgrading = ex;
+      this.updateReading(); // what follows waits in the kernel until the answer says which protocol
+    }
+    if (!req.streamed) return this.host.submit(ex, req);
+    // The frame's peer prefix says the body follows (submit reads it synchronously).
+    this.peer = this.streamPeer;
+    try {
+      this.host.submit(ex, req);
+    } finally {
+      this.peer = this.plainPeer;
+    }
+  }
+
+  /**
+   * A piece of the streamed body of `this.upload`: to the worker once it has read the request,
+   * held until then; dropped once the exchange is answered (the app did not read it all).
+   */
+  onBody(data: Buffer): void {
+    const ex = this.upload!;
+    if (ex.done || ex.cancelled || ex.upload === UP_DROP) return;
+    ex.unacked += data.length;
+    if (ex.upload === UP_OPEN) this.host.toWorker(ex, T_DATA, data);
+    else (ex.pending ??= []).push(data);
+    if (ex.unacked > REQUEST_WINDOW) this.updateReading();
+  }
+
+  onBodyEnd(): void {
+    const ex = this.upload!;
+    this.upload = null;
+    if (ex.upload === UP_WAIT) ex.upload = UP_WAIT_END;
+    else if (ex.upload === UP_OPEN) ex.upload = UP_END;
+    this.updateReading();
+  }
+
+  /** The worker read the streamed request (its first T_ACK): send the body held so far. */
+  private uploadStarted(ex: Exchange): void {
+    const pending = ex.pending;
+    ex.pending = null;
+    if (ex.cancelled || this.destroyed) {
+      ex.upload = UP_DROP;
+      this.host.streamSignal(ex, T_CANCEL, 0); // the client is gone, or the body was refused
+      return;
+    }
+    ex.upload = ex.upload === UP_WAIT_END ? UP_END : UP_OPEN;
+    if (pending !== null) for (let i = 0; i < pending.length; i++) this.host.toWorker(ex, T_DATA, pending[i]!);
+  }
+
+  /**
+   * The framer refused the streamed body mid-way (413, 400): the worker's request is cancelled, and
+   * answered with `status` in its place unless part of its answer went out (then the connection is cut).
+   */
+  private refuseUpload(ex: Exchange, status: number): boolean {
+    this.upload = null;
+    if (ex.done) return false; // answered already: the error is answered after it, as usual
+    ex.cancelled = true;
+    ex.pending = null;
+    if (ex.upload === UP_OPEN || ex.upload === UP_END) {
+      ex.upload = UP_DROP;
+      this.host.streamSignal(ex, T_CANCEL, 0);
+    } // else: cancelled when the worker says it read the request (uploadStarted)
+    this.noMore = true;
+    if (ex.streamed || ex.out !== null) {
+      this.destroy();
+      return true;
+    }
+    this.deliver(ex, statusResponse(status, true), true, true);
+    return true;
   }
 
   /** Dispatch held requests, in order, as far as the rule allows. */
@@ -203,6 +347,8 @@ export class Connection implements FramerHandler {
   }
 
   onError(status: number, _reason: string): void {
+    const up = this.upload;
+    if (up !== null && this.refuseUpload(up, status)) return;
     // The framer stops at the bad request: answer it in order after those before it, then close.
     if (this.noMore) return;
     this.noMore = true;
@@ -219,12 +365,27 @@ export class Connection implements FramerHandler {
 
   /** A complete response the acceptor makes itself (503, 4xx). */
   respond(ex: Exchange, bytes: Buffer, close: boolean): void {
+    if (ex.done) return; // answered already (refuseUpload)
+    if (ex.tunnel) {
+      // Its worker was stopped (recycled or reloaded past --graceful-timeout, or it died): say
+      // "going away" in the WebSocket's own framing, then close.
+      this.write(GOING_AWAY);
+      this.end();
+      return;
+    }
+    if (ex.streamed) {
+      // Part of its response went out already (its worker died mid-stream): a status line now
+      // would corrupt it. Cut the connection, as a proxy does when its upstream breaks off.
+      this.destroy();
+      return;
+    }
     ex.close = ex.close || close;
     this.deliver(ex, bytes, true, ex.close);
   }
 
   /** Response bytes for `ex`; `end` completes it. Writes in request order. */
   deliver(ex: Exchange, data: Buffer, end: boolean, close: boolean): void {
+    if (ex.done) return; // cancelled and answered here (refuseUpload): the worker's END | ABORT
     if (close) ex.close = true;
     if (this.queue[0] !== ex) {
       if (data.length > 0) {
@@ -235,11 +396,63 @@ export class Connection implements FramerHandler {
       if (end) ex.done = true;
       return;
     }
-    if (data.length > 0) this.write(data);
+    if (ex === this.upgrading) this.upgraded(ex, data, end);
+    if (data.length > 0) {
+      this.write(data);
+      if (!end) this.streamedOut(ex, data.length);
+    }
     if (end) {
       ex.done = true;
       this.advance();
     }
+  }
+
+  /** The first answer to an upgrade request: a 101 makes this connection a tunnel to its worker. */
+  private upgraded(ex: Exchange, data: Buffer, end: boolean): void {
+    this.upgrading = null;
+    if (!end && data.length >= 12 && data.toString('latin1', 8, 13) === ' 101 ') {
+      ex.tunnel = true;
+      this.tunnel = ex;
+      const rest = this.framer.takeRest();
+      for (let i = 0; i < rest.length; i++) this.tunnelIn(ex, rest[i]!);
+    }
+    // Otherwise an ordinary response: framing resumes once it is written (advance / updateReading).
+    this.updateReading();
+  }
+
+  /** Client bytes of a tunnel go to its worker; reading pauses while a window of them is unacknowledged. */
+  private tunnelIn(ex: Exchange, chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    ex.unacked += chunk.length;
+    this.host.toWorker(ex, T_DATA, chunk);
+    if (ex.unacked > REQUEST_WINDOW) this.updateReading();
+  }
+
+  /** The worker took `n` tunnel or upload bytes (T_ACK); an upload's first T_ACK says it read the request. */
+  tunnelAck(ex: Exchange, n: number): void {
+    if (ex.upload === UP_WAIT || ex.upload === UP_WAIT_END) this.uploadStarted(ex);
+    ex.unacked -= n;
+    if (ex.unacked <= REQUEST_WINDOW) this.updateReading();
+  }
+
+  /** `n` bytes of a streamed response went to the socket: grant them back unless it is blocked. */
+  private streamedOut(ex: Exchange, n: number): void {
+    ex.streamed = true;
+    ex.credit += n;
+    this.lastActive = this.host.clock;
+    if (!this.writeBlocked) this.grant(ex);
+  }
+
+  private grant(ex: Exchange): void {
+    const n = ex.credit;
+    ex.credit = 0;
+    this.host.streamSignal(ex, T_CREDIT, n);
+  }
+
+  /** Response bytes this connection holds in the acceptor: the socket's write buffer and pipelined responses. */
+  get bufferedBytes(): number {
+    const up = this.upload;
+    return this.socket.writableLength + this.heldBytes + this.framer.memory + (up !== null && up.pending !== null ? up.unacked : 0);
   }
 
   /**
@@ -247,6 +460,11 @@ export class Connection implements FramerHandler {
    * once a second by the server's sweep). Only while we read: a paused connection is not slow.
    */
   checkTimeouts(now: number): void {
+    const head = this.queue[0];
+    if (head !== undefined && head.streamed && this.opts.streamIdleMs > 0 && now - this.lastActive > this.opts.streamIdleMs) {
+      this.destroy(); // --stream-idle-timeout: no byte either way for that long
+      return;
+    }
     const held = this.framer.buffered;
     if (held === 0 || this.noMore || this.destroyed || this.socket.isPaused()) return;
     const elapsed = now - this.partialSince;
@@ -273,11 +491,15 @@ export class Connection implements FramerHandler {
       if (ex.close) return this.end();
       const next = q[0];
       if (next !== undefined && next.out !== null) {
+        let n = 0;
         for (const b of next.out) {
           this.heldBytes -= b.length;
+          n += b.length;
           this.write(b);
         }
         next.out = null;
+        // Its response streams and is not done: what was held here now counts as written.
+        if (!next.done) this.streamedOut(next, n);
       }
     }
     this.lastActive = this.host.clock;
@@ -310,7 +532,11 @@ export class Connection implements FramerHandler {
   }
 
   private get mayRead(): boolean {
-    return !this.writeBlocked && this.queue.length < MAX_PIPELINE && this.heldBytes <= MAX_HELD_BYTES;
+    const t = this.tunnel;
+    if (t !== null) return t.unacked <= REQUEST_WINDOW;
+    const up = this.upload;
+    if (up !== null && up.unacked > REQUEST_WINDOW && !up.done && !up.cancelled && up.upload !== UP_DROP) return false;
+    return !this.writeBlocked && this.queue.length < MAX_PIPELINE && this.heldBytes <= MAX_HELD_BYTES && this.upgrading === null;
   }
 
   /**
@@ -318,6 +544,7 @@ export class Connection implements FramerHandler {
    * taken over yet: the app answered it as plain HTTP, so what follows is HTTP again).
    */
   private resumeFraming(): void {
+    if (this.upgrading !== null || this.tunnel !== null) return; // held for the new protocol, or taken
     while (this.framer.paused && this.mayRead && !this.destroyed) this.framer.resume();
   }
 
@@ -343,9 +570,28 @@ export class Connection implements FramerHandler {
 
   private onClose(): void {
     this.destroyed = true;
+    // The client is gone: handlers still owing it a response (a stream, an async handler) hear of it.
+    const q = this.queue;
+    for (let i = 0; i < q.length; i++) {
+      const ex = q[i]!;
+      // An upload its worker has not read yet is cancelled when it says it did (uploadStarted).
+      if (!ex.done && ex.slot >= 0 && ex.upload !== UP_WAIT && ex.upload !== UP_WAIT_END) this.host.streamSignal(ex, T_CANCEL, 0);
+    }
     this.host.closed(this);
   }
 }
+
+const EMPTY = Buffer.alloc(0);
+
+/** Exchange.upload: no streamed body; body streaming, worker has not read the request yet (and the body ended meanwhile); sent on; all of it sent; given up. */
+const UP_NONE = 0;
+const UP_WAIT = 1;
+const UP_WAIT_END = 2;
+const UP_OPEN = 3;
+const UP_END = 4;
+const UP_DROP = 5;
+/** A WebSocket close frame (RFC 6455 §5.5.1), unmasked as a server's: code 1001, going away. */
+const GOING_AWAY = Buffer.from([0x88, 0x02, 0x03, 0xe9]);
 
 /** RFC 9110 §9.2.1 safe methods. */
 function isSafe(method: string): boolean {

@@ -32,6 +32,12 @@
 // §2.2), and anything after a non-persistent request (the connection is closing). Pushed
 // Buffers are referenced, not copied: their memory must not be reused while a request lives.
 //
+// Streamed bodies: a body larger than `bodyBuffer` (declared by Content-Length, or chunked bytes
+// held past it) is not held: the request is handed out (onRequest, `streamed`) with the bytes so
+// far, each later piece goes to onBody as it arrives (subarrays of the pushed chunks, split
+// exactly at the request's end), and onBodyEnd comes where onRequest would have. Validation and
+// limits are the same; an error mid-body is reported by onError as before.
+//
 // Size: the scanners are the per-byte hot path and stay whole functions on purpose (one loop
 // per phase, locals in registers, no closures), which makes this file longer than STYLE.md's
 // usual 400 lines (rule 10).
@@ -43,6 +49,8 @@ export interface FramerLimits {
   fields: number; // most header + trailer field lines -> 431
   fieldSize: number; // longest field line, CRLF excluded -> 431
   body: number; // largest decoded body -> 413
+  /** Body bytes held before the request is handed out with its body to follow (onBody); absent: never. */
+  bodyBuffer?: number;
 }
 
 export interface FramedRequest {
@@ -57,6 +65,7 @@ export interface FramedRequest {
   upgrade: boolean; // Upgrade field present and Connection: upgrade
   bodyLength: number; // decoded body length
   chunked: boolean; // body framed by Transfer-Encoding: chunked
+  streamed: boolean; // the body is not all in parts: the rest comes in onBody calls, then onBodyEnd
 }
 
 export interface FramerHandler {
@@ -65,6 +74,10 @@ export interface FramerHandler {
   onError(status: number, reason: string): void;
   /** Head with Expect: 100-continue parsed, body not (fully) in yet, declared length in limits. */
   onContinue?(): void;
+  /** More raw bytes (chunked framing kept) of the body of the streamed request handed out last. */
+  onBody?(data: Buffer): void;
+  /** The streamed request's body is complete (and valid); framing goes on with the next request. */
+  onBodyEnd?(): void;
 }
 
 /** Longest chunk-size line (size and extensions), CRLF excluded; past it 400. */
@@ -341,6 +354,11 @@ export class Framer {
   private heldSize = 0;
   private pauseRequested = false;
 
+  // streamed body: the request handed out early, body bytes handed on since, the threshold
+  private streaming: FramedRequest | null = null;
+  private streamedBytes = 0;
+  private readonly bodyBuffer: number;
+
   constructor(limits: FramerLimits, handler: FramerHandler) {
     this.lim = { ...limits };
     this.handler = handler;
@@ -348,14 +366,20 @@ export class Framer {
     // A chunked body's framing may not outweigh its data by much: 1-byte chunks with 4 KiB
     // extensions would otherwise buffer ~4000x the body limit.
     this.maxFraming = Math.max(65536, limits.body);
+    this.bodyBuffer = limits.bodyBuffer === undefined || handler.onBody === undefined ? Infinity : limits.bodyBuffer;
   }
 
   /** Bytes of an incomplete request held (while paused: bytes held for the new protocol). */
   get buffered(): number {
     const s = this.state;
     if (s === S_HEAD) return this.acc === null ? 0 : this.accLen;
-    if (s === S_BODY || s === S_CHUNKED) return this.partsSize;
+    if (s === S_BODY || s === S_CHUNKED) return this.partsSize + this.streamedBytes;
     return s === S_PAUSED ? this.heldSize : 0;
+  }
+
+  /** Bytes of input held in memory now (an incomplete request, bytes held while paused). */
+  get memory(): number {
+    return (this.acc === null ? 0 : this.accLen) + this.partsSize + this.heldSize;
   }
 
   /** An incomplete head is buffered (for the header-read timeout). */
@@ -428,12 +452,50 @@ export class Framer {
     }
     const s = this.state;
     if (s === S_BODY || s === S_CHUNKED) {
-      if (end > this.reqStart) this.stash(chunk.subarray(this.reqStart, end));
+      if (end > this.reqStart) {
+        const rest = chunk.subarray(this.reqStart, end);
+        if (this.streaming === null) this.stash(rest);
+        else {
+          this.streamedBytes += rest.length;
+          this.handler.onBody!(rest);
+        }
+      }
       if (this.continuePending) {
         this.continuePending = false;
         this.handler.onContinue?.();
       }
+      if (this.streaming === null && this.bodyBuffer !== Infinity && !this.hasUpgrade && this.state === s) this.maybeStream();
     }
+  }
+
+  /** The body outgrows bodyBuffer (or will: Content-Length): hand the request out now, its body to follow. */
+  private maybeStream(): void {
+    const held = this.partsSize - this.headLen;
+    if ((this.clSeen ? this.contentLength : held) <= this.bodyBuffer) return;
+    const req = this.request(this.parts!, this.partsSize, true);
+    this.parts = null;
+    this.partsSize = 0;
+    this.streaming = req;
+    this.streamedBytes = held;
+    this.handler.onRequest(req);
+  }
+
+  /** One literal at one site: every request object shares a hidden class. */
+  private request(parts: Buffer[], size: number, streamed: boolean): FramedRequest {
+    return {
+      parts,
+      size,
+      headEnd: this.headLen,
+      method: this.method,
+      target: this.target,
+      http10: this.http10,
+      keepAlive: this.keepAlive,
+      expectContinue: this.expect100,
+      upgrade: this.hasUpgrade,
+      bodyLength: this.bodyLength,
+      chunked: this.chunked,
+      streamed,
+    };
   }
 
   // ---- head ---------------------------------------------------------------------------------
@@ -990,33 +1052,34 @@ export class Framer {
 
   /** The request ends at endPos in chunk: hand it out and get ready for the next one. */
   private finish(chunk: Buffer, endPos: number): number {
-    let parts = this.parts;
-    let size = this.partsSize;
-    if (endPos > this.reqStart) {
-      const last = chunk.subarray(this.reqStart, endPos);
-      if (parts === null) parts = [last];
-      else parts.push(last);
-      size += endPos - this.reqStart;
+    const streamed = this.streaming;
+    let req: FramedRequest;
+    if (streamed !== null) {
+      // The streamed body ends here: its last piece, then onBodyEnd (the request went out already).
+      const last = endPos > this.reqStart ? chunk.subarray(this.reqStart, endPos) : null;
+      req = streamed;
+      this.streaming = null;
+      this.streamedBytes = 0;
+      this.reqStart = endPos;
+      this.resetHead();
+      if (last !== null) this.handler.onBody!(last);
+      this.handler.onBodyEnd!();
+    } else {
+      let parts = this.parts;
+      let size = this.partsSize;
+      if (endPos > this.reqStart) {
+        const last = chunk.subarray(this.reqStart, endPos);
+        if (parts === null) parts = [last];
+        else parts.push(last);
+        size += endPos - this.reqStart;
+      }
+      req = this.request(parts!, size, false);
+      this.parts = null;
+      this.partsSize = 0;
+      this.reqStart = endPos;
+      this.resetHead();
+      this.handler.onRequest(req);
     }
-    // One literal at one site: every request object shares a hidden class.
-    const req: FramedRequest = {
-      parts: parts!,
-      size,
-      headEnd: this.headLen,
-      method: this.method,
-      target: this.target,
-      http10: this.http10,
-      keepAlive: this.keepAlive,
-      expectContinue: this.expect100,
-      upgrade: this.hasUpgrade,
-      bodyLength: this.bodyLength,
-      chunked: this.chunked,
-    };
-    this.parts = null;
-    this.partsSize = 0;
-    this.reqStart = endPos;
-    this.resetHead();
-    this.handler.onRequest(req);
     const pause = this.pauseRequested;
     this.pauseRequested = false;
     if (req.upgrade || (pause && req.keepAlive)) {
@@ -1066,6 +1129,8 @@ export class Framer {
   private fail(status: number, reason: string): number {
     this.state = S_FAILED;
     this.acc = null;
+    this.streaming = null;
+    this.streamedBytes = 0;
     this.parts = null;
     this.partsSize = 0;
     this.held = [];

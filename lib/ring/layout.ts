@@ -59,11 +59,53 @@ export const F_AUX = 6;
 export const F_CONN = 8;
 export const F_REQ = 12;
 
-/** Frame types. Acceptor -> worker below 64, worker -> acceptor from 64. */
+/**
+ * Frame types. Acceptor -> worker below 64, worker -> acceptor from 64.
+ *
+ * Streaming (docs/decisions/0012-streaming-and-upgrades.md). Per exchange, the worker may have
+ * at most RESPONSE_WINDOW bytes of a response published in frames without FL_END and not yet
+ * granted back by T_CREDIT. Invariants:
+ * - The acceptor grants (T_CREDIT) exactly the bytes of non-END T_RESPONSE frames it has handed to
+ *   the client socket while that socket was not write-blocked (else at its 'drain'); never bytes of
+ *   an END frame, so a response in one frame (every small one) costs no credit frame at all.
+ * - Credits are additive and may arrive late or after the exchange ended: a worker ignores a
+ *   T_CREDIT or T_CANCEL whose request id it no longer carries (stale).
+ * - T_CANCEL is sent at most once per exchange, only when the client connection closed while the
+ *   response was owed; the worker destroys that request's socket (node's 'close' / an aborted
+ *   request.signal) and answers with END | ABORT, which the acceptor discards.
+ * - Upgrades (WebSocket): a request the acceptor framed with `Upgrade` is dispatched alone (no
+ *   pipelining around it). If its first response bytes are a `101` status line, the connection
+ *   is a tunnel pinned to that worker until an END frame: T_RESPONSE frames without END carry
+ *   the worker's bytes (credited as above), T_DATA frames the client's, each acknowledged by a
+ *   T_ACK once the worker took it; the acceptor stops reading the client while more than
+ *   RESPONSE_WINDOW bytes are unacknowledged. An empty T_DATA says the client half-closed.
+ * - Streamed request bodies (a body larger than --body-buffer-size): the T_REQUEST's peer prefix
+ *   has PEER_BODY_STREAM, and the frame carries the head and the body bytes the acceptor had;
+ *   the rest of the body follows as T_DATA frames (raw, chunked framing kept: node's parser
+ *   decodes it), never an empty one. The worker answers the T_REQUEST with one T_ACK of 0 once it has read it ("started"): only then
+ *   does the acceptor send T_DATA for it, so a body frame can never overtake its request (the
+ *   request may wait in the acceptor's queue or overflow, or be handed back by T_RETURN). Later
+ *   T_ACKs grant bytes the app's parser consumed (not merely received), so an app that does not
+ *   read stops the upload: the acceptor stops reading the client while more than REQUEST_WINDOW
+ *   bytes are unacknowledged. A started upload the acceptor gives up on (client gone, body over
+ *   --limit-request-body mid-stream) gets a T_CANCEL.
+ */
 export const T_SPILL = 1; //      the payload travels on the spill port; header fields are the real frame's
-export const T_REQUEST = 2; //    a complete request: head + raw body, exactly as framed by the acceptor
+export const T_REQUEST = 2; //    a request: head + raw body, exactly as framed by the acceptor (PEER_BODY_STREAM: the body's start)
+export const T_CREDIT = 3; //     u32 LE payload: bytes of request reqId's response written to its client: publish that many more
+export const T_CANCEL = 4; //     the client of request reqId is gone: destroy its socket (no payload)
+export const T_DATA = 5; //       tunnel bytes from the client of request reqId (upgraded); empty = client half-closed
 export const T_RESPONSE = 64; //  response bytes, to be written verbatim; flags below
 export const T_RETURN = 65; //    a request handed back unread (header only): the worker is about to block
+export const T_ACK = 66; //       u32 LE payload: bytes of T_DATA for request reqId the worker took
+
+/**
+ * T_REQUEST payload: u16 LE client port, u8 address length, the address (latin1), then the request
+ * bytes. The length byte's top bit says the body follows in T_DATA frames (a streamed upload, see
+ * above): it travels in the prefix because the frame's flags are the connection's and the
+ * dispatcher's, and addresses are never 128 bytes long.
+ */
+export const PEER_BODY_STREAM = 0x80;
 
 /** Frame flags of T_RESPONSE. */
 export const FL_END = 1; //       last frame of this response
@@ -76,6 +118,29 @@ export const FL_TRUSTED_PROXY = 2; // the peer is in --forwarded-allow-ips: trus
 export const FL_TLS = 4; //        the connection is TLS (https)
 export const FL_LAST = 8; //       the acceptor closes the connection after this response (answer with Connection: close)
 export const FL_REQUEST_ID = 16; // the frame ends with a request id: its latin1 bytes, then one length byte (--access-log)
+
+/**
+ * Bytes of one response a worker may publish (in non-END frames) before the acceptor's T_CREDIT
+ * says they reached the client: what a slow reader can make the acceptor hold per exchange. Sized
+ * for throughput (two frames in flight hide the credit round trip; measured in decision 0012,
+ * "Throughput"); a frame never carries more than about STREAM_FRAME, so it still goes inline.
+ */
+export const RESPONSE_WINDOW = 512 * 1024;
+
+/**
+ * A streamed response is published in frames of about this many bytes (one write more at most):
+ * the worker holds a write's callback once this much waits unpublished, publishes it on its next
+ * turn, and only then takes more. Keeps every frame under the default ring's spill threshold
+ * (capacity / 2) and lets the acceptor write one frame while the worker fills the next.
+ */
+export const STREAM_FRAME = 256 * 1024;
+
+/**
+ * Bytes of a streamed request body (or a tunnel's client bytes) the acceptor may have sent to a
+ * worker, or hold for it, without the worker's T_ACK: what a handler that does not read costs the
+ * acceptor per upload. Below the default ring's spill threshold (capacity / 2).
+ */
+export const REQUEST_WINDOW = 256 * 1024;
 
 /** Default ring data capacity (bytes). */
 export const DEFAULT_RING_CAPACITY = 1 << 20;
@@ -92,7 +157,8 @@ export const W_INFLIGHT = 2; //   requests taken and not yet answered, written b
 export const W_SERVED = 3; //     responses completed, written by the worker
 export const W_CUR_REQ = 4; //    request id of the handler running now (0 = none)
 export const W_GENERATION = 5; // incremented by the acceptor each time the slot gets a new worker
-export const W_HEAP_MB = 6; //    V8 heap in use (MiB), written by the worker every HEAP_REPORT_MS (recycling, stats)
+export const W_HEAP_MB = 6; //    V8 heap in use (MiB), written by the worker every HEAP_REPORT_MS (stats, metrics)
+export const W_HEAP_OLD_MB = 7; // V8 old generation in use (MiB): what --max-worker-memory caps; with W_HEAP_MB (recycling)
 /** Float64 view of the same line: slot 4 of the Float64 line (bytes 32..39 = Int32 slots 8, 9) */
 export const W_F64_RUN_SINCE = 4; // epoch ms (performance.timeOrigin + now()) when W_CUR_REQ started
 

@@ -2,17 +2,22 @@
 // `(req, res)` listener for the worker's http.Server. Checked once at boot (validate at the
 // boundary); the per-request path calls the listener and nothing else.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { AppLoadError, AppShapeError } from '../errors.js';
 import type { AppInterface } from '../messages.js';
 import { fetchListener, type FetchHandler } from './fetch-adapter.js';
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
+/** node:http's 'upgrade' listener: `(req, socket, head)`, e.g. a `ws` server's handleUpgrade. */
+export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
 
 export interface LoadedApp {
   listener: Listener;
   interface: 'node' | 'fetch';
   /** What was found, for the startup banner (e.g. "default export: function(req, res)"). */
   detail: string;
+  /** The module's `upgrade` export (WebSocket and other upgrades), or null: upgrades are then plain requests. */
+  upgrade: UpgradeListener | null;
 }
 
 type Dict = Record<string, unknown>;
@@ -87,16 +92,25 @@ function detect(value: unknown): 'node' | 'fetch' | null {
   return null;
 }
 
+/** The module's `upgrade(req, socket, head)` export (docs/server-behavior.md, WebSocket). */
+function pickUpgrade(mod: Dict, url: string): UpgradeListener | null {
+  const up = mod['upgrade'];
+  if (up === undefined) return null;
+  if (typeof up !== 'function') throw new AppShapeError(`app ${url}: export "upgrade" is ${describe(up)}; expected a function (req, socket, head)`);
+  return up as UpgradeListener;
+}
+
 export async function loadApp(url: string, exportName: string | null, iface: AppInterface): Promise<LoadedApp> {
   const mod = await importApp(url);
   const { value, where } = pickExport(mod, exportName, url);
   const kind = iface === 'auto' ? detect(value) : iface;
+  const upgrade = pickUpgrade(mod, url);
   if (kind === 'node') {
     const listener = asNode(value);
-    if (listener) return { listener, interface: 'node', detail: `${where}: node request listener (${describe(value)})` };
+    if (listener) return { listener, interface: 'node', detail: `${where}: node request listener (${describe(value)})`, upgrade };
   } else if (kind === 'fetch') {
     const handler = asFetch(value);
-    if (handler) return { listener: fetchListener(handler), interface: 'fetch', detail: `${where}: fetch handler (${describe(value)})` };
+    if (handler) return { listener: fetchListener(handler), interface: 'fetch', detail: `${where}: fetch handler (${describe(value)})`, upgrade };
   }
   const wanted = iface === 'auto' ? 'a (req, res) function, a fetch(request) function, or an object with fetch()' : `a ${iface} handler`;
   throw new AppShapeError(`app ${url}: ${where} is ${describe(value)}; expected ${wanted}`);

@@ -1,7 +1,15 @@
 // design: run a Fetch-style handler (`fetch(request) -> Response`, sync or async; Hono's shape)
 // behind the worker's node request listener. The request is built from node's parsed
-// IncomingMessage (the body is already complete: the acceptor buffered it), the Response is written
+// IncomingMessage. A body that is already complete (the acceptor buffered it: up to
+// --body-buffer-size) is read whole first; a streamed one (an upload: VirtualSocket.upload)
+// becomes `request.body`, a ReadableStream that pulls from `req` (pausing it while the stream's
+// queue is full, so an app that reads slowly slows the client down). The Response is written
 // back through ServerResponse, streaming its body chunk by chunk as the handler produces it.
+// Streaming: each chunk read from the Response body is written before the next is read, and a
+// write that returns false (the flow-control window is full: the client reads slowly) waits for
+// 'drain', so a ReadableStream body (ReadableStream.from(generator) for a sync generator) is
+// pulled only as fast as the client takes it. When the client goes away before the response is
+// complete, `request.signal` aborts and the body stream is cancelled.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export type FetchHandler = (request: Request) => unknown;
@@ -17,13 +25,55 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-function toRequest(req: IncomingMessage, body: Buffer | null): Request {
+/** `req`'s body as a byte stream with backpressure; it errors if the client goes away mid-body. */
+function bodyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
+  let open = true;
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        req.on('data', (c: Buffer) => {
+          if (!open) return;
+          controller.enqueue(new Uint8Array(c.buffer, c.byteOffset, c.length));
+          if ((controller.desiredSize ?? 0) <= 0) req.pause();
+        });
+        req.on('end', () => {
+          if (open) controller.close();
+          open = false;
+        });
+        req.on('close', () => {
+          if (open) controller.error(new Error('request aborted: the client went away before the body was complete'));
+          open = false;
+        });
+        req.on('error', () => {}); // 'close' reports it
+        req.pause();
+      },
+      pull() {
+        req.resume();
+      },
+      cancel() {
+        open = false;
+        req.resume(); // the app does not want the rest: let it drain (the acceptor reads on)
+      },
+    },
+    { highWaterMark: 64 * 1024, size: (c) => c.byteLength },
+  );
+}
+
+/** The body streams in (the acceptor's frame said so: VirtualSocket.upload), rather than being all here. */
+function isUpload(req: IncomingMessage): boolean {
+  return (req.socket as unknown as { upload?: boolean }).upload === true;
+}
+
+function toRequest(req: IncomingMessage, body: Buffer | ReadableStream<Uint8Array> | null, signal: AbortSignal): Request {
   const headers = new Headers();
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
   const host = req.headers.host ?? 'localhost';
-  const init: RequestInit = { method: req.method ?? 'GET', headers };
-  if (body !== null && body.length > 0) init.body = body;
+  const init: RequestInit = { method: req.method ?? 'GET', headers, signal };
+  if (body instanceof ReadableStream) {
+    init.body = body;
+    (init as { duplex?: string }).duplex = 'half'; // undici wants it said for a stream body
+  } else if (body !== null && body.length > 0) init.body = body;
   // https over TLS, or when a trusted proxy says the client used it (X-Forwarded-Proto).
   const scheme = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
   return new Request(`${scheme}://${host}${req.url ?? '/'}`, init);
@@ -46,9 +96,29 @@ async function writeResponse(response: Response, res: ServerResponse): Promise<v
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    if (!res.write(value)) await new Promise<void>((resolve) => res.once('drain', resolve));
+    if (res.destroyed) break;
+    if (!res.write(value)) await drained(res);
+    if (res.destroyed) break;
+  }
+  if (res.destroyed) {
+    // The client went away: stop the producer (a generator's finally blocks run).
+    await reader.cancel().catch(() => {});
+    return;
   }
   res.end();
+}
+
+/** Resolves at 'drain', or at 'close' when the client went away meanwhile. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 function isResponse(value: unknown): value is Response {
@@ -56,8 +126,13 @@ function isResponse(value: unknown): value is Response {
 }
 
 async function respond(handler: FetchHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const body = NO_BODY.has(req.method ?? 'GET') ? null : await readBody(req);
-  let result = handler(toRequest(req, body));
+  const body = NO_BODY.has(req.method ?? 'GET') ? null : isUpload(req) ? bodyStream(req) : await readBody(req);
+  // request.signal aborts when the client goes away before the response is complete.
+  const aborter = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) aborter.abort();
+  });
+  let result = handler(toRequest(req, body, aborter.signal));
   if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
     result = await result;
   }

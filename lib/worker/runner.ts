@@ -5,17 +5,39 @@
 // one frame per turn, see VirtualSocket). The worker's parse must agree with the acceptor's
 // framing: exactly one complete request per frame, or the request gets a 400 and the connection
 // closes.
+//
+// Streams: a response that outlives its handler's synchronous run (it was not ended when the
+// handler returned) or that publishes a non-END frame is tracked by request id, so the acceptor's
+// T_CREDIT (flow control, see VirtualSocket) and T_CANCEL (the client went away: the socket is
+// destroyed, so `req`/`res` emit 'close') reach it. A response ended inside the handler, the
+// common case, is never tracked: one `writableEnded` read per request.
+//
+// Upgrades: with an app `upgrade` export, node's parser emits 'upgrade' for an Upgrade request and
+// hands the VirtualSocket over (as node:http does with a real socket); the app (a `ws` server's
+// handleUpgrade) writes its 101 and frames on it. The socket then carries tunnel bytes both ways
+// (T_DATA in, streamed T_RESPONSE frames out) until it ends.
+//
+// Uploads: a frame whose peer prefix has PEER_BODY_STREAM holds the head and the start of the body
+// only. Once the push emitted the request, the runner tracks it and answers T_ACK 0 ("read"); the
+// acceptor then sends the rest as T_DATA, pushed in on the next turn (as tunnel bytes are), and
+// acknowledged as node's parser takes them (VirtualSocket). `req` is an ordinary readable that
+// ends when the body does; the Fetch adapter streams `request.body` from it. A response that
+// finishes before its body was all read leaves that socket's parser mid-body: the socket is
+// dropped, not reused (the acceptor discards the rest of the body).
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
-import { FL_ABORT, FL_CLOSE, FL_END, FL_LAST, FL_REQUEST_ID, FL_TLS, FL_TRUSTED_PROXY, T_REQUEST, T_RESPONSE, T_RETURN } from '../ring/layout.js';
+import { RequestContext, requestContext } from '../request-context.js';
+import { FL_ABORT, FL_CLOSE, FL_END, FL_LAST, FL_REQUEST_ID, FL_TLS, FL_TRUSTED_PROXY, PEER_BODY_STREAM, T_ACK, T_CANCEL, T_CREDIT, T_DATA, T_REQUEST, T_RESPONSE, T_RETURN } from '../ring/layout.js';
 import { ring, type Doorbell, type RingWriter } from '../ring/ring.js';
 import type { WorkerControl } from '../ring/control.js';
-import type { Listener } from './app.js';
+import type { Listener, UpgradeListener } from './app.js';
 import { applyForwarded } from './forwarded.js';
 import { VirtualSocket, type VirtualSocketOwner } from './vsocket.js';
 
 export interface RunnerOptions {
   listener: Listener;
+  /** The app's upgrade listener (WebSocket), or null: upgrade requests are then ordinary requests. */
+  upgrade: UpgradeListener | null;
   writer: RingWriter;
   acceptorBell: Doorbell;
   control: WorkerControl;
@@ -66,6 +88,9 @@ function setRequestId(req: IncomingMessage, name: string, id: string): void {
   raw.push(name, id);
 }
 
+/** Heartbeat period while responses outlive their handlers (well under any useful --timeout). */
+const STREAM_BEAT_MS = 100;
+
 interface Carried {
   socket: VirtualSocket;
   req: IncomingMessage | null;
@@ -77,6 +102,10 @@ export class Runner implements VirtualSocketOwner {
   onIdle: () => void = () => {};
   private readonly server: http.Server;
   private readonly idle: VirtualSocket[] = [];
+  /** Responses that outlived their handler's synchronous run or stream: by request id. */
+  private readonly live = new Map<number, VirtualSocket>();
+  private beat: NodeJS.Timeout | null = null;
+  private readonly onBeat = (): void => this.o.control.beat();
   private partials: VirtualSocket[] = [];
   private unverified: Carried[] = [];
   private turnScheduled = false;
@@ -100,6 +129,10 @@ export class Runner implements VirtualSocketOwner {
     });
     // An expectation other than 100-continue cannot be met: 417, as node:http answers (RFC 9110 §10.1.1).
     server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.request(req, res, expectationFailed));
+    if (o.upgrade !== null) {
+      const up = o.upgrade;
+      server.on('upgrade', (req: IncomingMessage, socket: VirtualSocket, head: Buffer) => this.upgrade(up, req, socket, head));
+    }
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => this.clientError(err, socket as unknown as VirtualSocket));
     this.server = server;
   }
@@ -111,11 +144,12 @@ export class Runner implements VirtualSocketOwner {
 
   /** Ring frame entry point. */
   frame(type: number, flags: number, connId: number, reqId: number, payload: Buffer): void {
-    if (type !== T_REQUEST) return;
+    if (type !== T_REQUEST) return this.signal(type, reqId, payload);
     const socket = this.idle.pop() ?? this.newSocket();
     socket.reqId = reqId;
     socket.connId = connId;
     socket.requests = 0;
+    socket.unacked = 0;
     const off = this.peer(socket, payload);
     socket.encrypted = (flags & FL_TLS) !== 0;
     socket.proxied = (flags & FL_TRUSTED_PROXY) !== 0;
@@ -130,19 +164,134 @@ export class Runner implements VirtualSocketOwner {
     this.inflight++;
     this.o.control.setInflight(this.inflight);
     const carried: Carried = { socket, req: null };
+    // Set before the push, so that the app (the Fetch adapter) can tell a streamed body.
+    socket.upload = (payload[2]! & PEER_BODY_STREAM) !== 0;
     this.current = carried;
     socket.push(off === 0 && end === payload.length ? payload : payload.subarray(off, end));
     this.current = null;
+    if (socket.upload && carried.req !== null) return this.uploadStarts(socket, reqId);
     // The push parses synchronously (the socket is flowing); a request that is not complete now
     // means node's parser wants bytes the acceptor did not frame. Checked again next turn to be
     // robust to a stream that delivered asynchronously.
-    if (socket.reqId === reqId && (carried.req === null || !carried.req.complete)) {
+    if (socket.reqId === reqId && !socket.upgraded && (carried.req === null || !carried.req.complete)) {
       this.unverified.push(carried);
       this.scheduleTurn();
     }
   }
 
   private current: Carried | null = null;
+
+  /** The head of an upload was parsed: let its body come (T_ACK 0 once: "read"). */
+  private uploadStarts(socket: VirtualSocket, reqId: number): void {
+    if (socket.reqId !== reqId) return; // answered within the push: the acceptor drops the rest
+    socket.startUpload();
+    if (!socket.tracked) this.track(socket);
+    this.ack(socket.connId, reqId, 0);
+  }
+
+  private ack(connId: number, reqId: number, n: number): void {
+    const b = Buffer.allocUnsafe(4);
+    b.writeUInt32LE(n, 0);
+    this.write(T_ACK, 0, connId, reqId, [b], 4);
+  }
+
+  /** Upload sockets whose parser took bytes since the last turn. */
+  private acks: VirtualSocket[] = [];
+
+  uploadTaken(socket: VirtualSocket): void {
+    this.acks.push(socket);
+    this.scheduleTurn();
+  }
+
+  private flushAcks(): void {
+    const list = this.acks;
+    this.acks = [];
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i]!;
+      s.ackQueued = false;
+      if (s.upload && s.taken > 0 && s.reqId !== 0) this.ack(s.connId, s.reqId, s.taken);
+      s.taken = 0;
+    }
+  }
+
+  /** A T_CREDIT, T_CANCEL or T_DATA from the acceptor (also read while the thread is about to park). */
+  signal(type: number, reqId: number, payload: Buffer): void {
+    const socket = this.live.get(reqId);
+    if (socket === undefined) return; // stale: the response is complete
+    if (type === T_CREDIT) socket.credit(payload.readUInt32LE(0));
+    else if (type === T_CANCEL) socket.destroy();
+    else if (type === T_DATA) {
+      // Pushed on the next turn, never here: this may run while a handler is parked in a shim,
+      // and the app's data listeners must not run inside it.
+      this.tunnelIn.push(socket, payload);
+      this.scheduleTurn();
+    }
+  }
+
+  /** Tunnel bytes waiting for the next turn (pairs: socket, payload). */
+  private tunnelIn: Array<VirtualSocket | Buffer> = [];
+
+  private upgrade(up: UpgradeListener, req: IncomingMessage, socket: VirtualSocket, head: Buffer): void {
+    const carried = this.current;
+    if (carried !== null && carried.socket === socket) carried.req = req;
+    socket.upgraded = true;
+    this.track(socket);
+    const control = this.o.control;
+    control.enter(socket.reqId);
+    try {
+      const r = up(req, socket, head) as Promise<unknown> | undefined;
+      if (r !== undefined && r !== null && typeof r.then === 'function') r.then(undefined, (err: unknown) => this.upgradeFailed(req, socket, err));
+    } catch (err) {
+      this.upgradeFailed(req, socket, err);
+    } finally {
+      control.leave();
+    }
+  }
+
+  private upgradeFailed(req: IncomingMessage, socket: VirtualSocket, err: unknown): void {
+    this.o.log.error({ err, method: req.method, url: req.url }, 'upgrade handler threw');
+    socket.destroy();
+  }
+
+  /** Push the tunnel bytes that arrived, and acknowledge them so the acceptor reads on. */
+  private pushTunnel(): void {
+    const list = this.tunnelIn;
+    this.tunnelIn = [];
+    for (let i = 0; i < list.length; i += 2) this.pushOne(list[i] as VirtualSocket, list[i + 1] as Buffer);
+  }
+
+  private pushOne(socket: VirtualSocket, data: Buffer): void {
+    if (!socket.alive || socket.reqId === 0) return;
+    if (socket.upload) {
+      socket.push(data); // acknowledged as the parser takes it (VirtualSocket)
+      return;
+    }
+    if (data.length === 0) {
+      socket.push(null); // the client half-closed
+      return;
+    }
+    const reqId = socket.reqId;
+    socket.push(data);
+    this.ack(socket.connId, reqId, data.length);
+  }
+
+  private track(socket: VirtualSocket): void {
+    socket.tracked = true;
+    this.live.set(socket.reqId, socket);
+    // While only streams and awaiting handlers are in flight, this thread may sit in
+    // Atomics.waitAsync for long: beat from a timer, so the supervisor sees its event loop turn
+    // (the request deadline covers only a handler's synchronous run, not a stream's lifetime).
+    if (this.beat === null) this.beat = setInterval(this.onBeat, STREAM_BEAT_MS);
+  }
+
+  private untrack(socket: VirtualSocket): void {
+    socket.tracked = false;
+    this.live.delete(socket.reqId);
+    if (this.live.size === 0 && this.beat !== null) {
+      clearInterval(this.beat);
+      this.beat = null;
+    }
+  }
 
   pending(socket: VirtualSocket): void {
     this.partials.push(socket);
@@ -170,7 +319,7 @@ export class Runner implements VirtualSocketOwner {
   /** Read the peer prefix (u16 port, u8 address length, address) and return the request's offset. */
   private peer(socket: VirtualSocket, payload: Buffer): number {
     const port = payload.readUInt16LE(0);
-    const n = payload[2]!;
+    const n = payload[2]! & ~PEER_BODY_STREAM;
     if (n !== 0) {
       socket.remoteAddress = payload.toString('latin1', 3, 3 + n);
       socket.remoteFamily = socket.remoteAddress.includes(':') ? 'IPv6' : 'IPv4';
@@ -212,21 +361,29 @@ export class Runner implements VirtualSocketOwner {
     // The acceptor closes after this response (--max-requests-per-connection, --keep-alive 0).
     if (socket.last) res.shouldKeepAlive = false;
     const control = this.o.control;
+    // The request's log context, only once something in this thread logs for the app
+    // (request-context.ts): a field test per request otherwise.
+    const als = requestContext.als;
+    const ctx = als === null ? null : new RequestContext(req.headers, this.o.requestIdHeader);
     control.enter(reqId);
     try {
-      const r = callApp(listener, req, res) as Promise<unknown> | undefined;
+      const r = (ctx === null ? callApp(listener, req, res) : als!.run(ctx, callApp, listener, req, res)) as Promise<unknown> | undefined;
       if (r !== undefined && r !== null && typeof r.then === 'function') {
-        r.then(undefined, (err: unknown) => this.fail(req, res, err));
+        r.then(undefined, (err: unknown) => this.fail(req, res, err, ctx));
       }
     } catch (err) {
-      this.fail(req, res, err);
+      this.fail(req, res, err, ctx);
     } finally {
       control.leave();
     }
+    // The handler's synchronous run is over (the request deadline covered only that); a response
+    // still open streams or waits on async work: let credits and a cancel find it.
+    if (!res.writableEnded && socket.reqId === reqId && !socket.tracked) this.track(socket);
   }
 
-  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    this.o.log.error({ err, method: req.method, url: req.url, requestId: req.headers[this.o.requestIdHeader] }, 'handler threw');
+  private fail(req: IncomingMessage, res: ServerResponse, err: unknown, ctx: RequestContext | null): void {
+    const requestId = ctx !== null ? ctx.requestId : req.headers[this.o.requestIdHeader];
+    this.o.log.error({ err, method: req.method, url: req.url, requestId }, 'handler threw');
     if (res.headersSent || res.writableEnded) {
       res.destroy();
       return;
@@ -239,8 +396,10 @@ export class Runner implements VirtualSocketOwner {
   private finished(socket: VirtualSocket, res: ServerResponse, reqId: number): void {
     if (socket.reqId !== reqId) return;
     const last = (res as unknown as { _last?: boolean })._last === true || socket.requests > 1;
+    // An upload answered before its body was all in: this socket's parser is mid-body, never reuse it.
+    const midBody = socket.upload && !(res as unknown as { req: IncomingMessage }).req.complete;
     this.complete(socket, last ? FL_END | FL_CLOSE : FL_END);
-    if (last) socket.destroy();
+    if (last || midBody) socket.destroy();
     else if (socket.alive) this.idle.push(socket);
   }
 
@@ -258,6 +417,8 @@ export class Runner implements VirtualSocketOwner {
   /** Publish what the socket holds as the end of its response, and release the request. */
   private complete(socket: VirtualSocket, flags: number): void {
     this.publish(socket, flags);
+    if (socket.tracked) this.untrack(socket);
+    if (socket.upload) socket.endUpload();
     socket.reqId = 0;
     socket.res = null;
     this.inflight--;
@@ -273,7 +434,16 @@ export class Runner implements VirtualSocketOwner {
 
   private publish(socket: VirtualSocket, flags: number): void {
     const len = socket.outLen;
+    if ((flags & FL_END) !== 0) {
+      this.write(T_RESPONSE, flags, socket.connId, socket.reqId, socket.drainOutput(), len);
+      return;
+    }
+    // A piece of a streamed response: it counts against the window until credited. A write held
+    // because a frame's worth was waiting may go on now (if the window allows).
+    socket.unacked += len;
+    if (!socket.tracked) this.track(socket);
     this.write(T_RESPONSE, flags, socket.connId, socket.reqId, socket.drainOutput(), len);
+    socket.release();
   }
 
   private write(type: number, flags: number, connId: number, reqId: number, chunks: Buffer[], len: number): void {
@@ -295,6 +465,8 @@ export class Runner implements VirtualSocketOwner {
   /** Once per event-loop turn: flush streamed output, verify frames that did not parse whole. */
   private turn(): void {
     this.turnScheduled = false;
+    if (this.tunnelIn.length > 0) this.pushTunnel();
+    if (this.acks.length > 0) this.flushAcks();
     const partials = this.partials;
     this.partials = [];
     for (let i = 0; i < partials.length; i++) {

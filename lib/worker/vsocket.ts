@@ -5,14 +5,42 @@
 // ServerResponse writes is collected and handed to `onOutput`, which publishes it on the response
 // ring. One VirtualSocket carries one request at a time; idle ones are reused (keep-alive), so the
 // per-request cost is a push and a parse, not a new connection.
+//
+// Flow control (lib/ring/layout.ts, RESPONSE_WINDOW): bytes published in non-END frames count as
+// `unacked` until the acceptor's T_CREDIT says they reached the client. A write that would take
+// the response past the window keeps its callback until credit() frees room, so node's writable
+// buffer fills, `res.write()` returns false and 'drain' comes later: the node way of backpressure.
+// A write is also held once STREAM_FRAME bytes wait unpublished, until the runner's turn published
+// them (release()): frames stay small enough to pipeline (the acceptor writes one while the worker
+// fills the next) and to go inline in the ring.
+// Nothing ever blocks the thread on it (a sync loop that ignores write()'s result buffers in the
+// worker, as node:http would).
+//
+// Uploads (a streamed request body, lib/ring/layout.ts REQUEST_WINDOW): the body's T_DATA pieces
+// are pushed in as they come. node's parser pauses this socket when `req`'s buffer is full (the app
+// does not read); pieces pushed meanwhile wait in this socket's readable buffer. Only bytes that
+// left it (its 'data' events: what the parser took) are acknowledged, so an app that does not read
+// stops the client's upload at the acceptor's window, and the worker holds about that much.
 import type { ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
+import { RESPONSE_WINDOW, STREAM_FRAME } from '../ring/layout.js';
 
 export interface VirtualSocketOwner {
   /** The socket holds unflushed response bytes again (called when its output goes from empty to non-empty). */
   pending(socket: VirtualSocket): void;
   /** The socket ended or was destroyed by node's http server or the app. */
   gone(socket: VirtualSocket): void;
+  /** Upload bytes were taken by the parser (`taken` grew from 0): acknowledge them soon. */
+  uploadTaken(socket: VirtualSocket): void;
+}
+
+/** 'data' listener of a socket carrying an upload (`this` is the socket): count what the parser took. */
+function onUploadData(this: VirtualSocket, chunk: Buffer): void {
+  this.taken += chunk.length;
+  if (!this.ackQueued) {
+    this.ackQueued = true;
+    this.owner.uploadTaken(this);
+  }
 }
 
 export class VirtualSocket extends Duplex {
@@ -28,6 +56,14 @@ export class VirtualSocket extends Duplex {
   out: Buffer[] = [];
   outLen = 0;
   alive = true;
+  /** Bytes of the current response published in non-END frames and not yet credited by the acceptor. */
+  unacked = 0;
+  /** The callback of a write held back because the window is full or a frame's worth waits (called by release()). */
+  private held: ((err?: Error | null) => void) | null = null;
+  /** node handed this socket to the app's upgrade listener: it carries a tunnel now, never another request. */
+  upgraded = false;
+  /** The response is tracked by the runner for T_CREDIT / T_CANCEL (it outlived its handler's synchronous run). */
+  tracked = false;
   /** The peer of the frame now carried (undefined over a unix socket, as node's net.Socket says). */
   remoteAddress: string | undefined = '127.0.0.1';
   remotePort = 0;
@@ -40,11 +76,30 @@ export class VirtualSocket extends Duplex {
   proxied = false;
   /** The request id the acceptor sent with the frame now carried (FL_REQUEST_ID), until the request is built. */
   requestId: string | null = null;
-  private readonly owner: VirtualSocketOwner;
+  /** The request now carried has a streamed body (set before its frame is pushed); its 'data' is counted for T_ACK once startUpload() ran. */
+  upload = false;
+  /** Upload bytes the parser took and not yet acknowledged; `ackQueued`: the owner has this socket listed. */
+  taken = 0;
+  ackQueued = false;
+  readonly owner: VirtualSocketOwner;
 
   constructor(owner: VirtualSocketOwner) {
     super({ allowHalfOpen: true, decodeStrings: true });
     this.owner = owner;
+  }
+
+  /** The request now carried streams its body: count the body bytes node's parser takes from here on. */
+  startUpload(): void {
+    this.upload = true;
+    // Bytes of the request frame the parser has not taken yet (it is paused) are not the acceptor's to count.
+    this.taken = -this.readableLength;
+    this.on('data', onUploadData);
+  }
+
+  endUpload(): void {
+    this.upload = false;
+    this.taken = 0;
+    this.off('data', onUploadData);
   }
 
   /** Take the bytes written so far. */
@@ -59,14 +114,34 @@ export class VirtualSocket extends Duplex {
     // Bytes are pushed by the worker when a request frame arrives; nothing to pull.
   }
 
+  // A write is held (its callback kept) while the window is full, or while a frame's worth
+  // (STREAM_FRAME) waits unpublished: the runner's next turn publishes it and calls release().
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.append(chunk);
-    cb();
+    if (this.outLen >= STREAM_FRAME || this.unacked + this.outLen > RESPONSE_WINDOW) this.held = cb;
+    else cb();
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
     for (let i = 0; i < chunks.length; i++) this.append(chunks[i]!.chunk);
-    cb();
+    if (this.outLen >= STREAM_FRAME || this.unacked + this.outLen > RESPONSE_WINDOW) this.held = cb;
+    else cb();
+  }
+
+  /** The acceptor wrote `n` more bytes of this response to its client (T_CREDIT). */
+  credit(n: number): void {
+    this.unacked -= n;
+    if (this.unacked < 0) this.unacked = 0;
+    this.release();
+  }
+
+  /** Call a held write's callback if the window and the unpublished bytes allow it now (after credit, or a publish). */
+  release(): void {
+    const cb = this.held;
+    if (cb !== null && this.outLen < STREAM_FRAME && this.unacked + this.outLen <= RESPONSE_WINDOW) {
+      this.held = null;
+      cb();
+    }
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -102,6 +177,7 @@ export class VirtualSocket extends Duplex {
   private die(): void {
     if (!this.alive) return;
     this.alive = false;
+    this.held = null;
     this.owner.gone(this);
   }
 }
