@@ -1,6 +1,6 @@
 // design: every message that crosses a thread boundary outside the rings is typed here. The
 // request path never uses these (it goes through the rings); this is the control plane: boot,
-// readiness, errors, stop.
+// readiness, stats, drain and hooks (WorkerApi, over comlink), and the blocking shims' ports.
 import type { MessagePort } from 'node:worker_threads';
 import type { ErrorData } from './errors.js';
 
@@ -29,16 +29,93 @@ export interface WorkerInit {
   requestIdHeader: string;
   threadConcurrency: number;
   logLevel: string;
+  /** Where this thread's log records go (lib/log.ts reads it from workerData). */
+  errorLog?: WorkerLogInit;
   /** The worker's line to the I/O helper thread that runs the blocking shims (native-shims/). */
   shims?: ShimChannel | null;
+  /** The worker's end of its control port (comlink, WorkerApi). */
+  controlPort: MessagePort;
+}
+
+/**
+ * A worker thread's log destination (--error-log, --capture-output). lib/log.ts finds it in the
+ * thread's workerData under `errorLog` when it loads, before the app does.
+ */
+export interface WorkerLogInit {
+  /** `-` for standard error, or a file path (appended to). */
+  target: string;
+  /** Int32 [0]: bumped by the acceptor on SIGUSR1; a thread that sees a new value reopens the file before its next line. */
+  reopen: SharedArrayBuffer;
+  /** --capture-output: console calls become log records. */
+  captureOutput: boolean;
 }
 
 
-export type WorkerToMain =
-  | { type: 'ready'; interface: 'node' | 'fetch'; detail: string }
-  | { type: 'boot-error'; error: ErrorData };
+// ── the control plane (comlink, lib/worker/control.ts) ─────────────────────────────────────────
+// Each worker exposes a WorkerApi with comlink on its own control port (never the spill ports,
+// never the request path): the supervisor asks it whether it booted, how it is doing, and to
+// drain. A stuck worker does not answer it: its event loop does not turn.
 
-export type MainToWorker = { type: 'stop' };
+/** The app hooks a worker may find in the app module (docs/signals.md). */
+export type AppHookName = 'onTimeout';
+
+/** What `WorkerApi.ready()` resolves with once the app loaded. */
+export interface WorkerReady {
+  interface: 'node' | 'fetch';
+  /** What was found, for the startup banner. */
+  detail: string;
+  /** The hooks the app exports. */
+  hooks: AppHookName[];
+}
+
+/** What `WorkerApi.report()` answers (per-worker stats). */
+export interface WorkerReport {
+  /** V8 heap: in use, reserved, and the limit (--max-worker-memory, else node's default), MiB. */
+  heapUsedMb: number;
+  heapTotalMb: number;
+  heapLimitMb: number;
+  /** Share of the time since the previous report (or the boot) the thread was busy, 0..1: its event loop's utilization, counting the blocking idle sleep as idle. */
+  utilization: number;
+  /** Requests the worker has taken and not answered (async handlers in flight). */
+  inflight: number;
+  /** drain() was called. */
+  draining: boolean;
+}
+
+/** The API a worker exposes on its control port (lib/worker/control.ts). */
+export interface WorkerApi {
+  /** Resolves once the app loaded; rejects with the load error as ErrorData. */
+  ready(): Promise<WorkerReady>;
+  report(): WorkerReport;
+  /** Publish DRAINING (the worker takes no new request) and resolve once nothing is in flight. */
+  drain(): Promise<void>;
+}
+
+/** The WorkerApi as the acceptor calls it through comlink: every method answers asynchronously. */
+export type WorkerApiRemote = { [K in keyof WorkerApi]: (...args: Parameters<WorkerApi[K]>) => Promise<Awaited<ReturnType<WorkerApi[K]>>> };
+
+/**
+ * The global (a Symbol.for key) under which a worker keeps a caller for the app's onTimeout hook,
+ * evaluated through the inspector while the worker is paused (lib/supervisor/inspect.ts). It takes
+ * the TimeoutInfo as JSON and returns a TimeoutHookResult as JSON.
+ */
+export const TIMEOUT_HOOK_GLOBAL = 'greenserve.onTimeout';
+
+/** What the app's onTimeout(info) gets. */
+export interface TimeoutInfo {
+  /** 'timeout' (a handler past --timeout) or 'unresponsive' (the event loop stuck outside any request). */
+  reason: string;
+  method: string | null;
+  path: string | null;
+  /** The request id (--request-id-header) when requests carry one, else null. */
+  requestId: string | null;
+  elapsedMs: number;
+  /** The worker's threadId and slot. */
+  thread: number;
+  slot: number;
+}
+
+export type TimeoutHookResult = { ok: true; value: unknown; note?: string } | { ok: false; error: string };
 
 // ── blocking shims (native-shims/) ──────────────────────────────────────────────────────────────
 // A worker talks to the I/O helper thread over its own shim port (requests out, replies read back

@@ -8,6 +8,7 @@ import {
   W_F64_RUN_SINCE,
   W_GENERATION,
   W_HEAP_MB,
+  W_HEAP_OLD_MB,
   W_HEARTBEAT,
   W_INFLIGHT,
   W_SERVED,
@@ -75,6 +76,11 @@ export class ControlBlock {
     return Atomics.load(this.i32, wIndex(slot, W_HEAP_MB));
   }
 
+  /** V8 old generation in use on `slot` (what --max-worker-memory caps), in MiB, as last published. */
+  heapOldMb(slot: number): number {
+    return Atomics.load(this.i32, wIndex(slot, W_HEAP_OLD_MB));
+  }
+
   /** Reset a slot for a new worker and return its generation. */
   resetSlot(slot: number): number {
     const base = wIndex(slot, 0);
@@ -98,6 +104,7 @@ export class WorkerControl {
   private readonly iServed: number;
   private readonly iCur: number;
   private readonly iHeap: number;
+  private readonly iHeapOld: number;
   private readonly fSince: number;
 
   constructor(sab: SharedArrayBuffer, slot: number) {
@@ -109,6 +116,7 @@ export class WorkerControl {
     this.iServed = wIndex(slot, W_SERVED);
     this.iCur = wIndex(slot, W_CUR_REQ);
     this.iHeap = wIndex(slot, W_HEAP_MB);
+    this.iHeapOld = wIndex(slot, W_HEAP_OLD_MB);
     this.fSince = wIndexF64(slot, W_F64_RUN_SINCE);
   }
 
@@ -141,7 +149,8 @@ export class WorkerControl {
     Atomics.add(this.i32, this.iServed, 1);
   }
 
-  setHeapMb(mb: number): void {
+  setHeapMb(mb: number, oldMb: number): void {
     Atomics.store(this.i32, this.iHeap, mb);
+    Atomics.store(this.i32, this.iHeapOld, oldMb);
   }
 }

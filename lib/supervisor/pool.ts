@@ -4,11 +4,16 @@
 // it). A slot is free again only once its thread has exited, and a new worker always gets fresh
 // rings, so nothing stale can be read from the old ones. The pool only reports: ready, boot
 // failure and exit are events for the supervisor (./arbiter.ts), which decides what to do.
+// Readiness, per-worker reports and drain go over each worker's control port with comlink
+// (lib/worker/control.ts), never over the rings; a call that does not come back in time means
+// the worker's event loop is not turning.
+import { wrap } from 'comlink/dist/esm/comlink.mjs';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { BootTimeoutError, errorFromData, WorkerCrashedError } from '../errors.js';
+import { BootTimeoutError, errorFromData, WorkerCrashedError, type ErrorData } from '../errors.js';
 import type { Exchange } from '../acceptor/connection.js';
-import type { AppInterface, WorkerInit, WorkerToMain } from '../messages.js';
-import { ControlBlock } from '../ring/control.js';
+import type { AppHookName, AppInterface, WorkerApi, WorkerApiRemote, WorkerInit, WorkerReport } from '../messages.js';
+import { ControlBlock, epochNow } from '../ring/control.js';
 import { DEFAULT_RING_CAPACITY, WorkerState } from '../ring/layout.js';
 import { createRingBuffer, ringDoorbell, RingReader, RingWriter, type Doorbell, type FrameSink } from '../ring/ring.js';
 
@@ -23,6 +28,8 @@ export interface PoolOptions {
   requestIdHeader: string;
   threadConcurrency: number;
   logLevel: string;
+  /** Where each worker's log records go (--error-log, --capture-output; lib/log.ts). */
+  errorLog?: import('../messages.js').WorkerLogInit;
   /** ms a worker may take to load the app (0 = no limit). */
   bootTimeoutMs: number;
   /** V8 old-generation limit of each worker in MiB (0 = node's default). */
@@ -33,6 +40,22 @@ export interface PoolOptions {
   ringCapacity?: number;
   /** Hands each new worker its line to the I/O helper thread (blocking shims, native-shims/). */
   ioHelper?: { attach(slot: number): import('../messages.js').ShimChannel } | null;
+}
+
+/** What `stats({ detail: true })` adds to a worker: its own report over the control plane, and the request it runs. */
+export interface WorkerDetail {
+  /**
+   * It answered the control plane within the timeout. False: its event loop is not turning (a
+   * handler holds the thread, it is parked in a blocking shim, or it is stuck), or it is not
+   * ready yet or exiting.
+   */
+  responsive: boolean;
+  /** The worker's own report (heap used, reserved and limit, utilization, in flight), or null when it did not answer. */
+  report: WorkerReport | null;
+  /** The handler running on the thread now, as the acceptor knows it (also for a stuck worker), or null. */
+  current: { reqId: number; method: string; path: string; runningMs: number } | null;
+  /** The app hooks its ready() reported (e.g. onTimeout). */
+  hooks: AppHookName[];
 }
 
 /** Why a worker that had been ready is gone (the supervisor's own kill reasons come through too). */
@@ -65,6 +88,11 @@ export class WorkerHandle {
   dead = false;
   interface: 'node' | 'fetch' | null = null;
   detail = '';
+  /** The app hooks the worker found (its ready() said so). */
+  hooks: AppHookName[] = [];
+  /** The worker's control plane (comlink over `controlPort`). */
+  readonly api: WorkerApiRemote;
+  readonly controlPort: MessagePort;
   /** Bound by the dispatcher: reads this worker's response frames. */
   sink: FrameSink | null = null;
   // ── the supervisor's view (./arbiter.ts) ──
@@ -97,13 +125,19 @@ export class WorkerHandle {
   retireBy = 0;
   zombieTimer: NodeJS.Timeout | null = null;
 
-  constructor(slot: number, generation: number, thread: Worker, reqRing: SharedArrayBuffer, resRing: SharedArrayBuffer, reqSpill: MessagePort, resSpill: MessagePort) {
+  constructor(slot: number, generation: number, thread: Worker, reqRing: SharedArrayBuffer, resRing: SharedArrayBuffer, reqSpill: MessagePort, resSpill: MessagePort, controlPort: MessagePort) {
     this.slot = slot;
     this.generation = generation;
     this.thread = thread;
     this.requests = new RingWriter(reqRing, reqSpill);
     this.responses = new RingReader(resRing, resSpill);
     this.bell = ringDoorbell(reqRing);
+    this.controlPort = controlPort;
+    // (comlink's own Remote type is left out of the declarations: its ES module build has no typings of its own.)
+    this.api = wrap<WorkerApi>(nodeEndpoint(controlPort)) as unknown as WorkerApiRemote;
+    // comlink keeps a 'message' listener on the port, which would hold the acceptor's event loop
+    // open: the worker thread itself is what keeps the process alive.
+    controlPort.unref();
   }
 }
 
@@ -152,6 +186,7 @@ export class Pool {
     const resRing = createRingBuffer(capacity);
     const reqChannel = new MessageChannel();
     const resChannel = new MessageChannel();
+    const ctlChannel = new MessageChannel();
     const shims = this.o.ioHelper?.attach(slot) ?? null;
     const init: WorkerInit = {
       slot,
@@ -170,15 +205,19 @@ export class Pool {
       requestIdHeader: this.o.requestIdHeader,
       threadConcurrency: this.o.threadConcurrency,
       logLevel: this.o.logLevel,
+      ...(this.o.errorLog === undefined ? {} : { errorLog: this.o.errorLog }),
       shims,
+      controlPort: ctlChannel.port2,
     };
     const thread = new Worker(new URL('../worker/main.js', import.meta.url), {
       workerData: init,
-      transferList: shims === null ? [reqChannel.port2, resChannel.port1] : [reqChannel.port2, resChannel.port1, shims.broker],
+      transferList: shims === null
+        ? [reqChannel.port2, resChannel.port1, ctlChannel.port2]
+        : [reqChannel.port2, resChannel.port1, ctlChannel.port2, shims.broker],
       name: `greenserve-worker-${slot}`,
       ...(this.o.maxWorkerMemoryMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: this.o.maxWorkerMemoryMb } } : {}),
     });
-    const handle = new WorkerHandle(slot, generation, thread, reqRing, resRing, reqChannel.port1, resChannel.port2);
+    const handle = new WorkerHandle(slot, generation, thread, reqRing, resRing, reqChannel.port1, resChannel.port2, ctlChannel.port1);
     handle.cohort = cohort;
     const { maxRequests, maxRequestsJitter } = this.o;
     handle.maxRequests = maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0;
@@ -197,24 +236,28 @@ export class Pool {
         void handle.thread.terminate();
       }, bootMs) : null;
       bootTimer?.unref();
-      handle.thread.on('message', (msg: WorkerToMain) => {
-        if (msg.type === 'ready') {
+      handle.api.ready().then(
+        (ready) => {
+          if (handle.dead) return;
           if (bootTimer !== null) clearTimeout(bootTimer);
           handle.ready = true;
-          handle.interface = msg.interface;
-          handle.detail = msg.detail;
+          handle.interface = ready.interface;
+          handle.detail = ready.detail;
+          handle.hooks = ready.hooks;
           resolve(handle);
           this.events.ready(handle);
-        } else if (msg.type === 'boot-error') {
-          lastError = errorFromData(msg.error);
+        },
+        (data: unknown) => {
+          lastError = bootError(data);
           void handle.thread.terminate();
-        }
-      });
+        },
+      );
       handle.thread.on('error', (err) => {
         lastError = err;
       });
       handle.thread.on('exit', (code) => {
         if (bootTimer !== null) clearTimeout(bootTimer);
+        handle.controlPort.close(); // a call still pending never settles; nothing waits on it unbounded
         const wasReady = handle.ready;
         handle.dead = true;
         handle.ready = false;
@@ -238,6 +281,49 @@ export class Pool {
     return err !== null ? 'crashed' : 'exited';
   }
 
+  /**
+   * Ask a worker for its report over the control plane; null when it does not answer within
+   * `timeoutMs` (a handler holds its thread, it is parked in a blocking shim, or it is exiting).
+   */
+  report(h: WorkerHandle, timeoutMs: number): Promise<WorkerReport | null> {
+    if (!h.ready || h.dead) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeoutMs);
+      timer.unref();
+      h.api.report().then(
+        (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        () => {
+          clearTimeout(timer);
+          resolve(null);
+        },
+      );
+    });
+  }
+
+  /** The detail of each worker in `handles`, by slot; every call is bounded by `timeoutMs`. */
+  async details(handles: WorkerHandle[], timeoutMs: number): Promise<Map<number, WorkerDetail>> {
+    const reports = await Promise.all(handles.map((h) => this.report(h, timeoutMs)));
+    const out = new Map<number, WorkerDetail>();
+    const now = epochNow();
+    handles.forEach((h, i) => {
+      const report = reports[i] ?? null;
+      out.set(h.slot, { responsive: report !== null, report, current: this.current(h, now), hooks: h.hooks });
+    });
+    return out;
+  }
+
+  private current(h: WorkerHandle, now: number): WorkerDetail['current'] {
+    const reqId = this.control.currentRequest(h.slot);
+    if (reqId === 0) return null;
+    const ex = h.exchanges.get(reqId);
+    const runningMs = Math.round(this.control.runningFor(h.slot, now));
+    const path = ex === undefined ? '' : ex.target.length > 200 ? `${ex.target.slice(0, 200)}...` : ex.target;
+    return { reqId, method: ex?.method ?? '', path, runningMs };
+  }
+
   /** Stop one worker on purpose (it has nothing left to do): its exit is reported as 'stopped'. */
   retire(h: WorkerHandle): void {
     if (h.stopping) return;
@@ -255,4 +341,10 @@ export class Pool {
     this.stopping = true;
     await Promise.all(this.live().map((h) => h.thread.terminate()));
   }
+}
+
+/** A boot error as the worker's ready() rejected with it: plain ErrorData (STYLE rule 3). */
+function bootError(data: unknown): Error {
+  if (typeof data === 'object' && data !== null && typeof (data as ErrorData).code === 'string') return errorFromData(data as ErrorData);
+  return new WorkerCrashedError(`worker failed to start: ${String((data as Error | null)?.message ?? data)}`);
 }

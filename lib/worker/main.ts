@@ -1,18 +1,20 @@
-// design: entry point of a request worker thread. Boot: load the app once, publish IDLE, say
-// 'ready'. Then a loop of event-loop turns: read every request frame from the ring (handlers run
+// design: entry point of a request worker thread. Boot: load the app once, publish IDLE, resolve
+// the control plane's ready() (./control.ts: comlink on the worker's own control port). Then a
+// loop of event-loop turns: read every request frame from the ring (handlers run
 // inside the read), yield one turn so node can flush responses (nextTick/microtasks), repeat. With
 // nothing in flight the thread sleeps in Atomics.wait on its ring's doorbell (in slices, so the
 // app's own timers still run); with async requests in flight it must keep its event loop running,
 // so it waits with Atomics.waitAsync instead. Code here never imports the acceptor side.
-import { getHeapStatistics } from 'node:v8';
-import { parentPort, workerData } from 'node:worker_threads';
-import { errorToData } from '../errors.js';
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
+import { workerData } from 'node:worker_threads';
 import { createLogger } from '../log.js';
-import type { WorkerInit, WorkerToMain } from '../messages.js';
+import type { WorkerInit } from '../messages.js';
 import { WorkerControl } from '../ring/control.js';
 import { C_ACC_BELL, C_ACC_SLEEP, HEAP_REPORT_MS, R_C_BELL, T_REQUEST, WorkerState } from '../ring/layout.js';
 import { RingReader, RingWriter } from '../ring/ring.js';
 import { loadApp } from './app.js';
+import { findHooks, installHooks } from './control-hooks.js';
+import { serveControlPlane, WorkerControlPlane } from './control.js';
 import { Runner } from './runner.js';
 import { installShimContext } from '../../native-shims/context.js';
 
@@ -22,7 +24,6 @@ const IDLE_SLICE_MS = 50;
 const BATCH = 64;
 
 const init = workerData as WorkerInit;
-const port = parentPort!;
 const log = createLogger(init.logLevel, { worker: init.slot });
 // The blocking shims (greenserve/shims) find this worker's control line and I/O helper here; set
 // before the app loads, so they work at its top level too.
@@ -35,22 +36,26 @@ installShimContext({
   beforePark: () => giveBack(),
 });
 
-function send(msg: WorkerToMain): void {
-  port.postMessage(msg);
-}
+// Served from the start, so that the supervisor's ready() call waits for the boot below.
+const plane = new WorkerControlPlane();
+serveControlPlane(init.controlPort, plane);
 
 async function boot(): Promise<void> {
   const control = new WorkerControl(init.control, init.slot);
   let app;
+  let hooks;
   try {
     app = await loadApp(init.appUrl, init.appExport, init.interface);
+    // The same module instance (the import is cached): its hooks, checked once here.
+    hooks = installHooks(findHooks((await import(init.appUrl)) as Record<string, unknown>, init.appUrl));
   } catch (err) {
-    send({ type: 'boot-error', error: errorToData(err) });
+    plane.bootFailed(err);
     return;
   }
   const reader = new RingReader(init.requestRing, init.requestSpill);
   const runner = new Runner({
     listener: app.listener,
+    upgrade: app.upgrade,
     writer: new RingWriter(init.responseRing, init.responseSpill),
     acceptorBell: { i32: new Int32Array(init.control), sleepIndex: C_ACC_SLEEP, bellIndex: C_ACC_BELL },
     control,
@@ -64,17 +69,23 @@ async function boot(): Promise<void> {
   // Before this thread parks in a blocking shim, the requests still unread in its ring go back
   // to the acceptor, which hands them to a thread that can run them now.
   giveBack = () => {
-    reader.read((type, _flags, connId, reqId) => {
+    reader.read((type, _flags, connId, reqId, payload) => {
       if (type === T_REQUEST) runner.giveBack(connId, reqId);
+      else runner.signal(type, reqId, payload); // stream credits and cancels must not be lost
     });
   };
   startLoop(reader, runner, control);
-  // The supervisor recycles a worker whose heap stays near --max-worker-memory (and shows it in stats).
-  const reportHeap = (): void => control.setHeapMb(Math.round(getHeapStatistics().used_heap_size / 1048576));
+  // The supervisor recycles a worker whose old generation stays near --max-worker-memory (the limit
+  // caps the old generation; the young one, up to tens of MiB of garbage until the next scavenge,
+  // is left out of that), and shows the whole heap in stats.
+  const reportHeap = (): void => control.setHeapMb(Math.round(getHeapStatistics().used_heap_size / MB), Math.round(oldGenerationBytes() / MB));
   reportHeap();
   setInterval(reportHeap, HEAP_REPORT_MS).unref();
   control.setState(WorkerState.IDLE);
-  send({ type: 'ready', interface: app.interface, detail: app.detail });
+  plane.bootDone({ interface: app.interface, detail: app.detail, hooks }, {
+    inflight: () => runner.inflight,
+    publishDraining: () => control.setState(WorkerState.DRAINING),
+  });
 }
 
 function startLoop(reader: RingReader, runner: Runner, control: WorkerControl): void {
@@ -96,8 +107,12 @@ function startLoop(reader: RingReader, runner: Runner, control: WorkerControl): 
     scheduled = false;
     control.beat();
     if (reader.read(onFrame, BATCH) > 0) return schedule();
+    if (plane.draining) drained(runner, control);
     if (runner.inflight === 0 && !runner.busy) {
+      // Only here, when idle: the time slept is taken out of the utilization report() gives.
+      const slept = performance.now();
       reader.sleep(IDLE_SLICE_MS);
+      plane.sleptMs += performance.now() - slept;
       return schedule();
     }
     // Requests are in flight (async handlers) or work is queued for this turn: keep the event
@@ -118,9 +133,21 @@ function startLoop(reader: RingReader, runner: Runner, control: WorkerControl): 
   schedule();
 }
 
-port.on('message', () => {
-  // Control messages (stop, drain) arrive here in later versions; keeping a listener also keeps
-  // this thread alive while it waits with Atomics.waitAsync.
-});
+const MB = 1048576;
+
+/** Bytes in use in V8's old generation: every heap space but the young ones (new_*) and the read-only one. */
+function oldGenerationBytes(): number {
+  let bytes = 0;
+  for (const space of getHeapSpaceStatistics()) {
+    if (!space.space_name.startsWith('new_') && space.space_name !== 'read_only_space') bytes += space.space_used_size;
+  }
+  return bytes;
+}
+
+/** A draining worker shows DRAINING between requests (a handler's enter/leave overwrites it) and settles drain() once idle. */
+function drained(runner: Runner, control: WorkerControl): void {
+  control.setState(WorkerState.DRAINING);
+  if (runner.inflight === 0) plane.idle();
+}
 
 void boot();
