@@ -7,9 +7,11 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ShimFetchResult } from '../lib/messages.js';
 import { shimContext } from './context.js';
+import { headerPairs, hasHeader, SyncHeaders, type SyncHeadersInit } from './headers.js';
 import { callHelper, callHelperAsync, parkFor } from './park.js';
 
 export { installShimContext, type ShimContext } from './context.js';
+export { SyncHeaders, type SyncHeadersInit } from './headers.js';
 
 /** Defaults (ms / bytes); each call may pass its own. */
 export const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
@@ -27,7 +29,8 @@ export function sleep(ms: number): void {
 // ── fetchSync ───────────────────────────────────────────────────────────────────────────────────
 export interface FetchSyncInit {
   method?: string;
-  headers?: ConstructorParameters<typeof Headers>[0];
+  /** What fetch() takes: a Headers, `[name, value]` pairs, or a record. */
+  headers?: SyncHeadersInit;
   body?: string | Uint8Array | ArrayBuffer | URLSearchParams | null;
   redirect?: 'follow' | 'error' | 'manual';
   /** Milliseconds for the whole exchange, body included (default 30 000). */
@@ -42,7 +45,8 @@ export interface FetchSyncResponse {
   readonly ok: boolean;
   readonly url: string;
   readonly redirected: boolean;
-  readonly headers: Headers;
+  /** The read side of a Headers (not an instance of it: see ./headers.ts); `new Headers(r.headers)` makes one. */
+  readonly headers: SyncHeaders;
   /** The whole body (a view of the transferred buffer: no copy). */
   readonly body: Buffer;
   text(): string;
@@ -52,10 +56,11 @@ export interface FetchSyncResponse {
 
 /** `fetch()`, blocking: returns once the whole response body is here. */
 export function fetchSync(url: string | URL, init: FetchSyncInit = {}): FetchSyncResponse {
-  const headers = new Headers(init.headers);
+  // Plain pairs, not a Headers: the helper's fetch() validates them (see ./headers.ts for why).
+  const headers = headerPairs(init.headers);
   let body = init.body ?? null;
   if (body instanceof URLSearchParams) {
-    if (!headers.has('content-type')) headers.set('content-type', 'application/x-www-form-urlencoded;charset=UTF-8');
+    if (!hasHeader(headers, 'content-type')) headers.push(['content-type', 'application/x-www-form-urlencoded;charset=UTF-8']);
     body = body.toString();
   }
   const r = callHelper(
@@ -64,7 +69,7 @@ export function fetchSync(url: string | URL, init: FetchSyncInit = {}): FetchSyn
       op: 'fetch',
       url: String(url),
       method: (init.method ?? 'GET').toUpperCase(),
-      headers: [...headers],
+      headers,
       body,
       redirect: init.redirect ?? 'follow',
       maxBytes: init.maxBodySize ?? DEFAULT_FETCH_MAX_BODY,
@@ -81,7 +86,7 @@ class SyncResponse implements FetchSyncResponse {
   readonly statusText: string;
   readonly url: string;
   readonly redirected: boolean;
-  readonly headers: Headers;
+  readonly headers: SyncHeaders;
   readonly body: Buffer;
 
   constructor(r: ShimFetchResult) {
@@ -89,7 +94,7 @@ class SyncResponse implements FetchSyncResponse {
     this.statusText = r.statusText;
     this.url = r.url;
     this.redirected = r.redirected;
-    this.headers = new Headers(r.headers);
+    this.headers = new SyncHeaders(r.headers);
     this.body = Buffer.from(r.body);
   }
 

@@ -11,7 +11,7 @@
 // per event-loop turn (setImmediate), writing bytes to corked sockets and uncorking them at the
 // end of the turn (one writev per socket per turn). When a turn finds nothing it arms a single
 // Atomics.waitAsync on its doorbell, and workers ring the doorbell only while it sleeps.
-import { FL_CLOSE, FL_END, FL_KEEP_ALIVE, FL_LAST, T_REQUEST, T_RESPONSE, T_RETURN, WorkerState } from '../ring/layout.js';
+import { FL_CLOSE, FL_END, FL_KEEP_ALIVE, FL_LAST, T_ACK, T_REQUEST, T_RESPONSE, T_RETURN, WorkerState } from '../ring/layout.js';
 import { ring } from '../ring/ring.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
 import type { WorkerHandle } from '../supervisor/pool.js';
@@ -25,6 +25,12 @@ const BLOCKED_AFTER_MS = 2;
 const SPIN_TURNS = 2;
 /** How long after a worker parked (handed requests back) dispatch keeps to unqueued workers. */
 const PARK_HINT_MS = 1000;
+/**
+ * A synchronous handler running this long counts as blocked for elastic threads (a thread is
+ * worth starting for it). Longer than BLOCKED_AFTER_MS: a worker that a loaded machine merely
+ * descheduled for a few ms, or a CPU-bound handler of a few ms, must not grow the pool.
+ */
+const ELASTIC_BLOCKED_MS = 20;
 
 export interface DispatcherOptions {
   limitConcurrency: number;
@@ -34,6 +40,9 @@ export interface DispatcherOptions {
 export class Dispatcher {
   /** Requests accepted and not yet answered (in flight + waiting). */
   outstanding = 0;
+  /** Requests accepted so far, and answered by a worker so far: the supervisor derives rates from them (elastic threads). */
+  submitted = 0;
+  completed = 0;
   /** The server is shutting down: every request sent from now on is its connection's last (FL_LAST). */
   closing = false;
   private readonly control: ControlBlock;
@@ -47,6 +56,12 @@ export class Dispatcher {
   private armed = false;
   private emptyTurns = 0;
   private readonly bell: Int32Array;
+  /**
+   * Called (at most once per turn) when a request had to wait because no worker could take it:
+   * the supervisor checks at once whether to add elastic threads, instead of at its next tick.
+   */
+  onWait: () => void = () => {};
+  private waitNoted = false;
   private readonly onTurn = (): void => this.turn();
   private readonly onWake = (): void => {
     this.armed = false;
@@ -69,6 +84,7 @@ export class Dispatcher {
     h.sink = (type, flags, _connId, reqId, payload) => {
       if (type === T_RESPONSE) this.response(h, flags, reqId, payload);
       else if (type === T_RETURN) this.returned(h, reqId);
+      else if (type === T_ACK) this.acked(h, reqId, payload);
     };
     this.workers.push(h);
     this.flushWaiting();
@@ -118,7 +134,10 @@ export class Dispatcher {
     }
     const to = this.pick();
     if (to !== null) this.send(to, ex);
-    else this.waiting.unshift(ex);
+    else {
+      this.waiting.unshift(ex);
+      this.noteWait();
+    }
     this.ensure();
   }
 
@@ -127,7 +146,10 @@ export class Dispatcher {
     this.outstanding++;
     const h = this.pick();
     if (h !== null) this.send(h, ex);
-    else this.waiting.push(ex);
+    else {
+      this.waiting.push(ex);
+      this.noteWait();
+    }
     this.ensure();
   }
 
@@ -139,6 +161,55 @@ export class Dispatcher {
     if (!h.exchanges.delete(ex.id)) return;
     h.outstanding--;
     this.outstanding--;
+  }
+
+  /**
+   * Stream control for one exchange (T_CREDIT with `value` bytes, or T_CANCEL) to the worker that
+   * has it, if it still does. Only streamed responses and closed clients get here, never the
+   * small-request path. A full request ring only delays it: credits must not be lost.
+   */
+  signal(ex: Exchange, type: number, value: number): void {
+    const payload = Buffer.allocUnsafe(4);
+    payload.writeUInt32LE(value >>> 0, 0);
+    this.toWorker(ex, type, payload);
+  }
+
+  /** A stream frame (T_CREDIT, T_CANCEL, T_DATA) for `ex`'s worker, in order; a full ring queues it on the exchange. */
+  toWorker(ex: Exchange, type: number, payload: Buffer): void {
+    if (ex.backlog !== null) {
+      ex.backlog.push(type, payload);
+      return;
+    }
+    if (this.trySend(ex, type, payload)) return;
+    ex.backlog = [type, payload];
+    setTimeout(() => this.flushBacklog(ex), 1);
+  }
+
+  /** The worker took tunnel bytes of an upgraded exchange (T_ACK). */
+  private acked(h: WorkerHandle, reqId: number, payload: Buffer): void {
+    const ex = h.exchanges.get(reqId);
+    if (ex !== undefined) ex.conn.tunnelAck(ex, payload.readUInt32LE(0));
+  }
+
+  /** False when the ring is full; true when sent, or dropped because no worker has the exchange any more. */
+  private trySend(ex: Exchange, type: number, payload: Buffer): boolean {
+    let h: WorkerHandle | null = null;
+    for (const w of this.workers) if (w.slot === ex.slot) h = w;
+    if (h === null || h.exchanges.get(ex.id) !== ex) return true;
+    if (!h.requests.write1(type, 0, ex.conn.id, ex.id, payload)) return false;
+    this.wakeLater(h);
+    return true;
+  }
+
+  private flushBacklog(ex: Exchange): void {
+    const b = ex.backlog!;
+    let i = 0;
+    while (i < b.length && this.trySend(ex, b[i] as number, b[i + 1] as Buffer)) i += 2;
+    if (i === b.length) ex.backlog = null;
+    else {
+      b.splice(0, i);
+      setTimeout(() => this.flushBacklog(ex), 1);
+    }
   }
 
   /** Answer an exchange that no worker will (its worker died): counts it as done. */
@@ -153,6 +224,7 @@ export class Dispatcher {
       return;
     }
     this.outstanding++;
+    this.submitted++;
     ex.method = req.method;
     ex.target = req.target;
     const parts = [ex.conn.peer];
@@ -161,7 +233,10 @@ export class Dispatcher {
     ex.size = ex.conn.peer.length + req.size;
     const h = this.pick();
     if (h !== null) this.send(h, ex);
-    else this.waiting.push(ex);
+    else {
+      this.waiting.push(ex);
+      this.noteWait();
+    }
     this.ensure();
   }
 
@@ -171,9 +246,51 @@ export class Dispatcher {
     if (!this.scheduled) this.schedule();
   }
 
-  /** Requests are waiting and no ready worker can take one (every worker is blocked or full). */
+  /**
+   * More requests wait than the workers can take soon, because workers are blocked: at least one
+   * is parked in a blocking shim or has run one synchronous handler for ELASTIC_BLOCKED_MS or
+   * more, none is merely full (async handlers at --thread-concurrency: its event loop is free and
+   * it takes more as those end; another thread would only add memory, so the requests wait for a
+   * place, bounded by --limit-concurrency), and the requests waiting outnumber the workers in
+   * between (a handler that began a moment ago, requests sent and not read yet: each takes about
+   * one more soon). This is when the supervisor adds elastic threads. Counting rather than asking
+   * "can no worker take one right now" keeps a burst from looking unsaturated whenever one of many
+   * workers happens to be between two requests.
+   */
   get saturated(): boolean {
-    return this.waiting.length > 0 && this.pick() === null;
+    const waiting = this.waiting.length;
+    if (waiting === 0) return false;
+    const now = epochNow();
+    const cap = this.o.threadConcurrency;
+    let blocked = 0;
+    let between = 0;
+    for (const h of this.workers) {
+      if (h.retiring) continue; // takes no new work
+      const state = this.control.state(h.slot);
+      if (state === WorkerState.PARKED) blocked++;
+      else if (state === WorkerState.RUNNING && this.control.runningFor(h.slot, now) >= ELASTIC_BLOCKED_MS) blocked++;
+      else if (state === WorkerState.DRAINING) continue;
+      else if (h.outstanding >= cap) return false;
+      else between++;
+    }
+    return blocked > 0 && waiting > between;
+  }
+
+  /** Some worker is blocked now: parked in a shim, or running one synchronous handler for ELASTIC_BLOCKED_MS or more. */
+  get anyBlocked(): boolean {
+    const now = epochNow();
+    for (const h of this.workers) {
+      const state = this.control.state(h.slot);
+      if (state === WorkerState.PARKED) return true;
+      if (state === WorkerState.RUNNING && this.control.runningFor(h.slot, now) >= ELASTIC_BLOCKED_MS) return true;
+    }
+    return false;
+  }
+
+  private noteWait(): void {
+    if (this.waitNoted) return;
+    this.waitNoted = true; // reset by the next pump turn
+    this.onWait();
   }
 
   /**
@@ -276,6 +393,7 @@ export class Dispatcher {
     h.exchanges.delete(reqId);
     h.outstanding--;
     this.outstanding--;
+    this.completed++;
     if (this.waiting.length > 0) this.flushWaiting();
   }
 
@@ -307,6 +425,7 @@ export class Dispatcher {
 
   private turn(): void {
     this.scheduled = false;
+    this.waitNoted = false;
     this.wakeAll();
     let frames = 0;
     const workers = this.workers;

@@ -11,12 +11,20 @@
 // sends it nothing more), finishes what it has, and is stopped. A worker that is killed or dies
 // is settled: the requests it had started are answered (504 for the one past its deadline, 502
 // for the others, 503 when a drain ran out of time); those it never read are sent elsewhere.
+//
+// Before a timeout or unresponsive kill, the stuck worker's call frames are taken through the
+// inspector (./inspect.ts), and the app's onTimeout hook runs in it: the client has its 504 and
+// the replacement is starting already; only the terminate (and the log line, which carries the
+// stack) waits for the capture, at most CAPTURE_MS. Its result comes back as a 'captured' event.
+import { availableParallelism } from 'node:os';
 import type { Exchange } from '../acceptor/connection.js';
 import type { Dispatcher } from '../acceptor/dispatcher.js';
 import { statusResponse } from '../acceptor/responses.js';
 import { WorkerCrashedError, WorkerTimeoutError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { TimeoutInfo } from '../messages.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
+import { StackInspector, type StuckReport } from './inspect.js';
 import type { ExitReason, Pool, WorkerHandle } from './pool.js';
 
 /** The signals the supervisor acts on (docs/signals.md). */
@@ -36,7 +44,14 @@ export type SupervisorEvent =
   | { type: 'boot-failed'; handle: WorkerHandle; error: Error }
   | { type: 'exited'; handle: WorkerHandle; reason: ExitReason; error: Error | null }
   | { type: 'zombie'; handle: WorkerHandle }
+  | { type: 'captured'; handle: WorkerHandle; kill: KillNote; report: StuckReport }
   | { type: 'tick' };
+
+/** A kill decided, waiting for the stuck worker's stack before its log line and terminate(). */
+export interface KillNote {
+  msg: string;
+  fields: Record<string, unknown>;
+}
 
 export interface ArbiterOptions {
   threads: number;
@@ -58,16 +73,34 @@ export interface ArbiterHost {
 const TICK_MS = 100;
 /** A terminated worker that has not exited after this long (a native call) is settled anyway. */
 const ZOMBIE_SETTLE_MS = 1000;
+/** The stack capture (and the app's onTimeout) before a timeout kill takes at most this long (ms). */
+const CAPTURE_MS = 1000;
 /** Workers recycled (--max-requests, memory) at the same time, at most. */
 const MAX_RECYCLING = 1;
-/** A heap above this share of --max-worker-memory for HEAP_HIGH_MS recycles the worker (V8 thrashes, then fails, close to the limit). */
+/**
+ * An old generation above this share of --max-worker-memory for HEAP_HIGH_MS recycles the worker
+ * (V8 thrashes, then fails, close to the limit). The old generation, not the whole heap: the limit
+ * caps only it, and the young generation's garbage (tens of MiB on node 24) would make an idle
+ * worker look full, or a full one empty right after a scavenge.
+ */
 const HEAP_HIGH_SHARE = 0.8;
 const HEAP_HIGH_MS = 1000;
 /** Crashes closer together than this count as a streak; the 3rd in a row starts backing off. */
 const CRASH_WINDOW_MS = 10_000;
-/** Elastic workers started per tick at most, and how long one may idle before it is retired. */
-const ELASTIC_BURST = 8;
+/**
+ * Elastic workers booting at once, at most (see elastic()): one per core. Measured on 2 cores (load
+ * average 5-12), 64 requests parked on 100 ms took 1.2-1.4 s with 1 or 2 at a time, 1.6-1.7 s
+ * with 4, 1.8-2.2 s with 8, and 5-7 s with all that were needed at once.
+ */
+const ELASTIC_BOOTING = Math.max(1, availableParallelism());
+/** An extra worker idle this long is retired. */
 const ELASTIC_IDLE_MS = 30_000;
+/** The dispatcher's "a request waits" calls run the elastic check this often at most (ms). */
+const WAIT_CHECK_MS = 10;
+/** The queue's drain rate is measured over windows this long at least (ms). */
+const RATE_WINDOW_MS = 100;
+/** An elastic worker's start (spawn to ready) is taken to last this long until one is measured (ms). */
+const ELASTIC_BOOT_GUESS_MS = 100;
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 30_000;
 
@@ -95,6 +128,8 @@ export class Arbiter {
   private crashStreak = 0;
   private lastCrashAt = 0;
   private spawnNotBefore = 0;
+  /** Takes a stuck worker's stack before a timeout kill (attaches the inspector only then). */
+  private readonly inspector = new StackInspector();
   private readonly onRun = (): void => this.run();
 
   constructor(o: ArbiterOptions, pool: Pool, dispatcher: Dispatcher, control: ControlBlock, log: Logger, host: ArbiterHost) {
@@ -105,6 +140,8 @@ export class Arbiter {
     this.control = control;
     this.log = log;
     this.host = host;
+    // A request had to wait: check for elastic threads now rather than at the next tick.
+    if (o.maxThreads > o.threads) dispatcher.onWait = () => this.waited();
   }
 
   /** Start the ticker (after the first workers are up). */
@@ -158,6 +195,7 @@ export class Arbiter {
       case 'boot-failed': return this.onBootFailed(ev.handle, ev.error);
       case 'exited': return this.onExited(ev.handle, ev.reason, ev.error);
       case 'zombie': return this.onZombie(ev.handle);
+      case 'captured': return this.onCaptured(ev.handle, ev.kill, ev.report);
       case 'tick': return;
     }
   }
@@ -184,6 +222,11 @@ export class Arbiter {
   private onReady(h: WorkerHandle): void {
     if (this.stopping || h.stopping || h.dead) return;
     h.lastBeatAt = epochNow();
+    if (h === this.spare) {
+      // The pre-warmed spare gets work only when elastic() promotes it.
+      this.log.debug({ slot: h.slot }, `spare worker ${h.slot} ready: it takes requests once requests wait on blocked workers`);
+      return;
+    }
     this.dispatcher.add(h);
     if (h.cohort !== this.cohort) h.retiring = true; // a generation given up (failed reload) while it booted
   }
@@ -275,13 +318,41 @@ export class Arbiter {
         ? `worker ${h.slot} unresponsive: no heartbeat for ${ms} ms outside any request (--timeout ${limitS} s); terminating the worker`
         : `worker ${h.slot} ${reason}: terminating the worker`;
     const code = reason === 'graceful-timeout' ? WorkerCrashedError.code : WorkerTimeoutError.code;
-    this.log.error({ code, reason, slot: h.slot, thread: h.thread.threadId, request: req?.data, ranMs: ms }, msg);
+    const kill: KillNote = { msg, fields: { code, reason, slot: h.slot, thread: h.thread.threadId, request: req?.data, ranMs: ms } };
     if (ex !== undefined) {
       this.dispatcher.take(h, ex);
       // The handler was still in its first synchronous run, so nothing of its response went out:
       // the connection may go on (a request pipelined behind it is served by another worker).
       this.dispatcher.answer(ex, statusResponse(504, ex.close), ex.close);
     }
+    if (reason !== 'timeout' && reason !== 'unresponsive') return this.terminate(h, kill);
+    // Where was it stuck? The capture always resolves, within CAPTURE_MS and a detach.
+    const hookInfo: TimeoutInfo | null = !h.hooks.includes('onTimeout') ? null : {
+      reason,
+      method: ex?.method ?? null,
+      path: req === null ? null : String(req.data['path']),
+      requestId: ex?.rec?.requestId || null,
+      elapsedMs: ms,
+      thread: h.thread.threadId,
+      slot: h.slot,
+    };
+    void this.inspector.capture(h.thread.threadId, { budgetMs: CAPTURE_MS, hookInfo })
+      .then((report) => this.enqueue({ type: 'captured', handle: h, kill, report }));
+  }
+
+  /** The stuck worker's stack (and its onTimeout's answer) is in: log the kill, then terminate. */
+  private onCaptured(h: WorkerHandle, kill: KillNote, report: StuckReport): void {
+    const where = report.top === null ? '' : ` (stuck in ${report.top})`;
+    const fields: Record<string, unknown> = { ...kill.fields, stack: report.stack, captureMs: report.ms };
+    if (report.stack === null) fields['stackUnavailable'] = report.unavailable;
+    if (report.hook !== null) fields['onTimeout'] = report.hook;
+    else if (report.hookUnavailable !== null) fields['onTimeout'] = { ok: false, error: report.hookUnavailable };
+    this.terminate(h, { msg: kill.msg.replace(/; terminating the worker$/, `${where}; terminating the worker`), fields });
+  }
+
+  /** Write the kill's error line and terminate the worker (settled at exit, or by the zombie timer). */
+  private terminate(h: WorkerHandle, kill: KillNote): void {
+    this.log.error(kill.fields, kill.msg);
     void h.thread.terminate();
     h.zombieTimer = setTimeout(() => this.enqueue({ type: 'zombie', handle: h }), ZOMBIE_SETTLE_MS);
     h.zombieTimer.unref();
@@ -298,14 +369,14 @@ export class Arbiter {
       const served = this.control.served(h.slot);
       if (h.maxRequests > 0 && served >= h.maxRequests) why = 'max-requests';
       if (why === null && maxMb > 0) {
-        if (this.control.heapMb(h.slot) < maxMb * HEAP_HIGH_SHARE) h.heapHighSince = 0;
+        if (this.control.heapOldMb(h.slot) < maxMb * HEAP_HIGH_SHARE) h.heapHighSince = 0;
         else if (h.heapHighSince === 0) h.heapHighSince = now;
         else if (now - h.heapHighSince >= HEAP_HIGH_MS) why = 'memory';
       }
       if (why === null || recycling >= MAX_RECYCLING) continue;
       recycling++;
       h.recycle = why;
-      this.log.info({ slot: h.slot, reason: why, served, heapMb: this.control.heapMb(h.slot) }, `worker ${h.slot} will be recycled (${why}); starting its replacement`);
+      this.log.info({ slot: h.slot, reason: why, served, heapMb: this.control.heapMb(h.slot), oldGenerationMb: this.control.heapOldMb(h.slot) }, `worker ${h.slot} will be recycled (${why}); starting its replacement`);
     }
   }
 
@@ -337,17 +408,42 @@ export class Arbiter {
   }
 
   /**
-   * Elastic threads: while requests wait and every worker is blocked (parked in a shim or in a
-   * long synchronous handler), start extra workers, a few per tick, up to --max-threads; retire
-   * an extra one once it has idled for ELASTIC_IDLE_MS.
+   * Elastic threads (DESIGN §4). While requests wait because workers are blocked (parked in a
+   * shim, or in a long synchronous handler: Dispatcher.saturated), add workers up to
+   * --max-threads: first the pre-warmed spare, ready at once, then new ones. New workers boot
+   * ELASTIC_BOOTING at a time, the next as soon as one is ready (the loop runs on every ready
+   * event, and at once when a request has to wait: onWait): a worker's start is mostly CPU (~60
+   * ms here), so booting all that are needed at once would make the first one ready no sooner
+   * than the last. And only for requests that would still wait when the new worker is ready
+   * (measure()): the last ones started after a burst would find nothing to do, their starts
+   * taking CPU from the requests. When nothing waits, keep one spare booted in the background
+   * (it takes no requests), once a worker has been seen blocked. An extra worker idle for
+   * ELASTIC_IDLE_MS retires.
    */
   private elastic(now: number): void {
-    const extras = this.pool.live().filter((h) => h.elastic && !h.retiring && !h.stopping);
     const cap = this.o.maxThreads - this.target;
-    if (cap > 0 && this.dispatcher.saturated && now >= this.spawnNotBefore && this.reloadState === null) {
-      const booting = extras.filter((h) => !h.ready).length;
-      let n = Math.min(ELASTIC_BURST - booting, cap - extras.length, this.dispatcher.waitingCount);
-      while (n-- > 0 && this.spawnOne(true)) this.elasticStarted++;
+    this.measure(now);
+    this.checkSpare(now, cap);
+    if (this.spare?.ready === true && this.dispatcher.saturated) this.promoteSpare();
+    const extras = this.pool.live().filter((h) => h.elastic && !h.retiring && !h.stopping && h !== this.spare);
+    if (cap > 0 && now >= this.spawnNotBefore && this.reloadState === null) {
+      const spare = this.spare === null ? 0 : 1; // still booting, if any: a ready one was just promoted
+      if (!this.blockSeen) this.blockSeen = this.dispatcher.anyBlocked;
+      if (this.dispatcher.saturated) {
+        const booting = extras.filter((h) => !h.ready).length + spare;
+        // Only requests still waiting when a worker started now is ready need one: the queue
+        // drains at the rate answers outpace arrivals (none after a burst, all of a steady load).
+        const later = Math.ceil(this.dispatcher.waitingCount - this.drainPerMs * this.bootMs);
+        const n = Math.min(ELASTIC_BOOTING - booting, cap - extras.length - spare, later - booting);
+        for (let i = 0; i < n; i++) {
+          const h = this.spawnOne(true);
+          if (h === null) break;
+          this.booting.set(h, now);
+          this.elasticStarted++;
+        }
+      } else if (spare === 0 && extras.length < cap && this.blockSeen) {
+        this.spare = this.spawnOne(true);
+      }
     }
     for (const h of extras) {
       if (!h.ready) continue;
@@ -357,18 +453,83 @@ export class Arbiter {
     }
   }
 
-  /** Elastic workers started so far (stats). */
-  elasticStarted = 0;
+  private lastWaitCheck = 0;
+  /** Answers minus arrivals per ms over the last RATE_WINDOW_MS or more (how fast the queue drains), at least 0. */
+  private drainPerMs = 0;
+  private rateAt = 0;
+  private rateSubmitted = 0;
+  private rateCompleted = 0;
+  /** How long an elastic worker takes from spawn to ready (ms, moving average), and those booting since when. */
+  private bootMs = ELASTIC_BOOT_GUESS_MS;
+  private readonly booting = new Map<WorkerHandle, number>();
 
-  private spawnOne(elastic = false): boolean {
+  /** Update the queue's drain rate and the elastic workers' start time. */
+  private measure(now: number): void {
+    const d = this.dispatcher;
+    const dt = now - this.rateAt;
+    if (dt >= RATE_WINDOW_MS) {
+      const drained = d.completed - this.rateCompleted - (d.submitted - this.rateSubmitted);
+      this.drainPerMs = this.rateAt === 0 ? 0 : Math.max(0, drained / dt);
+      this.rateAt = now;
+      this.rateSubmitted = d.submitted;
+      this.rateCompleted = d.completed;
+    }
+    for (const [h, since] of this.booting) {
+      if (h.ready) this.bootMs = 0.7 * this.bootMs + 0.3 * (now - since);
+      if (h.ready || h.dead || h.stopping) this.booting.delete(h);
+    }
+  }
+
+  /** The dispatcher queued a request (at most once per pump turn): run elastic() soon, 100 times a second at most. */
+  private waited(): void {
+    const now = performance.now();
+    if (now - this.lastWaitCheck < WAIT_CHECK_MS || !this.started || this.stopping) return;
+    this.lastWaitCheck = now;
+    this.enqueue({ type: 'tick' });
+  }
+
+  /** Elastic workers started so far, the spares promoted included. */
+  elasticStarted = 0;
+  /**
+   * The pre-warmed spare (DESIGN §4): a started worker with the app loaded that is given no
+   * requests until every worker is blocked, then joins at once; null while there is none.
+   */
+  spare: WorkerHandle | null = null;
+  /**
+   * A worker has been seen blocked (sampled in elastic(): every tick and when a request waits).
+   * Only then is a spare kept: an app that never blocks never needs one, and each costs a
+   * thread's memory (9-13 MB) and start (60 ms of CPU; 650 ms under tap's loader hooks).
+   */
+  private blockSeen = false;
+
+  /** Forget a spare that died or was stopped; retire one with stale code (a reload) or no room left (scaled up). */
+  private checkSpare(now: number, cap: number): void {
+    const s = this.spare;
+    if (s === null) return;
+    if (s.dead || s.stopping || s.killReason !== null) this.spare = null;
+    else if (s.retiring || s.recycle !== null || s.cohort !== this.cohort || cap <= 0) {
+      this.spare = null;
+      if (!s.retiring) this.retire(s, now, cap <= 0 ? 'no room for a spare' : 'spare of an older generation');
+    }
+  }
+
+  private promoteSpare(): void {
+    const s = this.spare!;
+    this.spare = null;
+    this.elasticStarted++;
+    this.log.debug({ slot: s.slot }, `requests wait on blocked workers: the spare worker ${s.slot} takes them`);
+    this.dispatcher.add(s);
+  }
+
+  private spawnOne(elastic = false): WorkerHandle | null {
     try {
       const h = this.pool.spawn(this.cohort);
       if (elastic) h.elastic = true;
-      return true;
+      return h;
     } catch (err) {
       this.log.error({ err }, `cannot start a worker: ${(err as Error).message}`);
       this.spawnNotBefore = epochNow() + 1000;
-      return false;
+      return null;
     }
   }
 
@@ -376,6 +537,10 @@ export class Arbiter {
     h.retiring = true;
     h.retireBy = now + this.o.gracefulMs;
     this.log.info({ slot: h.slot, reason: why }, `worker ${h.slot} retiring (${why}): finishing ${h.outstanding} request(s)`);
+    // Over the control plane: the worker shows DRAINING (stats, metrics) and says when it has
+    // nothing in flight, so that reap() stops it then rather than at the next tick. reap() still
+    // decides from what the acceptor owes; a worker that never answers is stopped all the same.
+    if (h.ready) h.api.drain().then(() => this.enqueue({ type: 'tick' }), () => {});
   }
 
   // ── reload and scale ─────────────────────────────────────────────────────────────────────────
@@ -425,7 +590,8 @@ export class Arbiter {
 
   private settleWaiters(): void {
     if (this.scaleWaiters.length === 0) return;
-    const ready = this.pool.live().filter((h) => h.ready && !h.retiring && h.recycle === null).length;
+    // Elastic workers and the spare come and go on their own: scale counts the --threads ones.
+    const ready = this.pool.live().filter((h) => h.ready && !h.retiring && h.recycle === null && !h.elastic).length;
     this.scaleWaiters = this.scaleWaiters.filter((w) => {
       if (w.threads !== this.target) {
         w.done.resolve(); // superseded by a later scale

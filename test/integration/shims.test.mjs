@@ -4,7 +4,10 @@
 import t from 'tap';
 import http from 'node:http';
 import { Worker } from 'node:worker_threads';
-import { fixture, root, startServer } from '../helpers.mjs';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fixture, root, startCli, startServer, until } from '../helpers.mjs';
 
 const { sleep, fetchSync, createSyncFn, jobs } = await import(`${root}/dist/native-shims/index.js`);
 const JOBS = [`square=${fixture('jobs/square.mjs')}`];
@@ -41,7 +44,9 @@ async function localServer(t) {
     req.on('data', (c) => (body += c));
     req.on('end', () => {
       res.setHeader('x-test', 'yes');
-      res.end(JSON.stringify({ method: req.method, body, ua: req.headers['x-client'] ?? null }));
+      if (url.pathname === '/cookies') res.setHeader('set-cookie', ['a=1', 'b=2']);
+      const seen = { type: req.headers['content-type'] ?? null, two: req.headers['x-two'] ?? null };
+      res.end(JSON.stringify({ method: req.method, body, ua: req.headers['x-client'] ?? null, ...(url.pathname === '/cookies' ? seen : {}) }));
     });
   });
   await new Promise((r) => srv.listen(0, '127.0.0.1', r));
@@ -131,6 +136,75 @@ t.test('a worker parked in a shim publishes "parked"; the other thread keeps ser
   t.notOk(after.includes('parked'), `no worker parked afterwards (${after})`);
 });
 
+t.test('stats() while parked: "parked" in fetchSync and sleep, "running" in a busy sync handler, "idle" after', { timeout: 30000 }, async (t) => {
+  // An upstream that holds its answers until the test lets go: the fetchSync stays parked until then.
+  let held = [];
+  const gate = http.createServer((req, res) => held.push(res));
+  await new Promise((r) => gate.listen(0, '127.0.0.1', r));
+  const release = () => { for (const res of held) res.end('ok'); held = []; };
+  t.teardown(() => { release(); gate.close(); });
+  const flag = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gs-shims-')), 'go');
+  t.teardown(() => fs.rmSync(path.dirname(flag), { recursive: true, force: true }));
+  const srv = await startServer(t, { app: fixture('shims.mjs'), threads: 2, maxThreads: 2 }); // a fixed pool
+  const states = () => srv.stats().workers.map((w) => w.state).sort().join(',');
+  t.ok(await until(() => states() === 'idle,idle'), 'both idle at first');
+
+  const fetching = get(srv.url, `/fetch?url=${encodeURIComponent(`http://127.0.0.1:${gate.address().port}/`)}`);
+  t.ok(await until(() => held.length === 1), 'the fetchSync call reached the upstream');
+  t.equal(states(), 'idle,parked', 'the worker inside fetchSync is parked');
+  const sleeping = get(srv.url, '/sleep?ms=1500');
+  t.ok(await until(() => states() === 'parked,parked'), 'the other one, inside sleep(), too');
+  release();
+  t.equal((await fetching).json.status, 200);
+  t.ok(await until(() => states() === 'idle,parked'), 'the fetchSync worker is idle again; the sleeping one still parked');
+  t.equal((await sleeping).json.slept, 1500);
+  t.ok(await until(() => states() === 'idle,idle'), 'both idle after');
+
+  const blocked = get(srv.url, `/block?flag=${encodeURIComponent(flag)}`);
+  t.ok(await until(() => states() === 'idle,running'), 'a busy synchronous handler shows running, not parked');
+  fs.writeFileSync(flag, '');
+  t.equal((await blocked).json.released, true);
+  t.ok(await until(() => states() === 'idle,idle'), 'idle after');
+});
+
+t.test('a shim called from an async handler while others are in flight on its worker: one warning per worker', { timeout: 60000 }, async (t) => {
+  // Worker log lines go to the process's stderr: run the CLI. /mark writes to the same fd after
+  // them, so once a mark shows, every line logged before it on that worker has shown too.
+  const cli = await startCli(t, ['--bind', '127.0.0.1:0', '--threads', '2', '--max-threads', '2', fixture('shims.mjs')]);
+  const base = cli.url;
+  const warnings = () => cli.stderr().split('\n').filter((l) => l.includes('was called from an async handler')).map((l) => JSON.parse(l));
+  let marks = 0;
+  const sync = async () => {
+    // Two marks at once, each held 200 ms: the second goes to the other (least loaded) worker.
+    // Repeated until both workers have written one.
+    const threads = new Set();
+    for (let round = 0; round < 10 && threads.size < 2; round++) {
+      const texts = [`mark-${++marks}`, `mark-${++marks}`];
+      const answers = await Promise.all(texts.map((text) => get(base, `/mark?text=${text}&ms=200`)));
+      for (const a of answers) threads.add(a.json.threadId);
+      t.ok(await until(() => texts.every((text) => cli.stderr().includes(`${text}\n`))), `${texts} written`);
+    }
+    t.equal(threads.size, 2, 'both workers wrote a mark after their log lines');
+  };
+  for (let i = 0; i < 4; i++) t.equal((await get(base, '/async-sleep?ms=5')).status, 200);
+  await sync();
+  t.same(warnings(), [], 'one request in flight at a time: no warning');
+
+  // 8 at once: both workers hold several; each calls sleep() after its timer, with the others in flight.
+  const burst = () => Promise.all(Array.from({ length: 8 }, () => get(base, '/async-sleep?ms=100')));
+  t.ok((await burst()).every((r) => r.status === 200));
+  await sync();
+  const first = warnings();
+  t.ok(first.length >= 1, `warned (${first.length})`);
+  t.match(first[0], { level: 40, shim: 'sleep()', msg: /blocking shim parks the whole thread.*logged once per worker/ });
+  t.ok(first.every((w) => w.inflight > 1), 'with other requests in flight');
+  const slots = first.map((w) => w.worker);
+  t.equal(new Set(slots).size, slots.length, `at most once per worker (workers ${slots})`);
+  t.ok((await burst()).every((r) => r.status === 200));
+  await sync();
+  t.equal(warnings().length, first.length, 'and not again: not per call');
+});
+
 t.test('fetchSync against a local server: body, headers, limits, timeout, errors', { timeout: 30000 }, async (t) => {
   const base = await localServer(t);
   const srv = await startServer(t, { app: fixture('shims.mjs'), threads: 1 });
@@ -150,6 +224,29 @@ t.test('fetchSync against a local server: body, headers, limits, timeout, errors
   const refused = (await get(srv.url, `/fetch?url=${encodeURIComponent(`http://127.0.0.1:${port}/`)}`)).json;
   t.match(refused, { name: 'TypeError', message: 'fetch failed', code: 'ECONNREFUSED' }, 'the cause\'s code is on the error');
   t.equal((await get(srv.url, '/fn/echo?args=[7]')).json.value, 7, 'the worker still answers');
+});
+
+t.test('fetchSync headers: given as a record, pairs or a Headers; read back through SyncHeaders, without undici in the worker', { timeout: 30000 }, async (t) => {
+  const base = await localServer(t);
+  const srv = await startServer(t, { app: fixture('shims.mjs'), threads: 1, maxThreads: 1 });
+  const url = encodeURIComponent(`${base}/cookies`);
+  const record = (await get(srv.url, `/fetch-headers?url=${url}&form=record`)).json;
+  t.equal(record.undiciLoaded, false, `fetchSync did not load undici into the worker (22-33 ms of CPU per thread on Node 20; already loaded before: ${record.undiciBefore})`);
+  t.same(record.echo, { method: 'POST', body: 'a=1', ua: 'shim', type: 'application/x-www-form-urlencoded;charset=UTF-8', two: 'a' }, 'request headers and a form body');
+  t.same(record.get, { cookie: 'a=1, b=2', test: 'yes', missing: null }, 'get() is case-insensitive and joins values');
+  t.same(record.has, [true, true, false]);
+  t.same(record.cookies, ['a=1', 'b=2'], 'getSetCookie()');
+  t.same(record.entries, [['set-cookie', 'a=1'], ['set-cookie', 'b=2'], ['x-test', 'yes']], 'iteration: set-cookie unjoined');
+  t.same(record.keys, [...record.keys].sort(), 'names lower-case and sorted, as Headers iterates them');
+  t.ok(record.keys.includes('content-length'));
+  t.same(record.values, ['yes']);
+  t.same(record.each, ['set-cookie=a=1', 'set-cookie=b=2', 'x-test=yes'], 'forEach(value, name)');
+  t.same(record.real, ['a=1', 'b=2'], 'new Headers(r.headers) makes a real one');
+  t.equal(record.tag, '[object SyncHeaders]');
+  const pairs = (await get(srv.url, `/fetch-headers?url=${url}&form=pairs`)).json;
+  t.match(pairs.echo, { ua: 'shim', two: 'a, b' }, 'pairs: a repeated name is sent twice');
+  const headers = (await get(srv.url, `/fetch-headers?url=${url}&form=headers`)).json;
+  t.match(headers.echo, { ua: 'shim', two: 'a' }, 'a Headers instance');
 });
 
 t.test('heavy jobs: runSync from a sync handler, run from an async one, errors and limits', { timeout: 30000 }, async (t) => {

@@ -1,0 +1,79 @@
+// Dispatcher.saturated and anyBlocked: when the supervisor adds elastic threads. Workers are
+// described through a real control block (the states each worker would publish) and stand-in
+// handles; the waiting queue is filled directly. No threads: every state combination is exact.
+import t from 'tap';
+import path from 'node:path';
+import { root } from '../../helpers.mjs';
+
+const { Dispatcher } = await import(path.join(root, 'dist/lib/acceptor/dispatcher.js'));
+const { ControlBlock, WorkerControl, createControlBuffer, epochNow } = await import(path.join(root, 'dist/lib/ring/control.js'));
+const { WORKER_STATE_NAMES, W_F64_RUN_SINCE, wIndexF64 } = await import(path.join(root, 'dist/lib/ring/layout.js'));
+
+const CAP = 4; // --thread-concurrency
+
+/**
+ * A dispatcher with one stand-in worker per spec: { state: 'idle' | 'parked' | 'running' |
+ * 'draining', ranMs (running), outstanding, retiring } and `waiting` requests queued.
+ */
+function setup(specs, waiting) {
+  const sab = createControlBuffer(8);
+  const control = new ControlBlock(sab);
+  const d = new Dispatcher(control, { limitConcurrency: 1000, threadConcurrency: CAP });
+  specs.forEach((spec, slot) => {
+    const w = new WorkerControl(sab, slot);
+    if (spec.state === 'running') {
+      w.enter(100 + slot);
+      control.f64[wIndexF64(slot, W_F64_RUN_SINCE)] = epochNow() - spec.ranMs;
+    } else {
+      w.setState(WORKER_STATE_NAMES.indexOf(spec.state)); // WorkerState is a const enum: by name
+    }
+    d.workers.push({ slot, outstanding: spec.outstanding ?? 1, retiring: spec.retiring ?? false });
+  });
+  for (let i = 0; i < waiting; i++) d.waiting.push({});
+  return d;
+}
+
+const parked = { state: 'parked' };
+const longSync = { state: 'running', ranMs: 50 };
+const shortSync = { state: 'running', ranMs: 5 };
+const asyncFull = { state: 'idle', outstanding: CAP };
+const between = { state: 'idle', outstanding: 1 };
+
+t.test('nothing waits: never saturated', async (t) => {
+  t.equal(setup([parked, parked], 0).saturated, false);
+});
+
+t.test('every worker parked or in a long synchronous handler, requests wait: saturated', async (t) => {
+  t.equal(setup([parked, parked], 1).saturated, true, 'both parked');
+  t.equal(setup([parked, longSync], 1).saturated, true, 'one parked, one running 50 ms');
+  t.equal(setup([longSync], 3).saturated, true, 'running 50 ms');
+});
+
+t.test('only full of async requests: not saturated, whatever waits', async (t) => {
+  t.equal(setup([asyncFull, asyncFull], 50).saturated, false, 'both at --thread-concurrency, idle between events');
+  t.equal(setup([parked, asyncFull], 50).saturated, false, 'one parked, one merely full');
+  t.equal(setup([{ state: 'running', ranMs: 1, outstanding: CAP }], 50).saturated, false, 'full, running a continuation for 1 ms');
+});
+
+t.test('a synchronous handler of a few ms is not blocked', async (t) => {
+  t.equal(setup([shortSync, shortSync], 5).saturated, false, 'running 5 ms (a loaded machine, a CPU-bound handler)');
+  t.equal(setup([shortSync, parked], 5).saturated, true, 'but a parked one beside it counts');
+});
+
+t.test('workers in between two requests take one each: saturated only when more wait', async (t) => {
+  t.equal(setup([parked, between, between], 2).saturated, false, 'two waiting, two workers about to take one');
+  t.equal(setup([parked, between, between], 3).saturated, true, 'three waiting');
+});
+
+t.test('retiring and draining workers count neither way', async (t) => {
+  t.equal(setup([parked, { ...asyncFull, retiring: true }], 1).saturated, true, 'a full retiring worker does not stop it');
+  t.equal(setup([parked, { state: 'draining', outstanding: CAP }], 1).saturated, true, 'nor a draining one');
+  t.equal(setup([{ ...parked, retiring: true }], 1).saturated, false, 'a retiring parked worker alone is not a reason');
+});
+
+t.test('anyBlocked: some worker parked or in a long synchronous handler', async (t) => {
+  t.equal(setup([between, asyncFull], 0).anyBlocked, false);
+  t.equal(setup([between, shortSync], 0).anyBlocked, false);
+  t.equal(setup([between, parked], 0).anyBlocked, true);
+  t.equal(setup([longSync], 0).anyBlocked, true);
+});
