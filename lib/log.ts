@@ -1,13 +1,226 @@
-// design: one pino logger per thread, writing JSON lines to stderr. On the acceptor the
-// destination is asynchronous (sonic-boom), so a slow stderr never blocks the event loop; in a
-// worker it is synchronous, since a worker may block and its lines must not be lost when it is
-// terminated. Lines are written whole, so threads never interleave inside a line.
-import { isMainThread, threadId } from 'node:worker_threads';
-import pino, { type Logger } from 'pino';
+// design: the error log (--error-log): pino JSON lines from every thread, to stderr or a file.
+// - Acceptor (main thread): an asynchronous destination (sonic-boom), so a slow disk or stderr
+//   never blocks the event loop; buffered lines are flushed at exit.
+// - Worker threads: one synchronous destination per thread, shared by greenserve's own records,
+//   the app logger and captured console output, since a worker may block and its lines must not be
+//   lost when it is terminated. Each thread opens the file itself, in append mode.
+// Every record is one write() of whole lines (sonic-boom never splits a line between writes), and
+// with O_APPEND each write lands whole at the end of the file, so threads never interleave inside
+// a line. On a pipe the kernel keeps writes of up to PIPE_BUF (4 KiB) whole.
+// Reopening (SIGUSR1, for logrotate): the acceptor reopens its destination and bumps a counter in
+// a SharedArrayBuffer; each worker thread compares it before writing a line and reopens its own
+// file when it moved, so even a thread that was blocked reopens before its next line.
+// A worker finds its destination in workerData.errorLog (messages.ts WorkerLogInit) when this
+// module loads, before the app does; with --capture-output it then turns console calls into
+// records. Records written while the thread runs a request carry its id (request-context.ts).
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
+import { format, inspect, type InspectOptions } from 'node:util';
+import { isMainThread, threadId, workerData } from 'node:worker_threads';
+import pino, { type DestinationStream, type Logger } from 'pino';
+import { ConfigError } from './errors.js';
+import type { WorkerLogInit } from './messages.js';
+import { currentRequestId, enableRequestContext } from './request-context.js';
 
 export type { Logger };
 
-export function createLogger(level: string, bindings: Record<string, unknown> = {}): Logger {
-  const dest = pino.destination({ dest: 2, sync: !isMainThread, minLength: 0 });
-  return pino({ level, base: { pid: process.pid, thread: threadId, ...bindings } }, dest);
+type SonicBoom = ReturnType<typeof pino.destination>;
+
+/** What a greenserve worker thread was given (null on the main thread and in other threads). */
+interface ThreadInit {
+  log: WorkerLogInit;
+  level: string;
+  slot: number | null;
 }
+
+const threadInit: ThreadInit | null = readThreadInit();
+
+function readThreadInit(): ThreadInit | null {
+  if (isMainThread) return null;
+  const data = workerData as { errorLog?: WorkerLogInit; logLevel?: unknown; slot?: unknown } | null;
+  const log = data?.errorLog;
+  if (typeof log !== 'object' || log === null || typeof log.target !== 'string' || !(log.reopen instanceof SharedArrayBuffer)) return null;
+  return {
+    log,
+    level: typeof data!.logLevel === 'string' ? data!.logLevel : 'info',
+    slot: typeof data!.slot === 'number' ? data!.slot : null,
+  };
+}
+
+/** The destinations this module opened on the main thread, by logger (reopen, close). */
+const owned = new WeakMap<Logger, { dest: SonicBoom; file: string | null }>();
+
+/**
+ * A logger for greenserve's own records. On the main thread it writes to `target` (`-`: stderr,
+ * else a file, created with its directory; a file that cannot be opened is a ConfigError naming
+ * errorLog). In a worker thread it writes to the thread's destination and `target` is ignored.
+ */
+export function createLogger(level: string, bindings: Record<string, unknown> = {}, target = '-'): Logger {
+  const base = { pid: process.pid, thread: threadId, ...bindings };
+  if (!isMainThread) return pino({ level, base, mixin: requestIdMixin }, threadDestination());
+  const file = target === '-' ? null : target;
+  if (file !== null) checkWritable(file);
+  const dest = pino.destination({ dest: file ?? 2, sync: false, minLength: 0, mkdir: file !== null, append: true });
+  dest.on('error', reportOnce);
+  const log = pino({ level, base }, dest);
+  owned.set(log, { dest, file });
+  return log;
+}
+
+/** Reopen the file of a logger made by createLogger (SIGUSR1); anything else is left alone. */
+export function reopenLogger(log: Logger): void {
+  const o = owned.get(log);
+  if (o === undefined || o.file === null) return;
+  try {
+    o.dest.reopen();
+  } catch (err) {
+    reportOnce(err as Error);
+  }
+}
+
+/** Write out what a logger made by createLogger holds, and close its file (the server stopped). */
+export function closeLogger(log: Logger): Promise<void> {
+  const o = owned.get(log);
+  if (o === undefined) return Promise.resolve();
+  owned.delete(log);
+  log.level = 'silent'; // a record logged after this is dropped, not written to a closed file
+  return new Promise((resolve) => {
+    try {
+      o.dest.flushSync();
+    } catch {
+      // not open yet, or EAGAIN on a pipe: end() still writes it out
+    }
+    if (o.file === null) return resolve();
+    o.dest.once('close', () => resolve());
+    o.dest.end();
+  });
+}
+
+/** A new counter for WorkerLogInit.reopen. */
+export function createReopenCounter(): SharedArrayBuffer {
+  return new SharedArrayBuffer(4);
+}
+
+/** Tell every worker thread to reopen its log file before its next line. */
+export function bumpReopenCounter(counter: SharedArrayBuffer): void {
+  Atomics.add(new Int32Array(counter), 0, 1);
+}
+
+/** Opening the file now turns a bad path into a one-line startup error instead of a lost log. */
+function checkWritable(file: string): void {
+  try {
+    mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    closeSync(openSync(file, 'a'));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError('errorLog', `cannot open ${file} for appending (${e.code ?? e.message})`, '--error-log');
+  }
+}
+
+let reported = false;
+
+/** A log that cannot be written cannot say so itself: one plain line on stderr, once. */
+function reportOnce(err: Error): void {
+  if (reported) return;
+  reported = true;
+  try {
+    process.stderr.write(`greenserve: error log: ${err.message}\n`);
+  } catch {
+    // nowhere left to say it
+  }
+}
+
+// ── worker threads ─────────────────────────────────────────────────────────────────────────────
+
+/** A sonic-boom that reopens its file when the acceptor bumped the counter (WorkerLogInit.reopen). */
+class ReopeningDestination implements DestinationStream {
+  private readonly boom: SonicBoom;
+  private readonly word: Int32Array;
+  private seen: number;
+
+  constructor(boom: SonicBoom, counter: SharedArrayBuffer) {
+    this.boom = boom;
+    this.word = new Int32Array(counter);
+    this.seen = Atomics.load(this.word, 0);
+  }
+
+  write(line: string): void {
+    const now = Atomics.load(this.word, 0);
+    if (now !== this.seen) {
+      this.seen = now;
+      try {
+        this.boom.reopen();
+      } catch (err) {
+        reportOnce(err as Error);
+      }
+    }
+    this.boom.write(line);
+  }
+}
+
+let threadDest: DestinationStream | null = null;
+
+/** This worker thread's destination, opened on first use. */
+function threadDestination(): DestinationStream {
+  if (threadDest !== null) return threadDest;
+  const target = threadInit?.log.target ?? '-';
+  const file = target === '-' ? null : target;
+  const boom = pino.destination({ dest: file ?? 2, sync: true, minLength: 0, mkdir: file !== null, append: true });
+  boom.on('error', reportOnce);
+  threadDest = file === null ? boom : new ReopeningDestination(boom, threadInit!.log.reopen);
+  return threadDest;
+}
+
+/** Adds the id of the request being run (a fresh object each call: pino assigns into it). */
+function requestIdMixin(): Record<string, unknown> {
+  const id = currentRequestId();
+  return id === undefined ? {} : { requestId: id };
+}
+
+/**
+ * The app logger (`import { logger } from 'greenserve'`). In a greenserve worker thread: records
+ * named `app` in the error log, at --log-level, each with the id of the request it was written
+ * for. Elsewhere (the main thread, a thread of the app's own) a logger on stderr.
+ */
+export function createAppLogger(): Logger {
+  if (threadInit === null) {
+    return pino({ name: 'app', base: { pid: process.pid, thread: threadId } }, pino.destination({ dest: 2, sync: !isMainThread, minLength: 0 }));
+  }
+  enableRequestContext();
+  return threadLogger('app');
+}
+
+function threadLogger(name: string): Logger {
+  const base = { pid: process.pid, thread: threadId, ...(threadInit!.slot === null ? {} : { worker: threadInit!.slot }) };
+  return pino({ name, level: threadInit!.level, base, mixin: requestIdMixin }, threadDestination());
+}
+
+type ConsoleLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/**
+ * --capture-output: console calls of this thread become records named `console` at the matching
+ * level. The methods Node builds on these (table, count, timeEnd, assert, group...) call them
+ * through `this`, so they are captured too.
+ */
+function captureConsole(): void {
+  enableRequestContext();
+  const log = threadLogger('console');
+  const at = (level: ConsoleLevel) => (...args: unknown[]): void => {
+    if (log.isLevelEnabled(level)) log[level](format(...args));
+  };
+  console.log = at('info');
+  console.info = at('info');
+  console.debug = at('debug');
+  console.warn = at('warn');
+  console.error = at('error');
+  console.trace = (...args: unknown[]): void => {
+    if (!log.isLevelEnabled('info')) return;
+    const stack = (new Error().stack ?? '').split('\n').slice(2).join('\n');
+    log.info({ stack }, `Trace${args.length > 0 ? `: ${format(...args)}` : ''}`);
+  };
+  console.dir = (item: unknown, options?: InspectOptions): void => {
+    if (log.isLevelEnabled('info')) log.info(inspect(item, { customInspect: false, ...options }));
+  };
+}
+
+if (threadInit?.log.captureOutput === true) captureConsole();
