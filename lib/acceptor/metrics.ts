@@ -4,10 +4,10 @@
 // scrape listener is a node:http server on its own address: it runs on the acceptor thread but is
 // not the request path, and one scrape costs a few hundred lines of text. With metrics off the
 // server holds NO_METRICS, whose methods do nothing, and the request path never reaches them.
-import http from 'node:http';
+import type http from 'node:http';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { parseBind } from '../config/settings.js';
 import type { RequestRecord, RequestSink } from './observe.js';
+import { listenSide } from './side-listener.js';
 
 /** Upper bounds of the request duration histogram, in seconds. */
 export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
@@ -135,8 +135,7 @@ export class Metrics implements RequestSink, MetricsHooks {
 
   /** Serve GET /metrics on `address` (a --bind form); resolves with the URL. */
   async listen(address: string): Promise<string> {
-    const addr = parseBind(address);
-    const server = http.createServer((req, res) => {
+    const { server, url } = await listenSide(address, '/metrics', (req, res) => {
       if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found\n');
         return;
@@ -145,17 +144,8 @@ export class Metrics implements RequestSink, MetricsHooks {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(body) });
       res.end(req.method === 'HEAD' ? undefined : body);
     });
-    server.keepAliveTimeout = 5000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      if (addr.kind === 'unix') server.listen(addr.path, resolve);
-      else server.listen(addr.port, addr.host, resolve);
-    });
     this.server = server;
-    if (addr.kind === 'unix') return `unix:${addr.path}/metrics`;
-    const a = server.address() as { address: string; port: number; family: string };
-    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return `http://${host}:${a.port}/metrics`;
+    return url;
   }
 
   close(): void {

@@ -1,7 +1,8 @@
 // design: the operability features of the acceptor in one place, so the server wires them with a
 // few calls: health and readiness (--health-path, --ready-path), the access log (--access-log)
-// with request ids, and metrics (--metrics-bind). Each is decided once, at construction: with all
-// of them off the server keeps its plain submit and opens plain Connections, so the request path
+// with request ids, metrics (--metrics-bind) and the status dashboard (--status-bind). Each is
+// decided once, at construction: with all of them off the server keeps its plain submit and opens
+// plain Connections, so the request path
 // does no work at all for them (STYLE rule 8). With any on, submit is wrapped once and
 // connections are ObservedConnections.
 import type { Socket } from 'node:net';
@@ -13,6 +14,8 @@ import type { FramedRequest } from './framer.js';
 import { healthPathsOf, healthResponder, type HealthPaths } from './health.js';
 import { Metrics, NO_METRICS, type MetricsHooks, type MetricsSnapshot } from './metrics.js';
 import { ObservedConnection, Observer, type RequestSink } from './observe.js';
+import { StatusBoard, type StatusGauges } from './status.js';
+import { StatusServer } from './status-server.js';
 
 export type Submit = (ex: Exchange, req: FramedRequest) => void;
 
@@ -21,6 +24,8 @@ export interface OperationsSource {
   snapshot(): MetricsSnapshot;
   /** a worker can take work and the server is not draining */
   ready(): boolean;
+  /** gauges for a status dashboard snapshot */
+  status(): StatusGauges;
 }
 
 export class Operations {
@@ -31,9 +36,13 @@ export class Operations {
   readonly frameFlags: number;
   /** Where metrics are served, once started. */
   metricsUrl: string | null = null;
+  /** Where the status dashboard is served, once started. */
+  statusUrl: string | null = null;
   private readonly config: Config;
   private readonly source: OperationsSource;
   private readonly metricsImpl: Metrics | null;
+  private readonly statusBoard: StatusBoard | null;
+  private statusServer: StatusServer | null = null;
   private readonly accessLog: AccessLog | null;
   private readonly observer: Observer | null;
 
@@ -42,10 +51,12 @@ export class Operations {
     this.source = source;
     this.health = healthPathsOf(config);
     this.metricsImpl = config.metricsBind === '' ? null : new Metrics(() => source.snapshot());
-    this.metrics = this.metricsImpl ?? NO_METRICS;
+    this.statusBoard = config.statusBind === '' ? null : new StatusBoard(() => source.status());
+    this.metrics = restartHooks(this.metricsImpl, this.statusBoard);
     this.accessLog = config.accessLog === '' ? null : new AccessLog(config.accessLog, config.accessLogFormat);
     const sinks: RequestSink[] = [];
     if (this.metricsImpl !== null) sinks.push(this.metricsImpl);
+    if (this.statusBoard !== null) sinks.push(this.statusBoard);
     if (this.accessLog !== null) sinks.push(this.accessLog);
     this.observer = sinks.length === 0 ? null : new Observer({
       sinks,
@@ -82,9 +93,13 @@ export class Operations {
       : new ObservedConnection(id, socket, opts, host, this.observer);
   }
 
-  /** Start the metrics listener. */
+  /** Start the metrics and status listeners. */
   async start(): Promise<void> {
     if (this.metricsImpl !== null) this.metricsUrl = await this.metricsImpl.listen(this.config.metricsBind);
+    if (this.statusBoard !== null) {
+      this.statusServer = new StatusServer(this.statusBoard);
+      this.statusUrl = await this.statusServer.listen(this.config.statusBind);
+    }
   }
 
   /** Reopen log files (SIGUSR1). */
@@ -92,9 +107,23 @@ export class Operations {
     this.accessLog?.reopen();
   }
 
-  /** Stop the metrics listener and flush the access log. */
+  /** Stop the metrics and status listeners and flush the access log. */
   async close(): Promise<void> {
     this.metricsImpl?.close();
+    if (this.statusServer !== null) this.statusServer.close();
+    else this.statusBoard?.close();
     await this.accessLog?.close();
   }
+}
+
+/** The restart hook of whichever of metrics and the status board are on (a no-op with neither). */
+function restartHooks(metrics: Metrics | null, board: StatusBoard | null): MetricsHooks {
+  if (metrics === null) return board ?? NO_METRICS;
+  if (board === null) return metrics;
+  return {
+    workerRestart: (reason) => {
+      metrics.workerRestart(reason);
+      board.workerRestart(reason);
+    },
+  };
 }
