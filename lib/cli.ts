@@ -5,6 +5,7 @@
 // did not load in a worker (WORKER_BOOT_ERROR, as gunicorn's 3). Signals only enqueue events for
 // the supervisor (handle.signal); the process exits when the server has stopped (docs/signals.md).
 // `--check-config` and `--print-config` resolve the same way and exit (0, or 2 when bad).
+// Without an APP it serves the built-in notes demo (lib/demo.ts).
 import { readFileSync } from 'node:fs';
 import { configFileOf, loadConfigFile, parseArgv, resolveConfig, type Config } from './config/resolve.js';
 import { loadTls } from './acceptor/tls.js';
@@ -12,7 +13,8 @@ import { appUrlOf } from './server.js';
 import { loadApp } from './worker/app.js';
 import { helpText } from './config/help.js';
 import { SETTINGS } from './config/settings.js';
-import { ConfigError, GreenserveError } from './errors.js';
+import { AppLoadError, ConfigError, GreenserveError } from './errors.js';
+import { DEMO_APP, prepareDemo, type DemoInfo } from './demo.js';
 import { serveConfig, SUPERVISOR_SIGNALS, type ServerHandle } from './index.js';
 import { createLogger, type Logger } from './log.js';
 
@@ -25,6 +27,9 @@ function usageError(message: string): never {
   process.stderr.write(`greenserve: error: ${message}\n`);
   process.exit(2);
 }
+
+/** Set when no APP was given and the built-in demo is served. */
+let demo: DemoInfo | null = null;
 
 async function parse(argv: string[]): Promise<Config | null> {
   try {
@@ -40,7 +45,11 @@ async function parse(argv: string[]): Promise<Config | null> {
     const configFile = configFileOf(parsed.options, process.env);
     const file = configFile === null ? undefined : await loadConfigFile(configFile);
     const hasApp = parsed.options['app'] !== undefined || (process.env['GREENSERVE_APP'] ?? '') !== '' || file?.settings['app'] !== undefined;
-    if (!hasApp) usageError('APP: the app module is required (greenserve [options] APP; see --help)');
+    if (!hasApp) parsed.options['app'] = DEMO_APP;
+    // The demo shows the status dashboard too (on a free loopback port, printed at start) unless
+    // --status-bind is set anywhere; `--status-bind ''` turns it off.
+    const statusGiven = parsed.options['statusBind'] !== undefined || (process.env['GREENSERVE_STATUS_BIND'] ?? '') !== '' || file?.settings['statusBind'] !== undefined;
+    if (!hasApp && !statusGiven) parsed.options['statusBind'] = '127.0.0.1:0';
     const config = resolveConfig({ file, cli: parsed.options, env: process.env });
     if (parsed.printConfig) {
       // In the table's order, as --help and docs/settings.md list them.
@@ -48,10 +57,16 @@ async function parse(argv: string[]): Promise<Config | null> {
       process.stdout.write(`${JSON.stringify(ordered, null, 2)}\n`);
       return null;
     }
+    if (!hasApp) demo = await prepareDemo(config.demoDb);
     if (parsed.checkConfig) await checkConfig(config);
     return config;
   } catch (err) {
     if (err instanceof ConfigError || (err as GreenserveError).code === 'GS_ERR_CONFIG') usageError((err as Error).message);
+    if ((err as GreenserveError).code === AppLoadError.code) {
+      // The demo found no SQLite driver: the app cannot load, as a worker would find at boot.
+      process.stderr.write(`greenserve: cannot start: ${AppLoadError.code}: ${(err as Error).message}\n`);
+      process.exit(EXIT_BOOT_ERROR);
+    }
     throw err;
   }
 }
@@ -72,7 +87,12 @@ async function checkConfig(config: Config): Promise<never> {
 async function main(): Promise<void> {
   const config = await parse(process.argv.slice(2));
   if (config === null) return;
-  const log = createLogger(config.logLevel);
+  let log: Logger;
+  try {
+    log = createLogger(config.logLevel, {}, config.errorLog);
+  } catch (err) {
+    usageError((err as Error).message); // --error-log names a file that cannot be opened
+  }
   let handle;
   try {
     handle = await serveConfig(config, log);
@@ -97,6 +117,7 @@ async function main(): Promise<void> {
 function banner(log: Logger, config: Config, handle: ServerHandle): void {
   for (const a of handle.addresses) log.info({ address: a.url }, `listening on ${a.url}`);
   if (handle.metricsUrl !== null) log.info({ address: handle.metricsUrl }, `metrics on ${handle.metricsUrl}`);
+  if (handle.statusUrl !== null) log.info({ address: handle.statusUrl }, `status dashboard on ${handle.statusUrl}`);
   const health = [config.healthPath, config.readyPath].filter((p) => p !== '');
   if (health.length > 0) log.info({ healthPath: config.healthPath, readyPath: config.readyPath }, `health checks at ${health.join(', ')}`);
   if (config.accessLog !== '') {
@@ -108,6 +129,12 @@ function banner(log: Logger, config: Config, handle: ServerHandle): void {
     `greenserve ${version()} (node ${process.version}): ${config.threads} threads, ${config.connections} connections, ` +
       `app ${config.app} (${handle.app})`,
   );
+  if (demo !== null) {
+    log.info(
+      { demo: 'notes', database: demo.database, driver: demo.driver },
+      `no APP given: serving the notes demo at ${handle.url}/ (database ${demo.database}, ${demo.driver}; --demo-db PATH to change it)`,
+    );
+  } else if (config.demoDb !== '') log.warn({ demoDb: config.demoDb }, 'demoDb is ignored: it is the database of the built-in demo, served only without APP');
 }
 
 /** Exit status when a worker could not load the app at startup (gunicorn's WORKER_BOOT_ERROR). */

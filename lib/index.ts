@@ -7,9 +7,13 @@ import { Server, type BoundAddress, type ServerStats } from './server.js';
 
 export type { Config, ConfigOptions } from './config/resolve.js';
 export type { BoundAddress, ServerStats, WorkerStats } from './server.js';
+export type { WorkerDetail } from './supervisor/pool.js';
+export type { TimeoutInfo, WorkerReport } from './messages.js';
 export type { SupervisorEvent, SupervisorSignal } from './supervisor/arbiter.js';
 export { SUPERVISOR_SIGNALS } from './supervisor/arbiter.js';
 export { GreenserveError, ConfigError, AppLoadError, AppShapeError } from './errors.js';
+/** The app logger: records in the error log with the id of the request they were written for. */
+export { logger } from './app-log.js';
 import type { SupervisorEvent, SupervisorSignal } from './supervisor/arbiter.js';
 
 export interface ServeOptions extends ConfigOptions {
@@ -44,10 +48,20 @@ export interface ServerHandle {
   enqueue(event: SupervisorEvent): void;
   /** Resolves once the server has stopped, whatever stopped it. */
   readonly closed: Promise<void>;
+  /** Counts from shared memory: synchronous, never waits on a worker. */
   stats(): ServerStats;
+  /**
+   * The same, with each worker's `detail`: its own report over the control plane (heap used,
+   * reserved and limit, event-loop utilization, requests in flight) and the request it runs. A
+   * worker that does not answer within `timeoutMs` (default 500; a handler holds its thread) is
+   * reported with `responsive: false` instead of holding the stats up.
+   */
+  stats(options: { detail: true; timeoutMs?: number }): Promise<ServerStats>;
   /** Where Prometheus metrics are served (`--metrics-bind`), or null when they are off. */
   readonly metricsUrl: string | null;
-  /** Reopen the access log file (SIGUSR1 in the CLI; after logrotate moved it). */
+  /** Where the live status dashboard is served (`--status-bind`), or null when it is off. */
+  readonly statusUrl: string | null;
+  /** Reopen the access log and error log files (SIGUSR1 in the CLI; after logrotate moved them). */
   reopenLogs(): void;
 }
 
@@ -80,8 +94,10 @@ function handleOf(server: Server): ServerHandle {
     signal: (signal) => server.signal(signal),
     enqueue: (event) => server.enqueue(event),
     closed: server.stopped,
-    stats: () => server.stats(),
+    stats: ((options?: { detail?: boolean; timeoutMs?: number }) =>
+      options?.detail === true ? server.detailedStats(options.timeoutMs ?? 500) : server.stats()) as ServerHandle['stats'],
     metricsUrl: server.ops.metricsUrl,
-    reopenLogs: () => server.ops.reopenLogs(),
+    statusUrl: server.ops.statusUrl,
+    reopenLogs: () => server.reopenLogs(),
   };
 }

@@ -13,14 +13,17 @@ import type { FramedRequest } from './acceptor/framer.js';
 import { statusResponse } from './acceptor/responses.js';
 import { Operations } from './acceptor/operations.js';
 import type { MetricsSnapshot } from './acceptor/metrics.js';
+import type { StatusGauges } from './acceptor/status.js';
+import { readWorkers } from './acceptor/status-workers.js';
 import { loadTls } from './acceptor/tls.js';
 import { parseBind, type BindAddress, type Config } from './config/resolve.js';
 import { AppLoadError } from './errors.js';
-import { createLogger, type Logger } from './log.js';
+import { bumpReopenCounter, closeLogger, createLogger, createReopenCounter, reopenLogger, type Logger } from './log.js';
+import { startDevReload, type DevReload } from './dev-reload.js';
 import { ControlBlock, createControlBuffer } from './ring/control.js';
 import { CONTROL_SLOTS, WORKER_STATE_NAMES, WorkerState } from './ring/layout.js';
 import { Arbiter, type SupervisorEvent, type SupervisorSignal } from './supervisor/arbiter.js';
-import { Pool } from './supervisor/pool.js';
+import { Pool, type WorkerDetail } from './supervisor/pool.js';
 import { IoHelper } from './supervisor/io-helper.js';
 
 export type BoundAddress = { kind: 'tcp'; host: string; port: number; url: string } | { kind: 'unix'; path: string; url: string };
@@ -36,6 +39,8 @@ export interface WorkerStats {
   heapMb: number;
   /** Takes no new requests (recycled, reloaded, scaled down or killed). */
   retiring: boolean;
+  /** Only from `stats({ detail: true })`: the worker's own report over the control plane (docs/signals.md). */
+  detail?: WorkerDetail;
 }
 
 export interface ServerStats {
@@ -50,12 +55,37 @@ export interface ServerStats {
   threads: number;
   /** Extra workers started because every worker was blocked (--max-threads), not retiring. */
   elastic: number;
-  /** Every live worker thread, including ones retiring or starting. */
+  /**
+   * The pre-warmed spare worker, or null (elastic threads off, or none right now). Not in
+   * `workers`: it takes no requests until every worker is blocked, then joins them in its slot.
+   */
+  spare: { slot: number; ready: boolean } | null;
+  /** Every live worker thread that serves, including ones retiring or starting (not the spare). */
   workers: WorkerStats[];
+  /**
+   * The most response bytes one connection holds in the acceptor now (its socket's write buffer
+   * and pipelined responses): what flow control bounds for a client that reads slowly.
+   */
+  connectionBufferMax: number;
 }
 
 /** Seconds between keep-alive sweeps; idle connections close within keepAlive + this. */
 const SWEEP_MS = 1000;
+
+/**
+ * On a graceful shutdown, a keep-alive connection closes after a response that says
+ * `Connection: close` (every request dispatched from then on gets one), or once it has been idle
+ * this long. A proxy that pools connections (nginx's upstream keepalive) sends a request on any of
+ * them at any moment, most often on the one that has just answered: closed at once, a connection
+ * whose request is in flight or already in its receive buffer is reset unanswered, and a proxy
+ * resends only idempotent requests, so a POST fails with a 502 (measured behind nginx with idle
+ * connections closed at once: 1 to 3 POSTs lost in 4 of 11 runs of the rolling restart of
+ * test/integration/nginx.test.mjs). Left open for this long, the proxy uses them (and is told to
+ * close each) or has stopped using them.
+ */
+const IDLE_CLOSE_MS = 250;
+/** How often the drain looks for idle connections to close. */
+const DRAIN_TICK_MS = 50;
 
 export function appUrlOf(app: string): string {
   if (/^(file|data|node):/.test(app)) return app;
@@ -96,13 +126,24 @@ export class Server implements ConnectionHost {
   readonly trustsProxy: ProxyMatcher;
   /** Health, access log, metrics (lib/acceptor/operations.ts); `ops.metrics.workerRestart(reason)`. */
   readonly ops: Operations;
+  /** Bumped by reopenLogs(): every worker thread reopens its --error-log file (lib/log.ts). */
+  private readonly logReopen = createReopenCounter();
+  /** The error log this server opened (--error-log), or null when the caller passed a logger. */
+  private readonly ownLog: Logger | null;
+  /** --reload: the watcher that reloads the workers when the app's files change. */
+  private devReload: DevReload | null = null;
 
-  constructor(config: Config, log: Logger = createLogger(config.logLevel)) {
+  constructor(config: Config, log?: Logger) {
     this.config = config;
-    this.log = log;
+    this.ownLog = log === undefined ? createLogger(config.logLevel, {}, config.errorLog) : null;
+    this.log = log ?? this.ownLog!;
     this.tls = loadTls(config); // reads the files: a bad one stops the server before any worker starts
     this.trustsProxy = proxyMatcher(config.forwardedAllowIps);
-    this.ops = new Operations(config, { snapshot: () => this.metricsSnapshot(), ready: () => this.isReady() });
+    this.ops = new Operations(config, {
+      snapshot: () => this.metricsSnapshot(),
+      ready: () => this.isReady(),
+      status: () => this.statusGauges(),
+    });
     // With health, access log or metrics on, submit is wrapped once here; otherwise it stays plain.
     const submit = this.ops.wrapSubmit((ex, req) => this.dispatcher.submit(ex, req));
     if (submit !== null) this.submit = submit;
@@ -112,11 +153,13 @@ export class Server implements ConnectionHost {
         fields: config.limitRequestFields,
         fieldSize: config.limitRequestFieldSize,
         body: config.limitRequestBody,
+        bodyBuffer: config.bodyBufferSize,
       },
       maxRequests: config.keepAlive === 0 ? 1 : config.maxRequestsPerConnection,
       headerTimeoutMs: config.headerTimeout * 1000,
       minBodyRate: config.minBodyRate,
       frameFlags: this.ops.frameFlags,
+      streamIdleMs: config.streamIdleTimeout * 1000,
     };
     this.stopped = new Promise((resolve) => (this.markStopped = resolve));
     this.control = new ControlBlock(createControlBuffer(CONTROL_SLOTS));
@@ -139,6 +182,7 @@ export class Server implements ConnectionHost {
         keepAliveMs: config.keepAlive * 1000,
         threadConcurrency: config.threadConcurrency,
         logLevel: config.logLevel,
+        errorLog: { target: config.errorLog, reopen: this.logReopen, captureOutput: config.captureOutput },
         serverHeader: config.serverHeader,
         requestIdHeader: config.requestIdHeader.toLowerCase(),
         bootTimeoutMs: config.bootTimeout * 1000,
@@ -168,7 +212,7 @@ export class Server implements ConnectionHost {
       this.pool,
       this.dispatcher,
       this.control,
-      log,
+      this.log,
       { shutdown: (graceful) => void this.close(graceful) },
     );
   }
@@ -197,6 +241,7 @@ export class Server implements ConnectionHost {
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
     this.arbiter.start();
+    if (this.config.reload) this.devReload = startDevReload(this.config, appUrlOf(this.config.app), () => this.reload(), this.log);
     return this;
   }
 
@@ -220,6 +265,19 @@ export class Server implements ConnectionHost {
     };
   }
 
+  /** What the status dashboard shows (--status-bind): read once a second while it is watched. */
+  private statusGauges(): StatusGauges {
+    return {
+      app: this.appDetail,
+      threads: this.arbiter.target,
+      maxThreads: this.config.maxThreads === 0 ? 4 * this.config.threads : this.config.maxThreads,
+      connections: this.connections.size,
+      inflight: this.dispatcher.outstanding,
+      queued: this.dispatcher.waitingCount,
+      workers: readWorkers(this.pool.handles, this.control),
+    };
+  }
+
   // ── supervisor operations: each only enqueues an event for the arbiter's loop ───────────────
   /** Act on a signal as the CLI does (docs/signals.md); tests call this instead of kill(). */
   signal(signal: SupervisorSignal): void {
@@ -229,6 +287,13 @@ export class Server implements ConnectionHost {
   /** Push any supervisor event (tests). */
   enqueue(ev: SupervisorEvent): void {
     this.arbiter.enqueue(ev);
+  }
+
+  /** Reopen the log files (SIGUSR1): the access log, the acceptor's error log, every worker's. */
+  reopenLogs(): void {
+    this.ops.reopenLogs();
+    reopenLogger(this.log);
+    bumpReopenCounter(this.logReopen);
   }
 
   /** Zero-downtime reload: resolves once the new generation serves; rejects if it failed to load. */
@@ -250,9 +315,30 @@ export class Server implements ConnectionHost {
     return h ? h.detail : '';
   }
 
+  /**
+   * stats(), and each worker's report over the control plane (comlink; never the request path),
+   * fetched from every worker at once; a worker that does not answer within `timeoutMs` is
+   * reported with `responsive: false`.
+   */
+  async detailedStats(timeoutMs: number): Promise<ServerStats> {
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000) {
+      throw new RangeError(`stats: timeoutMs must be an integer from 1 to 60000 (got ${timeoutMs})`);
+    }
+    const st = this.stats();
+    const handles = this.pool.live().filter((h) => st.workers.some((w) => w.slot === h.slot));
+    const details = await this.pool.details(handles, timeoutMs);
+    for (const w of st.workers) {
+      const d = details.get(w.slot);
+      if (d !== undefined) w.detail = d;
+    }
+    return st;
+  }
+
   stats(): ServerStats {
     const workers: WorkerStats[] = [];
+    const spare = this.arbiter.spare;
     for (const h of this.pool.live()) {
+      if (h === spare) continue;
       const slot = h.slot;
       workers.push({
         slot,
@@ -273,9 +359,17 @@ export class Server implements ConnectionHost {
       waiting: this.dispatcher.waitingCount,
       wakeups: { workers: workerWakes, acceptor: Atomics.load(acc.i32, acc.bellIndex) },
       threads: this.arbiter.target,
-      elastic: this.pool.live().filter((h) => h.elastic && !h.retiring).length,
+      elastic: this.pool.live().filter((h) => h.elastic && !h.retiring && h !== spare).length,
+      spare: spare === null ? null : { slot: spare.slot, ready: spare.ready },
       workers,
+      connectionBufferMax: this.connectionBufferMax(),
     };
+  }
+
+  private connectionBufferMax(): number {
+    let max = 0;
+    for (const c of this.connections) max = Math.max(max, c.bufferedBytes);
+    return max;
   }
 
   // ── ConnectionHost ───────────────────────────────────────────────────────────────────────────
@@ -285,6 +379,14 @@ export class Server implements ConnectionHost {
 
   corked(conn: Connection): void {
     this.dispatcher.corked(conn);
+  }
+
+  streamSignal(ex: Exchange, type: number, value: number): void {
+    this.dispatcher.signal(ex, type, value);
+  }
+
+  toWorker(ex: Exchange, type: number, payload: Buffer): void {
+    this.dispatcher.toWorker(ex, type, payload);
   }
 
   closed(conn: Connection): void {
@@ -369,8 +471,8 @@ export class Server implements ConnectionHost {
   // ── shutdown ─────────────────────────────────────────────────────────────────────────────────
   /**
    * Graceful: stop accepting, finish the requests owed (within --graceful-timeout; every request
-   * sent from now on is answered with Connection: close), close idle keep-alive connections, stop
-   * the workers. `graceful: false` (SIGQUIT) closes every connection and stops at once, also
+   * sent from now on is answered with Connection: close), close keep-alive connections once idle
+   * for IDLE_CLOSE_MS (drain()), stop the workers. `graceful: false` (SIGQUIT) closes every connection and stops at once, also
    * cutting short a graceful close in progress.
    */
   close(graceful = true): Promise<void> {
@@ -383,23 +485,12 @@ export class Server implements ConnectionHost {
   }
 
   private async shutdown(): Promise<void> {
+    this.devReload?.close();
     this.dispatcher.closing = true;
     for (const l of this.listeners) l.close();
     for (const s of this.held) s.destroy();
     this.held = [];
-    for (const conn of [...this.connections]) conn.closeWhenIdle();
-    if (this.connections.size > 0 && this.graceful) {
-      const graceMs = this.config.gracefulTimeout * 1000;
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(done, graceMs);
-        this.onIdleConnections = done;
-        this.cutGrace = done;
-      });
-    }
+    if (this.connections.size > 0 && this.graceful) await this.drain(this.config.gracefulTimeout * 1000);
     for (const conn of [...this.connections]) conn.destroy();
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.arbiter.stop();
@@ -407,7 +498,41 @@ export class Server implements ConnectionHost {
     await this.ioHelper.close();
     for (const a of this.addresses) if (a.kind === 'unix') removeStaleSocket(a.path);
     await this.ops.close();
+    if (this.ownLog !== null) await closeLogger(this.ownLog);
     this.markStopped();
+  }
+
+  /**
+   * The graceful drain, for at most `graceMs`: every request dispatched from now on is answered
+   * with `Connection: close` and its connection closes after it; a connection idle for
+   * IDLE_CLOSE_MS is closed (checked every DRAIN_TICK_MS, in the check phase, so right after a
+   * poll phase has read what the sockets received). Ends when no connection is left, at
+   * `graceMs`, or at a second signal (close(false)).
+   */
+  private drain(graceMs: number): Promise<void> {
+    // Idle since the later of the drain's start and the connection's last activity: stamps made
+    // before the drain are up to a sweep (1 s) old, and would make a connection that answered a
+    // moment ago look long idle. From here the clock moves every tick.
+    const since = (this.clock = Date.now());
+    return new Promise<void>((resolve) => {
+      const closeIdle = (): void => {
+        const now = (this.clock = Date.now());
+        for (const conn of [...this.connections]) {
+          if (conn.idle && now - Math.max(conn.lastActive, since) >= IDLE_CLOSE_MS) conn.destroy();
+        }
+      };
+      const tick = setInterval(() => setImmediate(closeIdle), DRAIN_TICK_MS);
+      const finish = (): void => {
+        clearInterval(tick);
+        clearTimeout(timer);
+        this.onIdleConnections = null;
+        this.cutGrace = null;
+        resolve();
+      };
+      const timer = setTimeout(finish, graceMs);
+      this.onIdleConnections = finish;
+      this.cutGrace = finish;
+    });
   }
 }
 

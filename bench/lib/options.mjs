@@ -12,6 +12,8 @@ export const ALL = {
   servers: ['greenserve', 'node-http', 'node-cluster', 'fastify', 'fastify-piscina'],
   tools: ['wrk', 'autocannon'],
 };
+/** Servers that --servers accepts besides the default list: greenserve variants, for ratios to it. */
+const VARIANTS = ['greenserve-access-log', 'greenserve-elastic'];
 
 export const USAGE = `usage: node bench/run.mjs [options]     (npm run bench -- [options])
 
@@ -24,7 +26,8 @@ export const USAGE = `usage: node bench/run.mjs [options]     (npm run bench -- 
   --cpu-hogs N          busy-looping processes alongside hello's extra sample (default ${DEFAULTS.cpuHogs}; 0: skip)
   --idle N              idle keep-alive connections whose server RSS is measured (default ${DEFAULTS.idle}; 0: skip)
   --scenarios LIST      comma-separated, from: ${ALL.scenarios.join(', ')} (default: all)
-  --servers LIST        comma-separated, from: ${ALL.servers.join(', ')} (default: all)
+  --servers LIST        comma-separated, from: ${ALL.servers.join(', ')} (default: all),
+                        and the greenserve variants ${VARIANTS.join(', ')}
   --tools LIST          comma-separated, from: ${ALL.tools.join(', ')} (default: all; --quick: wrk)
   --quiet-cores C       before each server starts, wait until other processes use under C cores (default ${DEFAULTS.quietCores})
   --quiet-wait S        ... for at most S seconds per server (default ${DEFAULTS.quietWait}; --quick ${QUICK.quietWait}: no waiting)
@@ -52,11 +55,12 @@ function nonNegative(name, value) {
 
 function list(name, value) {
   const items = value.split(',').map((s) => s.trim()).filter(Boolean);
-  const unknown = items.filter((s) => !ALL[name].includes(s));
+  const allowed = name === 'servers' ? [...ALL.servers, ...VARIANTS] : ALL[name];
+  const unknown = items.filter((s) => !allowed.includes(s));
   if (unknown.length > 0 || items.length === 0) {
-    throw new Error(`--${name}: unknown '${unknown.join(',')}'; choose from ${ALL[name].join(', ')}`);
+    throw new Error(`--${name}: unknown '${unknown.join(',')}'; choose from ${allowed.join(', ')}`);
   }
-  return ALL[name].filter((s) => items.includes(s)); // keep the canonical order
+  return allowed.filter((s) => items.includes(s)); // keep the canonical order
 }
 
 const NUMBERS = {

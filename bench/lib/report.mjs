@@ -62,7 +62,7 @@ export function summarize(results) {
             && (s.load ?? load.name) === load.name && (s.tool === tool || (s.error && s.tool === null)))),
         }));
         const base = cells.find((c) => c.server === BASELINE)?.rps ?? null;
-        const best = cells.filter((c) => c.server !== GREENSERVE && c.rps > 0)
+        const best = cells.filter((c) => !c.server.startsWith(GREENSERVE) && c.rps > 0)
           .reduce((a, c) => (a && a.rps >= c.rps ? a : c), null);
         for (const c of cells) {
           rows.push({

@@ -114,7 +114,7 @@ export const serverEnv = { BENCH_CPU_ITERS: String(cpuWork.iterations) };
 /** The app module `server` loads for `scenario`, or null when that server sits it out. */
 export function appFor(scenario, server) {
   const { apps } = SCENARIOS[scenario];
-  if (server === 'greenserve') return apps.greenserve ?? apps.node;
+  if (server.startsWith('greenserve')) return apps.greenserve ?? apps.node;
   if (server === 'node-http' || server === 'node-cluster') return apps.node;
   return apps[server] ?? null;
 }

@@ -24,6 +24,20 @@ export const SERVERS = {
     missing: () => (existsSync(`${ROOT}${GREENSERVE_CLI}`)
       ? null : `${GREENSERVE_CLI} not found (build it with \`npx tsc -p tsconfig.json\`)`),
   },
+  // Variants (not in the default server list; name them with --servers): the same greenserve
+  // with its access log on, written to a file (issue #6's figure), and with elastic threads up to
+  // 64 (issue #5's io-sync figure). Compare them with `greenserve` in the same run.
+  'greenserve-access-log': {
+    label: 'greenserve +access log',
+    args: (app, port, opts) => [...SERVERS.greenserve.args(app, port, opts).slice(0, -1),
+      '--access-log', `${ROOT}bench/results/logs/access-${port}.log`, app],
+    missing: () => SERVERS.greenserve.missing(),
+  },
+  'greenserve-elastic': {
+    label: 'greenserve max-threads 64',
+    args: (app, port, opts) => [...SERVERS.greenserve.args(app, port, opts).slice(0, -1), '--max-threads', '64', app],
+    missing: () => SERVERS.greenserve.missing(),
+  },
   'node-http': {
     label: 'node:http',
     args: (app, port) => ['bench/peers/node-http.mjs', app, String(port)],

@@ -14,8 +14,8 @@ interface Row {
 /** The full --help text, ending with a newline. */
 export function helpText(): string {
   const app = SETTINGS.find((s) => s.flag === null);
-  const lines = ['usage: greenserve [options] APP', ''];
-  if (app !== undefined) lines.push(`APP: ${app.help} (like ./app.js or ./app.js:handler)`, '');
+  const lines = ['usage: greenserve [options] [APP]', ''];
+  if (app !== undefined) lines.push(`APP: ${app.help} (like ./app.js or ./app.js:handler)`, 'Without APP: the built-in notes demo (see --demo-db).', '');
   const sections: Array<[string, Row[]]> = SECTIONS.map((section) => [section, rowsFor(section)]);
   sections.push(['Other', CLI_ACTIONS.map((a) => ({ left: a.short === null ? `    ${a.flag}` : `${a.short}, ${a.flag}`, right: a.help.split(' ') }))]);
   const column = Math.max(...sections.flatMap(([, rows]) => rows.map((r) => r.left.length))) + 4;

@@ -17,7 +17,7 @@ Every setting can be given in five places. Later ones win:
 2. a config file named by \`--config FILE\` (or \`GREENSERVE_CONFIG\`): a \`.json\` object, or the
    default export of a \`.mjs\`/\`.js\`/\`.cjs\` module, keyed by the camelCase names below;
 3. the environment, as \`GREENSERVE_<NAME>\` (lists are comma-separated; an empty value counts as unset);
-4. the command line: \`greenserve [options] APP\`;
+4. the command line: \`greenserve [options] [APP]\` (without APP, the built-in notes demo);
 5. the options of a library call, by the camelCase key.
 
 Values are checked once, at startup. A bad value, or an unknown option, flag, config-file key or

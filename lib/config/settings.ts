@@ -11,9 +11,10 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { KindGuard, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { allowIpsProblem } from '../acceptor/forwarded.js';
+import { globProblem } from '../glob.js';
 import { ConfigError } from '../errors.js';
 
-export const SECTIONS = ['Application', 'Listening', 'TLS', 'Proxies and headers', 'Concurrency', 'Request limits', 'Timeouts', 'Logging', 'Health and metrics'] as const;
+export const SECTIONS = ['Application', 'Listening', 'TLS', 'Proxies and headers', 'Concurrency', 'Request limits', 'Timeouts', 'Logging', 'Health and metrics', 'Development'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface SettingSpec<K extends string = string, S extends TSchema = TSchema> {
@@ -66,7 +67,9 @@ export const SETTINGS = [
       'export that holds the handler (like gunicorn\'s `module:app`). The text after the last colon is ' +
       'taken as the export name only when it is a JavaScript identifier, so `file:///srv/app.mjs` and ' +
       '`./app.js` name just a module and `/srv/app.mjs:handler` names a module and an export. Without an ' +
-      'export name the default export is used. Required. The library option may also be a `URL`.',
+      'export name the default export is used. Required by `serve()`; the `greenserve` command without ' +
+      'one serves the built-in notes demo (`examples/notes/`, its database at `demoDb`). The library ' +
+      'option may also be a `URL`.',
     check: appProblem,
     fromOption: (v) => (v instanceof URL ? v.href : v),
   }),
@@ -95,6 +98,21 @@ export const SETTINGS = [
       'cannot be set in the file. Relative paths in the file (the app, TLS files) are taken from the ' +
       'working directory, as on the command line.',
     check: configFileProblem,
+  }),
+  setting({
+    key: 'demoDb', section: 'Application', flag: '--demo-db', env: 'GREENSERVE_DEMO_DB', metavar: 'PATH',
+    schema: Type.String({ default: '' }),
+    defaultDoc: '`TMPDIR/greenserve-demo-UID/notes.db`',
+    allowed: 'a file path in a directory greenserve can create or write',
+    help: 'without APP: the SQLite file of the built-in notes demo',
+    doc: 'The SQLite database file of the built-in notes demo, which the `greenserve` command serves ' +
+      'when no `app` is given (`npx greenserve`). Created when missing, with its directory; the path ' +
+      'is printed at start. The default is in the OS temp directory (`os.tmpdir()`: `$TMPDIR`, else ' +
+      '`/tmp`), in a directory of the user\'s own (UID: the user id): always writable, and cleaned up ' +
+      'with the temp directory. Ignored when ' +
+      'an `app` is given (the demo app itself, `examples/notes/app.mjs`, reads `NOTES_DB`). See ' +
+      'docs/decisions/0010-demo-app-database.md.',
+    check: (v) => (String(v).includes('\0') ? 'must not contain NUL' : null),
   }),
   setting({
     key: 'bind', section: 'Listening', flag: '--bind', short: '-b', env: 'GREENSERVE_BIND', metavar: 'ADDRESS',
@@ -195,11 +213,13 @@ export const SETTINGS = [
     schema: Type.Integer({ minimum: 0, maximum: 1024, default: 0 }),
     defaultDoc: '0: four times --threads',
     help: 'most worker threads when every thread is blocked and requests wait (elastic)',
-    doc: 'Elastic threads. When every worker is parked in a blocking shim (`sleep`, `fetchSync`, ' +
-      '...) or has been running one synchronous handler for more than 2 ms, and requests are ' +
-      'waiting for a thread, the supervisor starts extra workers, up to this many in all (a few at ' +
-      'a time, checked every 100 ms). An extra worker that has been idle for 30 s is retired. ' +
-      '0 means four times `--threads`; a value at or below `--threads` turns elasticity off.',
+    doc: 'Elastic threads. When requests wait because workers are blocked (parked in a blocking ' +
+      'shim such as `sleep` or `fetchSync`, or running one synchronous handler for 20 ms or more; ' +
+      'workers that are only full of async requests at `--thread-concurrency` do not count), the ' +
+      'supervisor adds workers, up to this many in all: first a pre-warmed spare, kept ready once a ' +
+      'worker has been seen blocked, then new ones, one booting per core at a time. An extra ' +
+      'worker that has been idle for 30 s is retired. 0 means four times `--threads`; a value at ' +
+      'or below `--threads` turns elasticity (and the spare) off. See docs/shims.md.',
   }),
   setting({
     key: 'threadConcurrency', section: 'Concurrency', flag: '--thread-concurrency',
@@ -273,7 +293,7 @@ export const SETTINGS = [
     schema: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 0 }),
     help: 'V8 heap limit of a worker thread in MiB; recycled when it stays near it (0 = none)',
     doc: 'The V8 old-generation heap limit of each worker thread, in MiB (`resourceLimits.' +
-      'maxOldGenerationSizeMb`). A worker whose heap in use stays above 80 % of it for a second is ' +
+      'maxOldGenerationSizeMb`). A worker whose old generation in use stays above 80 % of it for a second is ' +
       'recycled like `--max-requests` (replacement first, no failed requests); one that runs out of ' +
       'memory anyway dies, its requests in flight get `502`, and it is replaced. 0: no limit ' +
       'besides node\'s own.',
@@ -311,6 +331,19 @@ export const SETTINGS = [
       'answered with `413 Content Too Large`. 0 allows no body at all.',
   }),
   setting({
+    key: 'bodyBufferSize', section: 'Request limits', flag: '--body-buffer-size',
+    env: 'GREENSERVE_BODY_BUFFER_SIZE', metavar: 'BYTES', size: true,
+    schema: Type.Integer({ minimum: 0, maximum: 2 ** 30, default: 65_536 }),
+    help: 'request bodies up to this are buffered whole; larger ones stream to the handler',
+    doc: 'Request bodies up to this many bytes are read whole by the acceptor before the request ' +
+      'goes to a worker (the fast path for ordinary forms and JSON). A larger body (by its ' +
+      '`Content-Length`, or chunked bytes past it) streams: the handler runs as soon as the head ' +
+      'is in, `req` (or the Fetch `request.body` stream) delivers the body as it arrives, and a ' +
+      'handler that reads slowly or not at all makes the server stop reading the client once ' +
+      '256 KiB are in flight. `--limit-request-body` still applies to both. 0 streams every body ' +
+      'that is not complete in the first read.',
+  }),
+  setting({
     key: 'keepAlive', section: 'Timeouts', flag: '--keep-alive', env: 'GREENSERVE_KEEP_ALIVE', metavar: 'SECONDS',
     schema: Type.Number({ minimum: 0, maximum: 3600, default: 75 }),
     help: 'seconds an idle keep-alive connection is kept open',
@@ -341,6 +374,19 @@ export const SETTINGS = [
       '`--header-timeout`, its average rate since its first byte must be at least this many ' +
       'bytes per second, or the client gets `408 Request Timeout` and the connection closes. ' +
       '0 turns the check off (the body may then take as long as it likes).',
+  }),
+  setting({
+    key: 'streamIdleTimeout', section: 'Timeouts', flag: '--stream-idle-timeout',
+    env: 'GREENSERVE_STREAM_IDLE_TIMEOUT', metavar: 'SECONDS',
+    schema: Type.Number({ minimum: 0, maximum: 86400, default: 300 }),
+    help: 'seconds a streamed response may send nothing before its connection closes (0 = never)',
+    doc: 'How long, in seconds, a streamed response (one whose handler wrote part of it and ' +
+      'returned: chunked downloads, server-sent events) may go without a byte reaching the client ' +
+      'before the connection is closed and the handler sees `close` (an aborted `request.signal`). ' +
+      'Checked once a second. The request deadline (`--timeout`) covers only the handler\'s ' +
+      'synchronous run, and `--keep-alive` only connections that owe no response, so this is what ' +
+      'bounds a stream that stalled, or whose client stopped reading. Send a comment line every ' +
+      'so often on long-lived event streams. 0 never closes a stream for idleness.',
   }),
   setting({
     key: 'maxRequestsPerConnection', section: 'Timeouts', flag: '--max-requests-per-connection',
@@ -392,7 +438,7 @@ export const SETTINGS = [
       '`limitConcurrency` cap, a 408 timeout, a health check). `-` writes to standard output; a path ' +
       'appends to that file (SIGUSR1 reopens it, for logrotate). Writes are asynchronous and buffered, ' +
       'so a slow disk never blocks the acceptor; lines are flushed at exit. Turning the log on also ' +
-      'turns on request ids (see `requestIdHeader`). The fields are described in docs/operations.md.',
+      'turns on request ids (see `requestIdHeader`). The fields are described in docs/logging.md.',
     check: (v) => (String(v).includes('\0') ? 'must not contain NUL' : null),
   }),
   setting({
@@ -413,7 +459,9 @@ export const SETTINGS = [
     doc: 'While the access log is on, each request gets an id: the value of this request header when ' +
       'the client (or a proxy) sent one of 1 to 128 visible ASCII characters, otherwise a generated ' +
       'UUID. The id is in the request\'s access-log line, and the app sees it as ' +
-      '`req.headers[NAME]` (lower-case name; generated ids are added only where the header is absent).',
+      '`req.headers[NAME]` (lower-case name; generated ids are added only where the header is absent). ' +
+      'The app logger\'s records carry it as `requestId`; with the access log off they carry the ' +
+      'client\'s id when usable, else one the worker makes (docs/logging.md).',
     check: (v) => (/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(String(v)) ? null : 'must be an HTTP header name'),
   }),
   setting({
@@ -421,6 +469,30 @@ export const SETTINGS = [
     schema: Type.Union(LOG_LEVELS.map((s) => Type.Literal(s)), { default: 'info' }),
     help: 'least severe log level written',
     doc: 'The least severe level of log record written (pino levels). `silent` writes none.',
+  }),
+  setting({
+    key: 'errorLog', section: 'Logging', flag: '--error-log', env: 'GREENSERVE_ERROR_LOG', metavar: 'PATH',
+    schema: Type.String({ minLength: 1, default: '-' }),
+    allowed: '- for standard error, or a file path',
+    help: 'where log records go (startup, workers, errors, the app logger): - for stderr, or a file',
+    doc: 'Where greenserve\'s own log records go, as pino JSON lines: startup, worker lifecycle, ' +
+      'request errors with their stacks, and the app\'s records (`import { logger } from ' +
+      '\'greenserve\'`, and console output with `captureOutput`). `-` writes to standard error; a path ' +
+      'appends to that file (its directory is created; SIGUSR1 reopens it, for logrotate). Every ' +
+      'thread writes whole lines, so lines from different threads never mix. See docs/logging.md.',
+    check: (v) => (String(v).includes('\0') ? 'must not contain NUL' : null),
+  }),
+  setting({
+    key: 'captureOutput', section: 'Logging', flag: '--capture-output', env: 'GREENSERVE_CAPTURE_OUTPUT',
+    metavar: 'BOOL',
+    schema: Type.Boolean({ default: false }),
+    help: 'turn console output of the app in worker threads into log records (with request ids)',
+    doc: 'Like gunicorn\'s `--capture-output`: in worker threads, `console.log`, `info`, `debug`, ' +
+      '`warn`, `error`, `trace` and `dir` (and what calls them: `table`, `count`, `assert`, ...) ' +
+      'become log records at the matching level (`log` and `info`: info; `debug`: debug; `warn`: ' +
+      'warn; `error`: error; `trace`: info with the stack), written to `errorLog` with the id of the ' +
+      'request that printed them. Off: console output of workers reaches the process\'s stdout and ' +
+      'stderr as plain text, as in any worker thread. See docs/logging.md.',
   }),
   setting({
     key: 'healthPath', section: 'Health and metrics', flag: '--health-path', env: 'GREENSERVE_HEALTH_PATH',
@@ -461,8 +533,72 @@ export const SETTINGS = [
       'histogram, requests in flight and queued, open connections, workers by state, worker ' +
       'restarts by reason, requests served per worker, the process RSS and the acceptor\'s event-loop ' +
       'delay. Off by default; when off the request path does no metrics work at all. The names are ' +
-      'listed in docs/operations.md.',
+      'listed in docs/metrics.md.',
     check: (v) => (String(v) === '' ? null : bindProblem(v)),
+  }),
+  setting({
+    key: 'statusBind', section: 'Health and metrics', flag: '--status-bind', env: 'GREENSERVE_STATUS_BIND',
+    metavar: 'ADDRESS',
+    schema: Type.String({ default: '' }),
+    defaultDoc: 'none (off)',
+    allowed: 'HOST:PORT, [IPv6]:PORT or unix:PATH',
+    help: 'serve the live status dashboard on this address (it shows request paths: keep it private)',
+    doc: 'Serve a live status dashboard on a listener of its own: `/` is a page (no external ' +
+      'resources) showing each worker thread\'s state and the request it is running, requests per ' +
+      'second, latency, queue depth, connections, restarts and memory, updated every second by ' +
+      'server-sent events from `/events`; `/status.json` returns one snapshot. It exposes request ' +
+      'paths (not query strings) and has no authentication: bind it to a loopback address or put it ' +
+      'behind a proxy that authenticates. Off by default (the built-in demo, served when no APP is ' +
+      'given, turns it on at a free loopback port); when off the request path does no work for it. ' +
+      'See docs/dashboard.md.',
+    check: (v) => (String(v) === '' ? null : bindProblem(v)),
+  }),
+  setting({
+    key: 'reload', section: 'Development', flag: '--reload', env: 'GREENSERVE_RELOAD', metavar: 'BOOL',
+    schema: Type.Boolean({ default: false }),
+    help: 'development: reload the workers when a file under the app\'s directory changes',
+    doc: 'For development, never production. Watches `reloadDir` (by default the directory of the app ' +
+      'module) and, a short moment after files matching `reloadInclude` and not `reloadExclude` ' +
+      'change, reloads the workers with zero downtime, as SIGHUP does: new workers import the app ' +
+      'afresh, and the old ones stop once the new ones serve. Code that does not load leaves the old ' +
+      'workers serving; the next change tries again. Each reload is logged with the files that ' +
+      'changed. With more than 4 `threads` it warns: every change starts that many workers.',
+  }),
+  setting({
+    key: 'reloadDir', section: 'Development', flag: '--reload-dir', env: 'GREENSERVE_RELOAD_DIR', metavar: 'DIR',
+    schema: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    defaultDoc: 'the directory of the app module',
+    allowed: 'an existing directory',
+    help: 'with --reload: a directory to watch (repeatable; replaces the app\'s directory)',
+    doc: 'With `reload`: a directory watched for changes, with its subdirectories (except those ' +
+      'matching `reloadExclude`). Repeat the flag for several; in the environment, separate them ' +
+      'with commas. When given, only these are watched; by default the app module\'s directory is.',
+    check: dirProblem,
+  }),
+  setting({
+    key: 'reloadInclude', section: 'Development', flag: '--reload-include', env: 'GREENSERVE_RELOAD_INCLUDE',
+    metavar: 'GLOB',
+    schema: Type.Array(Type.String({ minLength: 1 }), { default: ['*.js', '*.mjs', '*.cjs', '*.json', '*.ts'] }),
+    allowed: 'a glob (*, ?, ** and [...])',
+    help: 'with --reload: a glob of files whose changes reload (repeatable; replaces the defaults)',
+    doc: 'With `reload`: a file whose name matches one of these globs reloads the workers when it ' +
+      'changes. A glob without `/` is matched against the file name (`*.mjs`), one with `/` against ' +
+      'the path relative to the watched directory (`src/**/*.mjs`). `*` and `?` do not cross `/`; ' +
+      '`**` does. Giving the flag replaces the defaults.',
+    check: globProblem,
+  }),
+  setting({
+    key: 'reloadExclude', section: 'Development', flag: '--reload-exclude', env: 'GREENSERVE_RELOAD_EXCLUDE',
+    metavar: 'GLOB',
+    schema: Type.Array(Type.String({ minLength: 1 }), { default: ['node_modules', '.*'] }),
+    allowed: 'a glob (*, ?, ** and [...])',
+    help: 'with --reload: a glob of files or directories to ignore (repeatable; replaces the defaults)',
+    doc: 'With `reload`: files and directories to ignore. A glob without `/` is matched against every ' +
+      'name on the path (so `node_modules` skips that directory wherever it is, and `.*` skips ' +
+      '`.git` and dotfiles such as editor swap files); one with `/` against the path relative to ' +
+      'the watched directory. Excluded directories are not watched at all. Giving the flag replaces ' +
+      'the defaults.',
+    check: globProblem,
   }),
 ] as const;
 
@@ -556,6 +692,16 @@ function configFileProblem(value: unknown): string | null {
   if (file === '') return null;
   if (!CONFIG_EXTENSIONS.some((ext) => file.endsWith(ext))) return 'must end in .mjs, .js, .cjs or .json';
   return fileProblem(file);
+}
+
+/** A directory to watch (--reload-dir): it must exist. */
+function dirProblem(value: unknown): string | null {
+  try {
+    return statSync(String(value)).isDirectory() ? null : 'is not a directory';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'no such directory' : `cannot be read (${code ?? String(err)})`;
+  }
 }
 
 /** A health or readiness path: empty (off) or an origin-form path without a query. */

@@ -20,7 +20,7 @@ function get(options) {
 t.test('--help lists the settings and exits 0', { timeout: 15000 }, async (t) => {
   const r = await runCli(['--help']);
   t.equal(r.code, 0);
-  t.match(r.stdout, /greenserve \[options\] APP/);
+  t.match(r.stdout, /greenserve \[options\] \[APP\]/);
   for (const flag of ['--bind', '--threads', '--connections', '--backlog', '--limit-concurrency', '--limit-request-body']) t.match(r.stdout, flag);
 });
 
@@ -36,7 +36,7 @@ t.test('bad settings: one line naming the setting, exit 2', { timeout: 30000 }, 
     [['--threads', '0', example('hello.mjs')], /--threads/],
     [['--bind', 'nohost', example('hello.mjs')], /--bind/],
     [['--thread', '2', example('hello.mjs')], /did you mean --threads/],
-    [[], /APP/],
+    [[example('hello.mjs'), example('blocking.mjs')], /only one APP/], // (no APP at all serves the demo: notes-cli.test.mjs)
   ];
   for (const [args, re] of cases) {
     const r = await runCli(args);

@@ -141,7 +141,7 @@ t.test('splitAppSpec splits at the last colon only before an identifier', async 
 
 t.test('helpText is generated from the table', async (t) => {
   const help = helpText();
-  t.match(help, /^usage: greenserve \[options\] APP\n/);
+  t.match(help, /^usage: greenserve \[options\] \[APP\]\n/);
   for (const s of SETTINGS) {
     if (s.flag === null) continue;
     const shown = s.schema.type === 'boolean' ? `--[no-]${s.flag.slice(2)}` : `${s.flag} ${s.metavar}`;
