@@ -98,7 +98,8 @@ export class Server implements ConnectionHost {
   readonly config: Config;
   readonly log: Logger;
   readonly addresses: BoundAddress[] = [];
-  clock = Date.now();
+  /** Coarse monotonic clock (ms, performance.now()): a wall-clock step (NTP) must not fire timeouts. */
+  clock = performance.now();
   private readonly control: ControlBlock;
   private readonly pool: Pool;
   /** The I/O helper thread behind the blocking shims and the heavy-jobs pool (never the acceptor). */
@@ -452,7 +453,7 @@ export class Server implements ConnectionHost {
 
   /** Once a second: close keep-alive connections idle past --keep-alive; enforce request timeouts. */
   private sweep(): void {
-    const now = (this.clock = Date.now());
+    const now = (this.clock = performance.now());
     const limit = this.config.keepAlive * 1000;
     for (const conn of this.connections) {
       if (conn.idle) {
@@ -513,10 +514,10 @@ export class Server implements ConnectionHost {
     // Idle since the later of the drain's start and the connection's last activity: stamps made
     // before the drain are up to a sweep (1 s) old, and would make a connection that answered a
     // moment ago look long idle. From here the clock moves every tick.
-    const since = (this.clock = Date.now());
+    const since = (this.clock = performance.now());
     return new Promise<void>((resolve) => {
       const closeIdle = (): void => {
-        const now = (this.clock = Date.now());
+        const now = (this.clock = performance.now());
         for (const conn of [...this.connections]) {
           if (conn.idle && now - Math.max(conn.lastActive, since) >= IDLE_CLOSE_MS) conn.destroy();
         }

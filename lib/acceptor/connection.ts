@@ -62,7 +62,7 @@ export interface ConnectionHost {
   /** Make sure the written data of this turn is flushed (the host corks and uncorks sockets). */
   corked(conn: Connection): void;
   closed(conn: Connection): void;
-  /** Coarse clock (ms), refreshed by the host's sweep timer. */
+  /** Coarse monotonic clock (ms, performance.now()), refreshed by the host's sweep timer: only differences mean anything. */
   readonly clock: number;
   /** Whether the peer at this address may send X-Forwarded-* headers (--forwarded-allow-ips). */
   trustsProxy(address: string | undefined): boolean;
@@ -348,6 +348,16 @@ export class Connection implements FramerHandler {
 
   onError(status: number, _reason: string): void {
     const up = this.upload;
+    if (up !== null && up.done) {
+      // The app answered before its streamed body was in, and the rest of that body is now too
+      // slow, too large or malformed: there is no request left to answer (a status here would read
+      // as the answer to a next request), so close once the responses owed are written.
+      this.upload = null;
+      this.noMore = true;
+      this.ending = true;
+      if (this.queue.length === 0) this.end();
+      return;
+    }
     if (up !== null && this.refuseUpload(up, status)) return;
     // The framer stops at the bad request: answer it in order after those before it, then close.
     if (this.noMore) return;

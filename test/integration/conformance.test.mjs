@@ -19,6 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { fixture, startServer } from '../helpers.mjs';
 import { bytesOf, corpusPresent, corpusRoot, desyncHead, loadDesyncGuardian, loadGunicorn, loadLlhttp, prng } from '../conformance-corpus.mjs';
 import { pool, randomCuts, RawConn } from '../wire.mjs';
+import { withoutAborted } from '../fixtures/record.mjs';
 
 const CONCURRENCY = 8;
 const RESPONSE_MS = 3000; // per awaited response or close; a case that waits this long is a hang
@@ -116,9 +117,9 @@ async function startRecordServer(key, limits) {
   return srv;
 }
 
-/** The app's record so far: [{ id, method, url, httpVersion, rawHeaders }]. */
+/** The app's record so far: [{ id, method, url, httpVersion, rawHeaders }], without calls their client aborted mid-body. */
 function records(srv) {
-  return fs.readFileSync(srv.file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return withoutAborted(fs.readFileSync(srv.file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
 }
 
 /** Handshake instead of a sleep: the server owes no response, so every dispatched call has run. */

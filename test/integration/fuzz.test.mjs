@@ -26,6 +26,7 @@ import { pathToFileURL } from 'node:url';
 import { fixture, root, startServer, until } from '../helpers.mjs';
 import { corpusPresent, desyncHead, loadDesyncGuardian, loadGunicorn, loadLlhttp, prng } from '../conformance-corpus.mjs';
 import { pool, randomCuts, RawConn } from '../wire.mjs';
+import { withoutAborted } from '../fixtures/record.mjs';
 
 const { Framer } = await import(pathToFileURL(path.join(root, 'dist', 'lib', 'acceptor', 'framer.js')).href);
 
@@ -372,7 +373,7 @@ const secs = (Date.now() - started) / 1000;
 
 // every call the app recorded must be one whose answer we got
 await until(() => srv.stats().outstanding === 0, 5000);
-const recorded = fs.readFileSync(recordFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const recorded = withoutAborted(fs.readFileSync(recordFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
 const unanswered = recorded.filter((rec) => !echoed.has(rec.id));
 
 const describe = (f) => ({

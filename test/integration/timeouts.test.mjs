@@ -53,7 +53,8 @@ t.test('a client trickling its header gets 408 after --header-timeout; others ar
 });
 
 t.test('an upload slower than --min-body-rate gets 408 and the connection closes', { timeout: 20000 }, async (t) => {
-  const srv = await startServer(t, { app: fixture('sized.mjs'), headerTimeout: 1, minBodyRate: 1000 });
+  // --body-buffer-size above the body: it is buffered by the acceptor, and the app never sees it.
+  const srv = await startServer(t, { app: fixture('sized.mjs'), headerTimeout: 1, minBodyRate: 1000, bodyBufferSize: 200000 });
   const s = await connect(portOf(srv));
   t.teardown(() => s.destroy());
   const done = closedWith(s);
@@ -62,6 +63,23 @@ t.test('an upload slower than --min-body-rate gets 408 and the connection closes
   t.teardown(() => clearInterval(timer));
   const r = await done;
   t.match(r.text, /^HTTP\/1\.1 408 /);
+  t.ok(r.ms < 5000, `cut after ${r.ms} ms`);
+});
+
+t.test('a streamed upload answered early and then too slow is closed, with no second answer', { timeout: 20000 }, async (t) => {
+  // The body (100 kB) is over --body-buffer-size (64 KiB): the app gets the request at once and
+  // answers without reading it. The rest of the body then trickles in under --min-body-rate:
+  // nothing is left to answer, so the connection closes after the app's 200, without a 408.
+  const srv = await startServer(t, { app: fixture('sized.mjs'), headerTimeout: 1, minBodyRate: 1000 });
+  const s = await connect(portOf(srv));
+  t.teardown(() => s.destroy());
+  const done = closedWith(s);
+  s.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n');
+  const timer = trickle(s, 'z'.repeat(1000), 100); // 10 bytes/s
+  t.teardown(() => clearInterval(timer));
+  const r = await done;
+  t.match(r.text, /^HTTP\/1\.1 200 /);
+  t.notMatch(r.text, /408/, 'no answer after the app\'s');
   t.ok(r.ms < 5000, `cut after ${r.ms} ms`);
 });
 
