@@ -52,16 +52,21 @@ t.test('a client trickling its header gets 408 after --header-timeout; others ar
   t.ok(results.every((r) => r.ms < 4000), `and was closed within the timeout and the sweep (max ${Math.max(...results.map((r) => r.ms))} ms)`);
 });
 
-t.test('an upload slower than --min-body-rate gets 408 and the connection closes', { timeout: 20000 }, async (t) => {
-  // --body-buffer-size above the body: it is buffered by the acceptor, and the app never sees it.
-  const srv = await startServer(t, { app: fixture('sized.mjs'), headerTimeout: 1, minBodyRate: 1000, bodyBufferSize: 200000 });
+/** POST a 100 kB body at 10 bytes/s under --min-body-rate 1000; resolves what came back before the close. */
+async function slowUpload(t, options) {
+  const srv = await startServer(t, { app: fixture('sized.mjs'), headerTimeout: 1, minBodyRate: 1000, ...options });
   const s = await connect(portOf(srv));
   t.teardown(() => s.destroy());
   const done = closedWith(s);
   s.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n');
   const timer = trickle(s, 'z'.repeat(1000), 100); // 10 bytes/s
   t.teardown(() => clearInterval(timer));
-  const r = await done;
+  return done;
+}
+
+t.test('an upload slower than --min-body-rate gets 408 and the connection closes', { timeout: 20000 }, async (t) => {
+  // --body-buffer-size above the body: it is buffered by the acceptor, and the app never sees it.
+  const r = await slowUpload(t, { bodyBufferSize: 200000 });
   t.match(r.text, /^HTTP\/1\.1 408 /);
   t.ok(r.ms < 5000, `cut after ${r.ms} ms`);
 });
@@ -70,14 +75,7 @@ t.test('a streamed upload answered early and then too slow is closed, with no se
   // The body (100 kB) is over --body-buffer-size (64 KiB): the app gets the request at once and
   // answers without reading it. The rest of the body then trickles in under --min-body-rate:
   // nothing is left to answer, so the connection closes after the app's 200, without a 408.
-  const srv = await startServer(t, { app: fixture('sized.mjs'), headerTimeout: 1, minBodyRate: 1000 });
-  const s = await connect(portOf(srv));
-  t.teardown(() => s.destroy());
-  const done = closedWith(s);
-  s.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n');
-  const timer = trickle(s, 'z'.repeat(1000), 100); // 10 bytes/s
-  t.teardown(() => clearInterval(timer));
-  const r = await done;
+  const r = await slowUpload(t, {});
   t.match(r.text, /^HTTP\/1\.1 200 /);
   t.notMatch(r.text, /408/, 'no answer after the app\'s');
   t.ok(r.ms < 5000, `cut after ${r.ms} ms`);
