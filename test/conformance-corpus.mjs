@@ -155,3 +155,20 @@ export function desyncHead(c, extra = []) {
   const fields = [...extra.map(([n, v]) => [Buffer.from(n), Buffer.from(v)]), ...c.headers].map(([n, v]) => Buffer.concat([n, Buffer.from(': '), v, Buffer.from('\r\n')]));
   return Buffer.concat([line, ...fields, Buffer.from('\r\n')]);
 }
+
+/** A gunicorn expected request (decodeGunicorn) that is HTTP/1.1 and carries no Host field. */
+export const lacksHost = (e) => e.version[0] === 1 && e.version[1] === 1 && !e.headers.some(([n]) => n === 'HOST');
+
+/** Insert `Host: h` after the request line of each expected HTTP/1.1 request that lacks it. */
+export function withHost(buf, expected) {
+  let s = buf.toString('latin1');
+  let from = 0;
+  for (const e of expected) {
+    const line = `${e.method} ${Buffer.from(e.uri, 'utf8').toString('latin1')} HTTP/1.1\r\n`.toLowerCase();
+    const at = s.toLowerCase().indexOf(line, from); // lower-cased: casefold_http_method cases
+    if (at < 0 || !lacksHost(e)) continue;
+    s = s.slice(0, at + line.length) + 'Host: h\r\n' + s.slice(at + line.length);
+    from = at + line.length;
+  }
+  return Buffer.from(s, 'latin1');
+}

@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { fixture, startServer } from '../helpers.mjs';
-import { bytesOf, corpusPresent, corpusRoot, desyncHead, loadDesyncGuardian, loadGunicorn, loadLlhttp, prng } from '../conformance-corpus.mjs';
+import { bytesOf, corpusPresent, corpusRoot, desyncHead, lacksHost, loadDesyncGuardian, loadGunicorn, loadLlhttp, prng, withHost } from '../conformance-corpus.mjs';
 import { pool, randomCuts, RawConn } from '../wire.mjs';
 import { withoutAborted } from '../fixtures/record.mjs';
 
@@ -186,22 +186,6 @@ function gunicornCases(list) {
   });
 }
 
-const lacksHost = (e) => e.version[0] === 1 && e.version[1] === 1 && !e.headers.some(([n]) => n === 'HOST');
-
-/** Insert `Host: h` after the request line of each expected HTTP/1.1 request that lacks it. */
-function gunicornWithHost(buf, expected) {
-  let s = buf.toString('latin1');
-  let from = 0;
-  for (const e of expected) {
-    const line = `${e.method} ${Buffer.from(e.uri, 'utf8').toString('latin1')} HTTP/1.1\r\n`.toLowerCase();
-    const at = s.toLowerCase().indexOf(line, from); // lower-cased: casefold_http_method cases
-    if (at < 0 || !lacksHost(e)) continue;
-    s = s.slice(0, at + line.length) + 'Host: h\r\n' + s.slice(at + line.length);
-    from = at + line.length;
-  }
-  return latin1(s);
-}
-
 function gunicornValid(item, c) {
   if (c.id === 'valid/099') {
     // expectation "unparsed" in the corpus: a POST whose Content-Length (17914) is more than the
@@ -231,7 +215,7 @@ function gunicornValid(item, c) {
     const also = REJECT[item.id] ? [REJECT[item.id][0]] : [];
     const before = expected.slice(0, expected.findIndex(lacksHost));
     item.variants.push({ tag: 'as-is', bytes, expect: { served: servedOf(before), after: 'reject', statuses: [400, ...also], why: 'HTTP/1.1 without Host (RFC 9112 §3.2)' } });
-    bytes = gunicornWithHost(bytes, expected);
+    bytes = withHost(bytes, expected);
   }
   const tag = bytes === c.raw ? 'as-is' : '+Host';
   if (REJECT[item.id]) {

@@ -7,19 +7,9 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Framer } from '../../../dist/lib/acceptor/framer.js';
-import { decodeGunicorn, prng } from '../../conformance-corpus.mjs';
+import { decodeGunicorn, lacksHost, prng, repoRoot, withHost } from '../../conformance-corpus.mjs';
 
-function findRepoRoot(dir) {
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('package.json not found above the test');
-    dir = up;
-  }
-  return dir;
-}
-const repoRoot = findRepoRoot(path.dirname(fileURLToPath(import.meta.url)));
 const corpusDir = path.resolve(repoRoot, '../shared/conformance/gunicorn');
 
 // Corpus cases that need gunicorn settings greenserve does not have: not run.
@@ -128,21 +118,6 @@ function checkSplits(t, buf, limits, seed) {
   return t.pass('random splits: same outcome');
 }
 
-const lacksHost = (e) => e.version[0] === 1 && e.version[1] === 1 && !e.headers.some(([n]) => n === 'HOST');
-
-/** Insert `Host: h` after the request line of each expected HTTP/1.1 request that lacks it. */
-function withHost(buf, expected) {
-  let s = buf.toString('latin1');
-  let from = 0;
-  for (const e of expected) {
-    const line = `${e.method} ${Buffer.from(e.uri, 'utf8').toString('latin1')} HTTP/1.1\r\n`.toLowerCase();
-    const at = s.toLowerCase().indexOf(line, from); // lower-cased: casefold_http_method cases
-    if (at < 0 || !lacksHost(e)) continue;
-    s = s.slice(0, at + line.length) + 'Host: h\r\n' + s.slice(at + line.length);
-    from = at + line.length;
-  }
-  return Buffer.from(s, 'latin1');
-}
 
 /** For invalid cases: Host after the first line. */
 function hostAfterFirstLine(buf) {
