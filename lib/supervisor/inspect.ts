@@ -101,10 +101,20 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
-/** `p`, or a rejection with `why` once `deadline` (performance.now() ms) has passed. */
+/**
+ * `p`, or a rejection with `why` once `deadline` (performance.now() ms) has passed.
+ * Node's timers run on the loop's cached whole-millisecond clock and can fire up to ~1 ms
+ * before the deadline as performance.now() reads it: an early timer is armed again for the rest.
+ */
 function until<T>(p: Promise<T>, deadline: number, why: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(why)), Math.max(0, deadline - performance.now()));
+    let timer: NodeJS.Timeout;
+    const arm = (): void => {
+      const left = deadline - performance.now();
+      if (left <= 0) reject(new Error(why));
+      else timer = setTimeout(arm, Math.ceil(left));
+    };
+    arm();
     p.then(
       (v) => {
         clearTimeout(timer);
