@@ -19,7 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { fixture, startServer } from '../helpers.mjs';
 import { bytesOf, corpusPresent, corpusRoot, desyncHead, lacksHost, loadDesyncGuardian, loadGunicorn, loadLlhttp, prng, withHost } from '../conformance-corpus.mjs';
 import { pool, randomCuts, RawConn } from '../wire.mjs';
-import { withoutAborted } from '../fixtures/record.mjs';
+import { echoOf, withoutAborted } from '../fixtures/record.mjs';
 
 const CONCURRENCY = 8;
 const RESPONSE_MS = 3000; // per awaited response or close; a case that waits this long is a hang
@@ -525,16 +525,6 @@ const KNOWN_FAILURES = {
 };
 
 // ---- running ----------------------------------------------------------------------------------
-
-function echoOf(res) {
-  const h = res.headers['x-echo'];
-  if (h === undefined) return null;
-  try {
-    return JSON.parse(Buffer.from(h, 'base64').toString('utf8'));
-  } catch {
-    return null;
-  }
-}
 
 /** Field values as node hands them over (Latin-1, or UTF-8 where the bytes are UTF-8) vs the bytes. */
 const sameValue = (got, want) => got === want || Buffer.from(got, 'utf8').toString('latin1') === want;

@@ -26,7 +26,7 @@ import { pathToFileURL } from 'node:url';
 import { fixture, root, startServer, until } from '../helpers.mjs';
 import { corpusPresent, desyncHead, loadDesyncGuardian, loadGunicorn, loadLlhttp, prng } from '../conformance-corpus.mjs';
 import { pool, randomCuts, RawConn } from '../wire.mjs';
-import { withoutAborted } from '../fixtures/record.mjs';
+import { echoOf, withoutAborted } from '../fixtures/record.mjs';
 
 const { Framer } = await import(pathToFileURL(path.join(root, 'dist', 'lib', 'acceptor', 'framer.js')).href);
 
@@ -220,16 +220,6 @@ function predict(bytes) {
   if (out.error !== null) out.closes = true;
   out.incomplete = !out.closes && framer.buffered > 0;
   return out;
-}
-
-function echoOf(res) {
-  const h = res.headers['x-echo'];
-  if (h === undefined) return null;
-  try {
-    return JSON.parse(Buffer.from(h, 'base64').toString('utf8'));
-  } catch {
-    return null;
-  }
 }
 
 async function nextFinal(conn, head = false) {
