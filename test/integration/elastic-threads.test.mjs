@@ -89,9 +89,10 @@ t.test('issue #5: --threads 2 --max-threads 64, 64 concurrent fetchSync calls of
   // set by how fast the machine starts threads: a burst costs the server ~1.1 s of CPU, 12 or so
   // worker starts of ~70 ms and ~3 ms per request. Measured on this 2-core machine while other
   // test runs shared it: 1.3-1.7 s at a load average of 7-8, 1.7-2.8 s at 9-10; the first
-  // policy took 3.4-5.1 s at 7-10. 2.4 s (3/4 of the serial time) leaves room for a second test
-  // file beside this one (CI runs two at once: a load of 2-4) and still fails without elasticity.
-  t.ok(first.ms < 2400, `64 x 100 ms of blocking I/O took ${first.ms} ms (2 threads alone: 3200 ms)`);
+  // policy took 3.4-5.1 s at 7-10; with two busy loops beside the whole suite, 2.1 s. Without
+  // elasticity the time cannot be under 3.2 s (32 rounds of 100 ms), so the bound of 3.0 s still
+  // fails without it and leaves room for a loaded CI machine (tap runs one file per core).
+  t.ok(first.ms < 3000, `64 x 100 ms of blocking I/O took ${first.ms} ms (2 threads alone: 3200 ms)`);
   t.ok(upstream.peak > 2, `${upstream.peak} calls were in progress at once (2 threads alone: at most 2)`);
   t.ok(upstream.peak <= 64, 'never more than --max-threads');
   // The extra workers stay (until 30 s idle): a second burst finds them running.
