@@ -209,6 +209,7 @@ export class Server implements ConnectionHost {
         gracefulMs: config.gracefulTimeout * 1000,
         maxWorkerMemoryMb: config.maxWorkerMemory,
         maxThreads: config.maxThreads === 0 ? 4 * config.threads : config.maxThreads,
+        threadConcurrency: config.threadConcurrency,
       },
       this.pool,
       this.dispatcher,

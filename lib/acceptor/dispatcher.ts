@@ -276,6 +276,28 @@ export class Dispatcher {
     return blocked > 0 && waiting > between;
   }
 
+  /**
+   * Requests wait only because every worker that takes work has --thread-concurrency requests in
+   * flight (async handlers, streams, pinned WebSockets): raising the setting is what would let
+   * them run. The supervisor warns about it (rate-limited).
+   */
+  get waitingOnFullWorkers(): boolean {
+    if (this.waiting.length === 0) return false;
+    const cap = this.o.threadConcurrency;
+    let full = 0;
+    for (const h of this.workers) {
+      if (h.retiring || this.control.state(h.slot) === WorkerState.DRAINING) continue;
+      // In flight on the worker and its event loop free (not running a handler, not parked): a
+      // synchronous app at the cap has one handler running and the rest queued behind it, and
+      // raising the setting would only move that queue. (A fast synchronous app can show IDLE
+      // with requests read but not yet completed for a moment: the supervisor asks several times.)
+      if (h.outstanding < cap || this.control.inflight(h.slot) < cap) return false;
+      if (this.control.state(h.slot) !== WorkerState.IDLE) return false;
+      full++;
+    }
+    return full > 0;
+  }
+
   /** Some worker is blocked now: parked in a shim, or running one synchronous handler for ELASTIC_BLOCKED_MS or more. */
   get anyBlocked(): boolean {
     const now = epochNow();

@@ -63,6 +63,8 @@ export interface ArbiterOptions {
   maxWorkerMemoryMb: number;
   /** --max-threads: the most workers in all while every one is blocked (elastic); <= threads: off. */
   maxThreads: number;
+  /** --thread-concurrency: named in the warning when every worker is full. */
+  threadConcurrency: number;
 }
 
 export interface ArbiterHost {
@@ -71,6 +73,10 @@ export interface ArbiterHost {
 }
 
 const TICK_MS = 100;
+/** At most one 'every worker is full' warning per this many ms. */
+const FULL_WARN_EVERY_MS = 60_000;
+/** Ticks in a row that must find every worker full before that warning (not a passing moment). */
+const FULL_WARN_TICKS = 3;
 /** A terminated worker that has not exited after this long (a native call) is settled anyway. */
 const ZOMBIE_SETTLE_MS = 1000;
 /** The stack capture (and the app's onTimeout) before a timeout kill takes at most this long (ms). */
@@ -184,6 +190,27 @@ export class Arbiter {
     this.manage(now);
     this.elastic(now);
     this.settleWaiters();
+    this.noteFull(now);
+  }
+
+  /**
+   * Requests wait because every worker is at --thread-concurrency (not blocked, only full): say
+   * so, at most once a minute. Without it a server of WebSockets or long streams that reached
+   * threads x --thread-concurrency would hold the next upgrades with nothing in the log.
+   */
+  private noteFull(now: number): void {
+    if (now - this.fullWarnedAt < FULL_WARN_EVERY_MS) return;
+    if (!this.dispatcher.waitingOnFullWorkers) {
+      this.fullTicks = 0;
+      return;
+    }
+    if (++this.fullTicks < FULL_WARN_TICKS) return;
+    this.fullTicks = 0;
+    this.fullWarnedAt = now;
+    const cap = this.o.threadConcurrency;
+    this.log.warn({ waiting: this.dispatcher.waitingCount, threadConcurrency: cap },
+      `${this.dispatcher.waitingCount} request(s) wait because every worker holds --thread-concurrency ${cap} requests ` +
+      '(async handlers in flight, streams and WebSockets count); raise --thread-concurrency if this is the expected load');
   }
 
   private handle(ev: SupervisorEvent): void {
@@ -501,6 +528,10 @@ export class Arbiter {
    * thread's memory (9-13 MB) and start (60 ms of CPU; 650 ms under tap's loader hooks).
    */
   private blockSeen = false;
+  /** When the last 'every worker is full' warning was logged (epoch ms). */
+  private fullWarnedAt = -Infinity;
+  /** Consecutive ticks on which every worker was full while requests waited. */
+  private fullTicks = 0;
 
   /** Forget a spare that died or was stopped; retire one with stale code (a reload) or no room left (scaled up). */
   private checkSpare(now: number, cap: number): void {

@@ -69,3 +69,25 @@ t.test('past --limit-concurrency requests get an immediate 503', { timeout: 2000
   t.ok(c.ms < 200, 'refused at once, not after waiting');
   t.same([(await a).status, (await b).status], [200, 200]);
 });
+
+t.test('requests queued behind a blocking synchronous handler are not "every worker full": no --thread-concurrency warning', { timeout: 20000 }, async (t) => {
+  const { captureLog, serve } = await import('../helpers.mjs');
+  const { log, lines } = captureLog();
+  const srv = await serve({ bind: ['127.0.0.1:0'], app: fixture('blocks.mjs'), threads: 1, maxThreads: 1, threadConcurrency: 2, env: {} }, log);
+  t.teardown(() => srv.close());
+  const port = portOf(srv);
+  const agent = new http.Agent({ keepAlive: false });
+  t.teardown(() => agent.destroy());
+  const all = Promise.all([1, 2, 3, 4].map(() => get(port, '/block?ms=150', agent)));
+  let maxWaiting = 0;
+  let done = false;
+  void all.finally(() => (done = true));
+  while (!done) {
+    maxWaiting = Math.max(maxWaiting, srv.stats().waiting);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  for (const r of await all) t.equal(r.status, 200);
+  t.ok(maxWaiting >= 1, `requests waited in the acceptor (up to ${maxWaiting})`);
+  await new Promise((r) => setTimeout(r, 250)); // two supervisor ticks
+  t.same(lines.filter((l) => /--thread-concurrency/.test(l.msg ?? '')), [], 'one running, the rest queued: raising the setting would not help, so no warning');
+});

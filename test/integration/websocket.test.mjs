@@ -4,7 +4,7 @@
 // retired (reload) closing its sockets with 1001 after --graceful-timeout.
 import t from 'tap';
 import WebSocket from 'ws';
-import { delay, fixture, portOf, startServer, until } from '../helpers.mjs';
+import { captureLog, delay, fixture, portOf, serve, startServer, until } from '../helpers.mjs';
 
 function open(port, path = '/') {
   const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`);
@@ -84,7 +84,9 @@ t.test('1,000 concurrent sockets across 4 worker threads', { timeout: 120000 }, 
 });
 
 t.test("pinned sockets count against a worker's --thread-concurrency", { timeout: 20000 }, async (t) => {
-  const srv = await startServer(t, { app: fixture('websocket.mjs'), threads: 1, threadConcurrency: 2, maxThreads: 1 });
+  const { log, lines } = captureLog();
+  const srv = await serve({ bind: ['127.0.0.1:0'], app: fixture('websocket.mjs'), threads: 1, threadConcurrency: 2, maxThreads: 1, env: {} }, log);
+  t.teardown(() => srv.close());
   const port = portOf(srv);
   const a = open(port);
   const b = open(port);
@@ -94,6 +96,12 @@ t.test("pinned sockets count against a worker's --thread-concurrency", { timeout
   await delay(500);
   t.equal(c.opened, false, 'a third socket waits while two are pinned');
   t.equal(srv.stats().waiting, 1);
+  const isFull = (l) => l.level === 'warn' && /every worker holds --thread-concurrency 2 requests/.test(l.msg);
+  t.ok(await until(() => lines.some(isFull), 5000), 'the operator is told why it waits');
+  await delay(300); // three more supervisor ticks
+  const full = lines.filter(isFull);
+  t.equal(full.length, 1, 'once (at most once a minute)');
+  t.match(full[0], { waiting: 1, threadConcurrency: 2, msg: /^1 request\(s\) wait .*raise --thread-concurrency/ });
   a.ws.close(1000);
   await c.ready;
   t.pass('it opens once one closes');
