@@ -31,6 +31,18 @@ const stop = (child) => new Promise((resolve) => {
   child.kill('SIGTERM');
 });
 
+t.test('a worker thread loads pino only when it first writes a record (a faster worker start); that record is not lost', { timeout: 30000 }, async (t) => {
+  const file = path.join(dir, 'lazy.log');
+  const srv = await startLogging(t, file, ['--threads', '1', '--max-threads', '1', fixture('pino-loaded.mjs')]);
+  const loaded = async () => (await (await fetch(new URL('/', srv.url))).json()).pino;
+  t.equal(await loaded(), false, 'booted and served without pino');
+  t.equal((await fetch(new URL('/throw', srv.url))).status, 500);
+  t.ok(await until(() => read(file).includes('thrown for the log')), 'the first record of the worker reached the file');
+  t.match(records(file).find((r) => r.msg === 'handler threw'), { level: 50, worker: 0, err: { message: 'thrown for the log' } });
+  t.equal(await loaded(), true, 'pino was loaded for it');
+  await stop(srv.child);
+});
+
 t.test('the banner, worker errors with stacks and lifecycle go to the file; SIGUSR1 reopens it in every thread', { timeout: 60000 }, async (t) => {
   const file = path.join(dir, 'logs', 'error.log'); // the directory is created
   const srv = await startLogging(t, file, ['--threads', '1', fixture('throws.mjs')]);
