@@ -46,7 +46,7 @@ export class ConfigError extends GreenserveError {
   }
 }
 
-/** The application module could not be imported (not found, syntax error, threw at top level). */
+/** The application module could not be imported (not found, syntax error, threw at top level), or its setup() hook failed. */
 export class AppLoadError extends GreenserveError {
   static readonly code = 'GS_ERR_APP_LOAD';
   override readonly name = 'AppLoadError';

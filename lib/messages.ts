@@ -10,6 +10,8 @@ export type AppInterface = 'auto' | 'node' | 'fetch';
 export interface WorkerInit {
   slot: number;
   generation: number;
+  /** The code generation it belongs to (0 at start, +1 per reload): the app hooks' ctx.generation. */
+  cohort: number;
   /** The app module as a file: URL (or other importable URL), and the export to use. */
   appUrl: string;
   appExport: string | null;
@@ -53,11 +55,34 @@ export interface WorkerLogInit {
 
 // ── the control plane (comlink, lib/worker/control.ts) ─────────────────────────────────────────
 // Each worker exposes a WorkerApi with comlink on its own control port (never the spill ports,
-// never the request path): the supervisor asks it whether it booted, how it is doing, and to
-// drain. A stuck worker does not answer it: its event loop does not turn.
+// never the request path): the supervisor asks it whether it booted, how it is doing, to drain,
+// and to run the app's teardown before it stops. A stuck worker does not answer it: its event
+// loop does not turn.
 
-/** The app hooks a worker may find in the app module (docs/signals.md). */
-export type AppHookName = 'onTimeout';
+/** The app hooks a worker may find in the app module (docs/signals.md, "App hooks"). */
+export type AppHookName = 'setup' | 'teardown' | 'onTimeout';
+
+/** What the app's setup(ctx) and teardown(ctx) get (frozen): the same object for both. */
+export interface HookContext {
+  /** The worker's slot (the `worker` of log lines and `slot` of stats). */
+  worker: number;
+  /** The worker thread's threadId. */
+  threadId: number;
+  /** The code generation (0 at start, +1 per reload), as `generation` in stats(). */
+  generation: number;
+}
+
+/** What `WorkerApi.close()` resolves with: how the app's teardown went. */
+export interface TeardownResult {
+  /** It returned (or its promise fulfilled) within the bound. */
+  ok: boolean;
+  /** Why not: the error's stack (or message), or that it did not settle within the bound. */
+  error?: string;
+  /** It did not settle within the bound. */
+  timedOut?: boolean;
+  /** How long it ran, ms. */
+  ms: number;
+}
 
 /** What `WorkerApi.ready()` resolves with once the app loaded. */
 export interface WorkerReady {
@@ -89,6 +114,11 @@ export interface WorkerApi {
   report(): WorkerReport;
   /** Publish DRAINING (the worker takes no new request) and resolve once nothing is in flight. */
   drain(): Promise<void>;
+  /**
+   * The worker is about to be terminated after it drained: stop its ring loop and run the app's
+   * teardown(ctx), for at most `timeoutMs`; resolves with how it went (never rejects).
+   */
+  close(timeoutMs: number): Promise<TeardownResult>;
 }
 
 /** The WorkerApi as the acceptor calls it through comlink: every method answers asynchronously. */

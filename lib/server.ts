@@ -175,6 +175,7 @@ export class Server implements ConnectionHost {
     this.pool = new Pool(
       {
         ioHelper: this.ioHelper,
+        log: this.log,
         threads: config.threads,
         appUrl: appUrlOf(config.app),
         appExport: config.appExport,
@@ -481,12 +482,15 @@ export class Server implements ConnectionHost {
     if (!graceful) {
       this.graceful = false;
       this.cutGrace?.();
+      this.pool.stopNow(); // app teardowns under way are cut short
     }
     this.closing ??= this.shutdown();
     return this.closing;
   }
 
   private async shutdown(): Promise<void> {
+    // The app's teardown hooks run within what is left of --graceful-timeout (and TEARDOWN_MS).
+    const graceEnd = performance.now() + this.config.gracefulTimeout * 1000;
     this.devReload?.close();
     this.dispatcher.closing = true;
     for (const l of this.listeners) l.close();
@@ -496,7 +500,7 @@ export class Server implements ConnectionHost {
     for (const conn of [...this.connections]) conn.destroy();
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.arbiter.stop();
-    await this.pool.stop();
+    await this.pool.stop(this.graceful ? graceEnd - performance.now() : 0);
     await this.ioHelper.close();
     for (const a of this.addresses) if (a.kind === 'unix') removeStaleSocket(a.path);
     await this.ops.close();

@@ -17,7 +17,9 @@
 //
 // Per-worker setup: greenserve imports this module once in each worker thread, so the code at
 // the top level (open the database, prepare statements, compile schemas, read the page) runs once
-// per thread, before the thread takes requests. Each thread has its own SQLite connection.
+// per thread, before the thread takes requests. Each thread has its own SQLite connection, which
+// `teardown()` (below) closes when the worker stops gracefully (shutdown, reload, recycle): the
+// last connection to close checkpoints the WAL into the database file.
 import { readFileSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
 import { defaultDatabasePath, loadDriver, openNotes } from './db.mjs';
@@ -101,3 +103,8 @@ const files = [
 ];
 
 export default createRouter([...api, ...files], { maxBody: MAX_BODY });
+
+/** greenserve's per-worker teardown hook (docs/signals.md): close this thread's connection. */
+export function teardown() {
+  notes.close();
+}

@@ -405,7 +405,8 @@ export const SETTINGS = [
     help: 'seconds to finish in-flight requests on shutdown or reload',
     doc: 'On a graceful shutdown (SIGTERM, SIGINT), a reload (SIGHUP) or a recycle: how long, in ' +
       'seconds, requests in flight may take to finish before their workers are stopped (requests ' +
-      'still unanswered then get `503`). See docs/signals.md.',
+      'still unanswered then get `503`). The app\'s `teardown()` hook of a worker that drained runs ' +
+      'within what is left of it (and at most 5 s). See docs/signals.md.',
   }),
   setting({
     key: 'timeout', section: 'Timeouts', flag: '--timeout', env: 'GREENSERVE_TIMEOUT', metavar: 'SECONDS',

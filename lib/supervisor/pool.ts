@@ -4,15 +4,18 @@
 // it). A slot is free again only once its thread has exited, and a new worker always gets fresh
 // rings, so nothing stale can be read from the old ones. The pool only reports: ready, boot
 // failure and exit are events for the supervisor (./arbiter.ts), which decides what to do.
-// Readiness, per-worker reports and drain go over each worker's control port with comlink
+// Readiness, per-worker reports, drain and close go over each worker's control port with comlink
 // (lib/worker/control.ts), never over the rings; a call that does not come back in time means
-// the worker's event loop is not turning.
+// the worker's event loop is not turning. A worker stopped on purpose (retire, stop) whose app
+// has a teardown hook is asked to close() first, bounded by TEARDOWN_MS and a timer here (a thread
+// stuck in its teardown never answers), then terminated; any other is terminated at once.
 import { wrap } from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { BootTimeoutError, errorFromData, WorkerCrashedError, type ErrorData } from '../errors.js';
 import type { Exchange } from '../acceptor/connection.js';
-import type { AppHookName, AppInterface, WorkerApi, WorkerApiRemote, WorkerInit, WorkerReport } from '../messages.js';
+import type { Logger } from '../log.js';
+import type { AppHookName, AppInterface, TeardownResult, WorkerApi, WorkerApiRemote, WorkerInit, WorkerReport } from '../messages.js';
 import { ControlBlock, epochNow } from '../ring/control.js';
 import { DEFAULT_RING_CAPACITY, WorkerState } from '../ring/layout.js';
 import { createRingBuffer, ringDoorbell, RingReader, RingWriter, type Doorbell, type FrameSink } from '../ring/ring.js';
@@ -40,7 +43,17 @@ export interface PoolOptions {
   ringCapacity?: number;
   /** Hands each new worker its line to the I/O helper thread (blocking shims, native-shims/). */
   ioHelper?: { attach(slot: number): import('../messages.js').ShimChannel } | null;
+  /** Where a teardown that failed or overran is reported (one line per worker). */
+  log?: Logger;
 }
+
+/**
+ * The longest an app's teardown(ctx) may run (ms) when a worker stops on purpose; less when the
+ * worker's --graceful-timeout deadline is closer. Past it the worker is terminated anyway.
+ */
+export const TEARDOWN_MS = 5000;
+/** How much longer than the bound the supervisor waits for close() to answer (the reply's own trip). */
+const CLOSE_ANSWER_MS = 250;
 
 /** What `stats({ detail: true })` adds to a worker: its own report over the control plane, and the request it runs. */
 export interface WorkerDetail {
@@ -124,6 +137,8 @@ export class WorkerHandle {
   /** A retiring worker still busy past this (epoch ms) is stopped anyway (--graceful-timeout). */
   retireBy = 0;
   zombieTimer: NodeJS.Timeout | null = null;
+  /** Its stop (teardown, then terminate) is under way: settles once terminate() was called. */
+  closing: Promise<void> | null = null;
 
   constructor(slot: number, generation: number, thread: Worker, reqRing: SharedArrayBuffer, resRing: SharedArrayBuffer, reqSpill: MessagePort, resSpill: MessagePort, controlPort: MessagePort) {
     this.slot = slot;
@@ -147,6 +162,9 @@ export class Pool {
   private readonly o: PoolOptions;
   private readonly events: PoolEvents;
   private stopping = false;
+  /** close(false) / SIGQUIT: teardowns running now are cut short, none start. */
+  private cut = false;
+  private readonly cutWaiters = new Set<() => void>();
 
   constructor(o: PoolOptions, control: ControlBlock, events: PoolEvents) {
     this.o = o;
@@ -162,7 +180,7 @@ export class Pool {
     const results = await Promise.allSettled(boots);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
-      await this.stop();
+      await this.stop(TEARDOWN_MS); // the workers whose setup ran get their teardown
       throw failed.reason;
     }
   }
@@ -191,6 +209,7 @@ export class Pool {
     const init: WorkerInit = {
       slot,
       generation,
+      cohort,
       appUrl: this.o.appUrl,
       appExport: this.o.appExport,
       interface: this.o.interface,
@@ -324,11 +343,16 @@ export class Pool {
     return { reqId, method: ex?.method ?? '', path, runningMs };
   }
 
-  /** Stop one worker on purpose (it has nothing left to do): its exit is reported as 'stopped'. */
+  /**
+   * Stop one worker on purpose (it has drained: nothing left to do): its exit is reported as
+   * 'stopped'. Its teardown runs first, within TEARDOWN_MS or what is left of its --graceful-timeout
+   * (h.retireBy), whichever is shorter.
+   */
   retire(h: WorkerHandle): void {
     if (h.stopping) return;
     h.stopping = true;
-    void h.thread.terminate();
+    const left = h.retireBy > 0 ? h.retireBy - epochNow() : TEARDOWN_MS;
+    void this.finish(h, Math.min(TEARDOWN_MS, left));
   }
 
   /** Whether the pool is shutting down (no respawns). */
@@ -336,11 +360,72 @@ export class Pool {
     return this.stopping;
   }
 
-  /** Terminate every worker. */
-  async stop(): Promise<void> {
+  /**
+   * Stop every worker. A ready worker with nothing owed whose app has a teardown hook runs it first,
+   * for at most min(TEARDOWN_MS, `teardownMs`); the others are terminated at once. `teardownMs` 0:
+   * no teardown (an immediate stop). Resolves once every worker was told to terminate and exited.
+   */
+  async stop(teardownMs = 0): Promise<void> {
     this.stopping = true;
-    await Promise.all(this.live().map((h) => h.thread.terminate()));
+    const bound = this.cut ? 0 : Math.min(TEARDOWN_MS, teardownMs);
+    await Promise.all(this.live().map((h) => {
+      h.stopping = true;
+      h.retiring = true; // the dispatcher sends it nothing more
+      // Requests still owed (the drain ran out of --graceful-timeout): it did not drain, no teardown.
+      return this.finish(h, h.outstanding === 0 && h.overflow.length === 0 ? bound : 0).then(() => h.thread.terminate());
+    }));
   }
+
+  /** close(false) / SIGQUIT: cut the teardowns running now short (their workers are terminated), start none. */
+  stopNow(): void {
+    this.cut = true;
+    for (const wake of this.cutWaiters) wake();
+    this.cutWaiters.clear();
+  }
+
+  /** Run the worker's teardown if it has one (bounded by `boundMs`), then terminate it. Idempotent. */
+  private finish(h: WorkerHandle, boundMs: number): Promise<void> {
+    if (h.closing !== null) return h.closing;
+    const tearDown = h.ready && !h.dead && h.killReason === null && h.hooks.includes('teardown') && boundMs > 0 && !this.cut;
+    h.closing = (tearDown ? this.tearDown(h, Math.round(boundMs)) : Promise.resolve()).then(() => {
+      void h.thread.terminate();
+    });
+    return h.closing;
+  }
+
+  /** Ask the worker to close() and wait for its answer, its exit, the bound (plus the reply's trip) or a cut. */
+  private async tearDown(h: WorkerHandle, boundMs: number): Promise<void> {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    let wake: () => void = () => {};
+    const result = await new Promise<TeardownResult | 'exited' | 'unanswered' | 'cut'>((resolve) => {
+      timer = setTimeout(() => resolve('unanswered'), boundMs + CLOSE_ANSWER_MS);
+      wake = () => resolve('cut');
+      this.cutWaiters.add(wake);
+      h.thread.once('exit', () => resolve('exited'));
+      h.api.close(boundMs).then(resolve, (err: unknown) => resolve({ ok: false, error: String((err as Error | null)?.message ?? err), ms: 0 }));
+    });
+    clearTimeout(timer);
+    this.cutWaiters.delete(wake);
+    const ms = Math.round(performance.now() - started);
+    const fields = { slot: h.slot, thread: h.thread.threadId, teardownMs: ms };
+    if (result === 'unanswered' || (typeof result === 'object' && result.timedOut === true)) {
+      const how = result === 'unanswered' ? ' (its thread did not answer)' : '';
+      this.o.log?.warn({ ...fields, boundMs }, `worker ${h.slot} teardown() did not finish within ${boundMs} ms${how}; terminating the worker`);
+    } else if (result === 'cut') {
+      this.o.log?.warn(fields, `worker ${h.slot} teardown() cut short by an immediate stop; terminating the worker`);
+    } else if (result === 'exited') {
+      this.o.log?.warn(fields, `worker ${h.slot} exited during its teardown()`);
+    } else if (!result.ok) {
+      this.o.log?.error({ ...fields, error: result.error }, `worker ${h.slot} teardown() failed: ${firstLine(result.error)}; terminating the worker`);
+    } else {
+      this.o.log?.debug(fields, `worker ${h.slot} teardown() done in ${result.ms} ms`);
+    }
+  }
+}
+
+function firstLine(text: string | undefined): string {
+  return (text ?? 'unknown error').split('\n', 1)[0]!;
 }
 
 /** A boot error as the worker's ready() rejected with it: plain ErrorData (STYLE rule 3). */

@@ -1,7 +1,8 @@
 // design: the worker's end of the control plane (DESIGN §8: comlink, never the request path). The
 // worker exposes a WorkerApi with comlink on its own control port, separate from the ring spill
 // ports and the shim ports: the supervisor awaits ready() (it rejects with the boot error as
-// plain data), asks report() for stats, and calls drain() on a worker it retires. Everything here
+// plain data), asks report() for stats, calls drain() on a worker it retires, and close() (the
+// app's teardown, bounded) on a drained worker it is about to terminate. Everything here
 // runs on the worker's event loop between requests; a worker whose handler holds the thread does
 // not answer, which is how the acceptor tells it is unresponsive. The app's onTimeout hook cannot
 // be called this way (the worker is stuck when it is needed): it is installed as a global that
@@ -12,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { MessagePort } from 'node:worker_threads';
 import { errorToData } from '../errors.js';
-import type { WorkerApi, WorkerReady, WorkerReport } from '../messages.js';
+import type { TeardownResult, WorkerApi, WorkerReady, WorkerReport } from '../messages.js';
 
 const MB = 1048576;
 
@@ -22,17 +23,22 @@ export interface ControlSource {
   inflight(): number;
   /** Publish the DRAINING state. */
   publishDraining(): void;
+  /** Run the app's teardown for at most `timeoutMs` (resolves at once when it has none). */
+  teardown(timeoutMs: number): Promise<TeardownResult>;
 }
 
 export class WorkerControlPlane implements WorkerApi {
   /** drain() was called: main.ts publishes DRAINING at every loop turn and calls idle() when nothing is in flight. */
   draining = false;
+  /** close() was called: main.ts stops its ring loop (nothing is dispatched to it any more). */
+  closing = false;
   /** Milliseconds the thread spent in its blocking idle sleep (main.ts adds to it). */
   sleptMs = 0;
   private source: ControlSource | null = null;
   private readonly booted: Promise<WorkerReady>;
   private settleBoot!: { resolve(r: WorkerReady): void; reject(err: unknown): void };
   private drainWaiters: Array<() => void> = [];
+  private closeResult: Promise<TeardownResult> | null = null;
   private lastElu = performance.eventLoopUtilization();
   private lastSlept = 0;
 
@@ -85,6 +91,13 @@ export class WorkerControlPlane implements WorkerApi {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
+  close(timeoutMs: number): Promise<TeardownResult> {
+    if (this.closeResult !== null) return this.closeResult; // asked twice (retired, then the shutdown): one teardown
+    this.closing = true;
+    this.closeResult = this.source === null ? Promise.resolve({ ok: true, ms: 0 }) : this.source.teardown(timeoutMs);
+    return this.closeResult;
+  }
+
   /** main.ts: nothing is in flight any more; settle drain() callers. */
   idle(): void {
     const waiters = this.drainWaiters;
@@ -104,6 +117,7 @@ export function serveControlPlane(port: MessagePort, plane: WorkerControlPlane):
     ready: () => plane.ready(),
     report: () => plane.report(),
     drain: () => plane.drain(),
+    close: (timeoutMs) => plane.close(timeoutMs),
   };
   expose(api, nodeEndpoint(port));
 }

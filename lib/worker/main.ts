@@ -1,19 +1,22 @@
-// design: entry point of a request worker thread. Boot: load the app once, publish IDLE, resolve
-// the control plane's ready() (./control.ts: comlink on the worker's own control port). Then a
-// loop of event-loop turns: read every request frame from the ring (handlers run
-// inside the read), yield one turn so node can flush responses (nextTick/microtasks), repeat. With
+// design: entry point of a request worker thread. Boot: load the app once, run its setup(ctx)
+// hook if it has one (awaited), publish IDLE, resolve the control plane's ready() (./control.ts:
+// comlink on the worker's own control port). Then a loop of event-loop turns: read every request
+// frame from the ring (handlers run inside the read), yield one turn so node can flush responses
+// (nextTick/microtasks), repeat. With
 // nothing in flight the thread sleeps in Atomics.wait on its ring's doorbell (in slices, so the
 // app's own timers still run); with async requests in flight it must keep its event loop running,
-// so it waits with Atomics.waitAsync instead. Code here never imports the acceptor side.
+// so it waits with Atomics.waitAsync instead. The supervisor's close() (after the worker drained)
+// ends the loop and runs the app's teardown(ctx); then the thread is terminated. Code here never
+// imports the acceptor side.
 import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
-import { workerData } from 'node:worker_threads';
+import { threadId, workerData } from 'node:worker_threads';
 import { createLogger } from '../log.js';
-import type { WorkerInit } from '../messages.js';
+import type { AppHookName, HookContext, WorkerInit } from '../messages.js';
 import { WorkerControl } from '../ring/control.js';
 import { C_ACC_BELL, C_ACC_SLEEP, HEAP_REPORT_MS, R_C_BELL, T_REQUEST, WorkerState } from '../ring/layout.js';
 import { RingReader, RingWriter } from '../ring/ring.js';
 import { loadApp } from './app.js';
-import { findHooks, installHooks } from './control-hooks.js';
+import { findHooks, installHooks, runSetup, runTeardown, type AppHooks } from './control-hooks.js';
 import { serveControlPlane, WorkerControlPlane } from './control.js';
 import { Runner } from './runner.js';
 import { installShimContext } from '../../native-shims/context.js';
@@ -43,14 +46,27 @@ serveControlPlane(init.controlPort, plane);
 async function boot(): Promise<void> {
   const control = new WorkerControl(init.control, init.slot);
   let app;
-  let hooks;
+  let found: AppHooks;
+  let hooks: AppHookName[];
   try {
     app = await loadApp(init.appUrl, init.appExport, init.interface);
     // The same module instance (the import is cached): its hooks, checked once here.
-    hooks = installHooks(findHooks((await import(init.appUrl)) as Record<string, unknown>, init.appUrl));
+    found = findHooks((await import(init.appUrl)) as Record<string, unknown>, init.appUrl);
+    hooks = installHooks(found);
   } catch (err) {
     plane.bootFailed(err);
     return;
+  }
+  const ctx: HookContext = Object.freeze({ worker: init.slot, threadId, generation: init.cohort });
+  if (found.setup !== null) {
+    try {
+      await runSetup(found.setup, ctx, init.appUrl);
+    } catch (err) {
+      // The app's own stack goes to the log; the boot error names setup() and the message.
+      log.error({ err: (err as Error).cause ?? err }, (err as Error).message);
+      plane.bootFailed(err);
+      return;
+    }
   }
   const reader = new RingReader(init.requestRing, init.requestSpill);
   const runner = new Runner({
@@ -82,9 +98,13 @@ async function boot(): Promise<void> {
   reportHeap();
   setInterval(reportHeap, HEAP_REPORT_MS).unref();
   control.setState(WorkerState.IDLE);
-  plane.bootDone({ interface: app.interface, detail: app.detail, hooks }, {
+  const teardown = found.teardown;
+  // The hooks found show in the startup banner's app detail (and in stats' detail.hooks).
+  const detail = hooks.length === 0 ? app.detail : `${app.detail}; hooks: ${hooks.join(', ')}`;
+  plane.bootDone({ interface: app.interface, detail, hooks }, {
     inflight: () => runner.inflight,
     publishDraining: () => control.setState(WorkerState.DRAINING),
+    teardown: (timeoutMs) => (teardown === null ? Promise.resolve({ ok: true, ms: 0 }) : runTeardown(teardown, ctx, timeoutMs)),
   });
 }
 
@@ -105,6 +125,7 @@ function startLoop(reader: RingReader, runner: Runner, control: WorkerControl): 
   };
   function loop(): void {
     scheduled = false;
+    if (plane.closing) return; // drained and told to close: the teardown runs on a plain event loop
     control.beat();
     if (reader.read(onFrame, BATCH) > 0) return schedule();
     if (plane.draining) drained(runner, control);

@@ -5,7 +5,7 @@
 // loads (CI's Node 20) and node:sqlite otherwise (CI's Node 24): the same tests run on both.
 import t from 'tap';
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -219,4 +219,24 @@ t.test('6 threads opening a new database file at the same moment: every one open
     failures.push(...outcomes.filter((o) => o !== 'opened').map((o) => `round ${round}: ${o}`));
   }
   t.same(failures, [], `${ROUNDS} rounds of ${THREADS} threads`);
+});
+
+t.test('the notes app closes its connection in teardown(): after a graceful shutdown the WAL is checkpointed, the note kept', { timeout: 30000 }, async (t) => {
+  const file = path.join(dir, 'teardown.db');
+  process.env.NOTES_DB = file;
+  const { serve } = await import('../helpers.mjs');
+  const h = await serve({ bind: ['127.0.0.1:0'], app: example('notes/app.mjs'), threads: 2, logLevel: 'silent', env: {} });
+  const base = `http://127.0.0.1:${h.addresses[0].port}`;
+  t.match(h.app, /hooks: teardown/, 'the teardown export is found');
+  t.equal((await request(base, 'POST', '/api/notes', { json: { title: 'kept' } })).status, 201);
+  t.ok(existsSync(`${file}-wal`), 'while serving, the write sits in the WAL file');
+  await h.close();
+  // SQLite checkpoints and deletes the WAL when its last connection closes. (Both drivers would
+  // also close a connection left open when its thread exits; the hook does it in the worker's own
+  // time, before the supervisor terminates it. test/integration/app-hooks.test.mjs proves the hook runs.)
+  t.notOk(existsSync(`${file}-wal`), 'after close(), every connection was closed: no WAL file left');
+  const driver = await (await import(pathToFileURL(example('notes/db.mjs')).href)).loadDriver();
+  const notes = (await import(pathToFileURL(example('notes/db.mjs')).href)).openNotes(driver, file);
+  t.teardown(() => notes.close());
+  t.equal(notes.list({ limit: 10, offset: 0 }).total, 1, 'the note is in the database file');
 });
