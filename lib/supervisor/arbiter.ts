@@ -3,8 +3,9 @@
 // loop (run) handles the queue in order, then does its verbs on what the workers publish in the
 // control block: murder (a handler past --timeout, a heartbeat that stopped), recycle
 // (--max-requests, --max-worker-memory), reap (retiring workers that finished their work), and
-// manage (spawn up to the thread count, with backoff when crashes repeat; retire extras). A
-// 100 ms ticker enqueues a 'tick', so deadlines are checked at that grain. Nothing here blocks.
+// manage (spawn up to the thread count, with backoff when crashes repeat; retire extras), then
+// the elastic-threads policy (./elastic.ts: it decides, this loop spawns and retires). A 100 ms
+// ticker enqueues a 'tick', so deadlines are checked at that grain. Nothing here blocks.
 //
 // A worker is replaced replacement-first: one that is recycled or reloaded keeps serving until
 // enough workers of the current generation are ready, then it is marked retiring (the dispatcher
@@ -16,7 +17,6 @@
 // inspector (./inspect.ts), and the app's onTimeout hook runs in it: the client has its 504 and
 // the replacement is starting already; only the terminate (and the log line, which carries the
 // stack) waits for the capture, at most CAPTURE_MS. Its result comes back as a 'captured' event.
-import { availableParallelism } from 'node:os';
 import type { Exchange } from '../acceptor/connection.js';
 import type { Dispatcher } from '../acceptor/dispatcher.js';
 import { statusResponse } from '../acceptor/responses.js';
@@ -24,6 +24,7 @@ import { WorkerCrashedError, WorkerTimeoutError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { TimeoutInfo } from '../messages.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
+import { ElasticThreads } from './elastic.js';
 import { StackInspector, type StuckReport } from './inspect.js';
 import type { ExitReason, Pool, WorkerHandle } from './pool.js';
 
@@ -93,20 +94,6 @@ const HEAP_HIGH_SHARE = 0.8;
 const HEAP_HIGH_MS = 1000;
 /** Crashes closer together than this count as a streak; the 3rd in a row starts backing off. */
 const CRASH_WINDOW_MS = 10_000;
-/**
- * Elastic workers booting at once, at most (see elastic()): one per core. Measured on 2 cores (load
- * average 5-12), 64 requests parked on 100 ms took 1.2-1.4 s with 1 or 2 at a time, 1.6-1.7 s
- * with 4, 1.8-2.2 s with 8, and 5-7 s with all that were needed at once.
- */
-const ELASTIC_BOOTING = Math.max(1, availableParallelism());
-/** An extra worker idle this long is retired. */
-const ELASTIC_IDLE_MS = 30_000;
-/** The dispatcher's "a request waits" calls run the elastic check this often at most (ms). */
-const WAIT_CHECK_MS = 10;
-/** The queue's drain rate is measured over windows this long at least (ms). */
-const RATE_WINDOW_MS = 100;
-/** An elastic worker's start (spawn to ready) is taken to last this long until one is measured (ms). */
-const ELASTIC_BOOT_GUESS_MS = 100;
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 30_000;
 
@@ -136,6 +123,12 @@ export class Arbiter {
   private spawnNotBefore = 0;
   /** Takes a stuck worker's stack before a timeout kill (attaches the inspector only then). */
   private readonly inspector = new StackInspector();
+  /** The elastic-threads policy (./elastic.ts): it decides, this class spawns and retires. */
+  private readonly elasticThreads: ElasticThreads;
+  /** When the last 'every worker is full' warning was logged (epoch ms). */
+  private fullWarnedAt = -Infinity;
+  /** Consecutive ticks on which every worker was full while requests waited. */
+  private fullTicks = 0;
   private readonly onRun = (): void => this.run();
 
   constructor(o: ArbiterOptions, pool: Pool, dispatcher: Dispatcher, control: ControlBlock, log: Logger, host: ArbiterHost) {
@@ -146,8 +139,23 @@ export class Arbiter {
     this.control = control;
     this.log = log;
     this.host = host;
+    this.elasticThreads = new ElasticThreads(o.maxThreads, pool, dispatcher, log, {
+      target: () => this.target,
+      cohort: () => this.cohort,
+      mayStart: (now) => now >= this.spawnNotBefore && this.reloadState === null,
+      startElastic: () => this.spawnOne(true),
+      retire: (h, now, why) => this.retire(h, now, why),
+      wake: () => {
+        if (this.started && !this.stopping) this.enqueue({ type: 'tick' });
+      },
+    });
     // A request had to wait: check for elastic threads now rather than at the next tick.
-    if (o.maxThreads > o.threads) dispatcher.onWait = () => this.waited();
+    if (o.maxThreads > o.threads) dispatcher.onWait = () => this.elasticThreads.waited();
+  }
+
+  /** The pre-warmed spare worker (not serving yet), or null. */
+  get spare(): WorkerHandle | null {
+    return this.elasticThreads.spare;
   }
 
   /** Start the ticker (after the first workers are up). */
@@ -188,7 +196,7 @@ export class Arbiter {
     this.recycle(now);
     this.reap(now);
     this.manage(now);
-    this.elastic(now);
+    this.elasticThreads.check(now);
     this.settleWaiters();
     this.noteFull(now);
   }
@@ -250,7 +258,7 @@ export class Arbiter {
     if (this.stopping || h.stopping || h.dead) return;
     h.lastBeatAt = epochNow();
     if (h === this.spare) {
-      // The pre-warmed spare gets work only when elastic() promotes it.
+      // The pre-warmed spare gets work only when the elastic policy promotes it.
       this.log.debug({ slot: h.slot }, `spare worker ${h.slot} ready: it takes requests once requests wait on blocked workers`);
       return;
     }
@@ -432,124 +440,6 @@ export class Arbiter {
       const extra = serving.sort((a, b) => Number(a.ready) - Number(b.ready) || b.slot - a.slot).slice(0, serving.length - this.target);
       for (const h of extra) this.retire(h, now, 'scaled down');
     }
-  }
-
-  /**
-   * Elastic threads (DESIGN §4). While requests wait because workers are blocked (parked in a
-   * shim, or in a long synchronous handler: Dispatcher.saturated), add workers up to
-   * --max-threads: first the pre-warmed spare, ready at once, then new ones. New workers boot
-   * ELASTIC_BOOTING at a time, the next as soon as one is ready (the loop runs on every ready
-   * event, and at once when a request has to wait: onWait): a worker's start is mostly CPU (~60
-   * ms here), so booting all that are needed at once would make the first one ready no sooner
-   * than the last. And only for requests that would still wait when the new worker is ready
-   * (measure()): the last ones started after a burst would find nothing to do, their starts
-   * taking CPU from the requests. When nothing waits, keep one spare booted in the background
-   * (it takes no requests), once a worker has been seen blocked. An extra worker idle for
-   * ELASTIC_IDLE_MS retires.
-   */
-  private elastic(now: number): void {
-    const cap = this.o.maxThreads - this.target;
-    this.measure(now);
-    this.checkSpare(now, cap);
-    if (this.spare?.ready === true && this.dispatcher.saturated) this.promoteSpare();
-    const extras = this.pool.live().filter((h) => h.elastic && !h.retiring && !h.stopping && h !== this.spare);
-    if (cap > 0 && now >= this.spawnNotBefore && this.reloadState === null) {
-      const spare = this.spare === null ? 0 : 1; // still booting, if any: a ready one was just promoted
-      if (!this.blockSeen) this.blockSeen = this.dispatcher.anyBlocked;
-      if (this.dispatcher.saturated) {
-        const booting = extras.filter((h) => !h.ready).length + spare;
-        // Only requests still waiting when a worker started now is ready need one: the queue
-        // drains at the rate answers outpace arrivals (none after a burst, all of a steady load).
-        const later = Math.ceil(this.dispatcher.waitingCount - this.drainPerMs * this.bootMs);
-        const n = Math.min(ELASTIC_BOOTING - booting, cap - extras.length - spare, later - booting);
-        for (let i = 0; i < n; i++) {
-          const h = this.spawnOne(true);
-          if (h === null) break;
-          this.booting.set(h, now);
-          this.elasticStarted++;
-        }
-      } else if (spare === 0 && extras.length < cap && this.blockSeen) {
-        this.spare = this.spawnOne(true);
-      }
-    }
-    for (const h of extras) {
-      if (!h.ready) continue;
-      if (h.outstanding > 0) h.idleSince = 0;
-      else if (h.idleSince === 0) h.idleSince = now;
-      else if (now - h.idleSince >= ELASTIC_IDLE_MS) this.retire(h, now, 'elastic worker idle');
-    }
-  }
-
-  private lastWaitCheck = 0;
-  /** Answers minus arrivals per ms over the last RATE_WINDOW_MS or more (how fast the queue drains), at least 0. */
-  private drainPerMs = 0;
-  private rateAt = 0;
-  private rateSubmitted = 0;
-  private rateCompleted = 0;
-  /** How long an elastic worker takes from spawn to ready (ms, moving average), and those booting since when. */
-  private bootMs = ELASTIC_BOOT_GUESS_MS;
-  private readonly booting = new Map<WorkerHandle, number>();
-
-  /** Update the queue's drain rate and the elastic workers' start time. */
-  private measure(now: number): void {
-    const d = this.dispatcher;
-    const dt = now - this.rateAt;
-    if (dt >= RATE_WINDOW_MS) {
-      const drained = d.completed - this.rateCompleted - (d.submitted - this.rateSubmitted);
-      this.drainPerMs = this.rateAt === 0 ? 0 : Math.max(0, drained / dt);
-      this.rateAt = now;
-      this.rateSubmitted = d.submitted;
-      this.rateCompleted = d.completed;
-    }
-    for (const [h, since] of this.booting) {
-      if (h.ready) this.bootMs = 0.7 * this.bootMs + 0.3 * (now - since);
-      if (h.ready || h.dead || h.stopping) this.booting.delete(h);
-    }
-  }
-
-  /** The dispatcher queued a request (at most once per pump turn): run elastic() soon, 100 times a second at most. */
-  private waited(): void {
-    const now = performance.now();
-    if (now - this.lastWaitCheck < WAIT_CHECK_MS || !this.started || this.stopping) return;
-    this.lastWaitCheck = now;
-    this.enqueue({ type: 'tick' });
-  }
-
-  /** Elastic workers started so far, the spares promoted included. */
-  elasticStarted = 0;
-  /**
-   * The pre-warmed spare (DESIGN §4): a started worker with the app loaded that is given no
-   * requests until every worker is blocked, then joins at once; null while there is none.
-   */
-  spare: WorkerHandle | null = null;
-  /**
-   * A worker has been seen blocked (sampled in elastic(): every tick and when a request waits).
-   * Only then is a spare kept: an app that never blocks never needs one, and each costs a
-   * thread's memory (9-13 MB) and start (60 ms of CPU; 650 ms under tap's loader hooks).
-   */
-  private blockSeen = false;
-  /** When the last 'every worker is full' warning was logged (epoch ms). */
-  private fullWarnedAt = -Infinity;
-  /** Consecutive ticks on which every worker was full while requests waited. */
-  private fullTicks = 0;
-
-  /** Forget a spare that died or was stopped; retire one with stale code (a reload) or no room left (scaled up). */
-  private checkSpare(now: number, cap: number): void {
-    const s = this.spare;
-    if (s === null) return;
-    if (s.dead || s.stopping || s.killReason !== null) this.spare = null;
-    else if (s.retiring || s.recycle !== null || s.cohort !== this.cohort || cap <= 0) {
-      this.spare = null;
-      if (!s.retiring) this.retire(s, now, cap <= 0 ? 'no room for a spare' : 'spare of an older generation');
-    }
-  }
-
-  private promoteSpare(): void {
-    const s = this.spare!;
-    this.spare = null;
-    this.elasticStarted++;
-    this.log.debug({ slot: s.slot }, `requests wait on blocked workers: the spare worker ${s.slot} takes them`);
-    this.dispatcher.add(s);
   }
 
   private spawnOne(elastic = false): WorkerHandle | null {
