@@ -16,7 +16,8 @@ process.env.GS_VERSION_FILE = versionFile; // workers inherit the environment wh
 
 
 async function start(t, options = {}, log = undefined) {
-  const h = await serve({ app: fixture('versioned.mjs'), bind: ['127.0.0.1:0'], threads: 2, logLevel: 'silent', env: {}, ...options }, log);
+  // maxThreads 1: no elastic threads (the tests count workers); scale() is not bound by it.
+  const h = await serve({ app: fixture('versioned.mjs'), bind: ['127.0.0.1:0'], threads: 2, maxThreads: 1, logLevel: 'silent', env: {}, ...options }, log);
   t.teardown(() => h.close());
   return h;
 }

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { fixture, parseResponses, portOf, rawExchange, startServer, connect } from '../helpers.mjs';
 
-const srv = await startServer(t, { app: fixture('echo.mjs'), limitRequestBody: 1024, limitRequestFieldSize: 512, limitRequestLine: 256 });
+const srv = await startServer(t, { app: fixture('echo.mjs'), limitRequestBody: 1024, limitRequestFieldSize: 512, limitRequestLine: 256, maxThreads: 2 }); // a fixed pool: the stats test counts workers
 const port = portOf(srv);
 
 t.test('GET with keep-alive: several requests on one connection', { timeout: 10000 }, async (t) => {

@@ -122,7 +122,7 @@ t.test('a sync generator is pulled only as fast as the client reads', { timeout:
 });
 
 t.test('server-sent events stay open past --keep-alive and --timeout while the stream is active', { timeout: 30000 }, async (t) => {
-  const srv = await startServer(t, { app: fixture('streams.mjs'), keepAlive: 1, timeout: 1 });
+  const srv = await startServer(t, { app: fixture('streams.mjs'), keepAlive: 1, timeout: 1, maxThreads: 2 }); // a fixed pool: it counts workers
   const ch = channel(t, 'gs-streams');
   const res = await fetch(`http://127.0.0.1:${portOf(srv)}/sse?key=s1&n=3`, { headers: { accept: 'text/event-stream' } });
   t.equal(res.headers.get('content-type'), 'text/event-stream');
