@@ -262,8 +262,14 @@ export class Arbiter {
       this.log.debug({ slot: h.slot }, `spare worker ${h.slot} ready: it takes requests once requests wait on blocked workers`);
       return;
     }
+    // Retired while it booted (scaled down, or recycled by a reload that has already finished):
+    // it takes nothing, and reap() stops it (its teardown runs) since it owes nothing.
+    if (h.retiring) return;
+    // A generation given up while it booted (a failed reload): never serves. (A worker of the
+    // previous generation that a reload under way marked recycle = 'reload' serves until the new
+    // generation is ready; manage() then retires it with a graceful deadline.)
+    if (h.cohort !== this.cohort && h.recycle === null) return this.retire(h, epochNow(), 'its generation was given up');
     this.dispatcher.add(h);
-    if (h.cohort !== this.cohort) h.retiring = true; // a generation given up (failed reload) while it booted
   }
 
   private onBootFailed(h: WorkerHandle, err: Error): void {
@@ -299,7 +305,7 @@ export class Arbiter {
     const requests = owed.map((ex) => describe(ex, ex.id === cur ? ranMs : undefined));
     const what = owed.length === 0 ? 'no request in flight' : `${owed.length} request(s) in flight get ${status}: ${requests.map((r) => r.text).join('; ')}`;
     this.log.error(
-      { err, code: WorkerCrashedError.code, reason, slot: h.slot, thread: h.thread.threadId, requests: requests.map((r) => r.data) },
+      { err, code: WorkerCrashedError.code, reason, slot: h.slot, thread: h.threadId, requests: requests.map((r) => r.data) },
       `worker ${h.slot} ${reason}: ${what}`,
     );
     for (const ex of owed) this.dispatcher.answer(ex, statusResponse(status, true));
@@ -353,7 +359,7 @@ export class Arbiter {
         ? `worker ${h.slot} unresponsive: no heartbeat for ${ms} ms outside any request (--timeout ${limitS} s); terminating the worker`
         : `worker ${h.slot} ${reason}: terminating the worker`;
     const code = reason === 'graceful-timeout' ? WorkerCrashedError.code : WorkerTimeoutError.code;
-    const kill: KillNote = { msg, fields: { code, reason, slot: h.slot, thread: h.thread.threadId, request: req?.data, ranMs: ms } };
+    const kill: KillNote = { msg, fields: { code, reason, slot: h.slot, thread: h.threadId, request: req?.data, ranMs: ms } };
     if (ex !== undefined) {
       this.dispatcher.take(h, ex);
       // The handler was still in its first synchronous run, so nothing of its response went out:
@@ -368,10 +374,10 @@ export class Arbiter {
       path: req === null ? null : String(req.data['path']),
       requestId: ex?.rec?.requestId || null,
       elapsedMs: ms,
-      thread: h.thread.threadId,
+      thread: h.threadId,
       slot: h.slot,
     };
-    void this.inspector.capture(h.thread.threadId, { budgetMs: CAPTURE_MS, hookInfo })
+    void this.inspector.capture(h.threadId, { budgetMs: CAPTURE_MS, hookInfo })
       .then((report) => this.enqueue({ type: 'captured', handle: h, kill, report }));
   }
 

@@ -87,6 +87,8 @@ export class WorkerHandle {
   readonly slot: number;
   readonly generation: number;
   readonly thread: Worker;
+  /** The thread's id, kept: `thread.threadId` reads -1 once the thread has exited (log lines about its exit). */
+  readonly threadId: number;
   readonly requests: RingWriter;
   readonly responses: RingReader;
   readonly bell: Doorbell;
@@ -144,6 +146,7 @@ export class WorkerHandle {
     this.slot = slot;
     this.generation = generation;
     this.thread = thread;
+    this.threadId = thread.threadId;
     this.requests = new RingWriter(reqRing, reqSpill);
     this.responses = new RingReader(resRing, resSpill);
     this.bell = ringDoorbell(reqRing);
@@ -408,7 +411,7 @@ export class Pool {
     clearTimeout(timer);
     this.cutWaiters.delete(wake);
     const ms = Math.round(performance.now() - started);
-    const fields = { slot: h.slot, thread: h.thread.threadId, teardownMs: ms };
+    const fields = { slot: h.slot, thread: h.threadId, teardownMs: ms };
     if (result === 'unanswered' || (typeof result === 'object' && result.timedOut === true)) {
       const how = result === 'unanswered' ? ' (its thread did not answer)' : '';
       this.o.log?.warn({ ...fields, boundMs }, `worker ${h.slot} teardown() did not finish within ${boundMs} ms${how}; terminating the worker`);

@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { fixture, serve, until, captureLog } from '../helpers.mjs';
+import { pathToFileURL } from 'node:url';
+import { captureLog, delay, fixture, serve, until } from '../helpers.mjs';
 import { load } from '../load.mjs';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'gs-reload-'));
@@ -98,4 +99,20 @@ t.test('scale(n), SIGTTIN and SIGTTOU add and remove workers', { timeout: 30000 
   t.ok(await until(() => h.stats().workers.filter((w) => w.state === 'idle').length === 4), 'SIGTTIN twice: four');
   t.equal(h.stats().threads, 4);
   await t.rejects(h.scale(0), RangeError);
+});
+
+t.test('a worker of the old generation that becomes ready after a reload began is retired gracefully: no request fails', { timeout: 30000 }, async (t) => {
+  // scale(2) starts worker B (generation 0) with a 300 ms setup; the reload starts while B boots.
+  // B must not serve and then be killed as past a graceful deadline it was never given.
+  const { log, lines } = captureLog();
+  const app = `${pathToFileURL(fixture('slow-setup.mjs')).href}?setupMs=300`;
+  const h = await serve({ app, bind: ['127.0.0.1:0'], threads: 1, maxThreads: 1, threadConcurrency: 1, gracefulTimeout: 30, logLevel: 'silent', env: {} }, log);
+  t.teardown(() => h.close());
+  const scaled = h.scale(2);
+  await delay(50);
+  const reloaded = h.reload();
+  const statuses = await Promise.all(Array.from({ length: 6 }, () => fetch(new URL('/slow?ms=200', h.url)).then((r) => r.status, (e) => e.message)));
+  await Promise.all([scaled, reloaded]);
+  t.same(statuses, [200, 200, 200, 200, 200, 200], 'every request answered 200');
+  t.same(lines.filter((l) => l.reason === 'graceful-timeout' || l.code === 'GS_ERR_WORKER_CRASHED').map((l) => l.msg), [], 'no worker killed');
 });

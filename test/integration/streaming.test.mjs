@@ -144,7 +144,7 @@ t.test('server-sent events stay open past --keep-alive and --timeout while the s
   t.equal(srv.stats().workers.length, 2, 'no worker was killed');
 });
 
-t.test('a client that goes away reaches the handler: close (node) and request.signal (fetch)', { timeout: 20000 }, async (t) => {
+t.test('a client that goes away reaches the handler: close (node) and request.signal (fetch)', { timeout: 60000 }, async (t) => {
   const node = await startServer(t, { app: fixture('streams.mjs') });
   const ch = channel(t, 'gs-streams');
   const ac = new AbortController();

@@ -24,6 +24,7 @@ t.test('a worker that crashes outside any handler: 502 for its request in flight
   const line = lines.find((l) => l.reason === 'crashed');
   t.match(line, { level: 'error', code: 'GS_ERR_WORKER_CRASHED', requests: [{ method: 'GET', path: '/crash' }] });
   t.match(line?.msg, /worker \d+ crashed: 1 request\(s\) in flight get 502: GET \/crash \(request \d+\)/);
+  t.equal(line?.thread, Number(first.body.split(' ')[1]), 'the line names the thread that crashed (not -1, as Worker.threadId reads once exited)');
 });
 
 // Deterministic on node 20 and 24: the test holds a known amount of live data (in 1 MiB arrays,
