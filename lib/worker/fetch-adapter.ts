@@ -127,12 +127,17 @@ function isResponse(value: unknown): value is Response {
 
 async function respond(handler: FetchHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = NO_BODY.has(req.method ?? 'GET') ? null : isUpload(req) ? bodyStream(req) : await readBody(req);
-  // request.signal aborts when the client goes away before the response is complete.
+  // request.signal aborts when the client goes away before the response is complete. undici's
+  // Request.signal follows the signal it was given only while the Request object lives (a WeakRef
+  // to its own controller): an app that keeps only request.signal, or nothing, would never see the
+  // abort once a GC ran. The 'close' listener keeps the Request alive as long as the response.
   const aborter = new AbortController();
+  const request = toRequest(req, body, aborter.signal);
   res.once('close', () => {
     if (!res.writableFinished) aborter.abort();
+    void request;
   });
-  let result = handler(toRequest(req, body, aborter.signal));
+  let result = handler(request);
   if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
     result = await result;
   }

@@ -159,7 +159,9 @@ t.test('a client that goes away reaches the handler: close (node) and request.si
   const fetchApp = await startServer(t, { app: fixture('fetch-streams.mjs') });
   const fch = channel(t, 'gs-fetch-streams');
   const ac2 = new AbortController();
-  const res2 = await fetch(`http://127.0.0.1:${portOf(fetchApp)}/stream?key=c2&n=5`, { signal: ac2.signal });
+  // &gc=1: the worker collects garbage while the stream waits; the app keeps no reference to its
+  // Request (undici's Request.signal follows the adapter's signal only while the Request lives).
+  const res2 = await fetch(`http://127.0.0.1:${portOf(fetchApp)}/stream?key=c2&n=5&gc=1`, { signal: ac2.signal });
   await readUntil(res2.body.getReader(), { text: '' }, 'piece 0\n');
   ac2.abort();
   await fch.wait((e) => e.key === 'c2' && e.op === 'aborted');
