@@ -9,7 +9,9 @@
 // RESPONSE_WINDOW bytes unacknowledged, and the bytes of each such frame are granted back
 // (T_CREDIT) once written to a socket that is not write-blocked, else at the socket's 'drain'. A
 // slow reader therefore holds at most about one window plus the socket's buffer here. A client
-// that closes while a response is owed gets its dispatched exchanges cancelled (T_CANCEL).
+// that closes while a response is owed gets its dispatched exchanges cancelled (T_CANCEL); so does
+// a connection that ends while requests pipelined behind its closing response are owed (the app
+// said Connection: close, a worker crashed, shutdown), and those not dispatched yet never run.
 //
 // Upgrades: a request with Upgrade is dispatched only at the head of the queue, and the framer
 // holds what follows it. If the worker's answer starts with a 101 status line the connection
@@ -143,7 +145,13 @@ export class Connection implements FramerHandler {
   /** FL_TLS | FL_TRUSTED_PROXY as they apply: OR-ed into every request frame's flags. */
   readonly frameFlags: number;
   lastActive: number;
+  /** The socket closed. */
   destroyed = false;
+  /**
+   * No response can reach the client any more: the connection ended (end(): our FIN went out) or
+   * closed. Its requests not sent to a worker yet are dropped (the dispatcher checks this).
+   */
+  gone = false;
   private readonly framer: Framer;
   private readonly host: ConnectionHost;
   private queue: Exchange[] = [];
@@ -205,7 +213,7 @@ export class Connection implements FramerHandler {
         return;
       }
       this.ending = true;
-      if (this.queue.length === 0) this.end();
+      if (this.queue.length === 0) this.endOrFrame();
       // A client that hangs up during a streamed response has gone, not half-closed: its
       // handler hears of it (T_CANCEL at close) instead of streaming on to nobody. So does one
       // that hangs up in the middle of an upload: that body can never be complete.
@@ -303,7 +311,7 @@ export class Connection implements FramerHandler {
   private uploadStarted(ex: Exchange): void {
     const pending = ex.pending;
     ex.pending = null;
-    if (ex.cancelled || this.destroyed) {
+    if (ex.cancelled || this.gone) {
       ex.upload = UP_DROP;
       this.host.streamSignal(ex, T_CANCEL, 0); // the client is gone, or the body was refused
       return;
@@ -375,7 +383,7 @@ export class Connection implements FramerHandler {
 
   /** A complete response the acceptor makes itself (503, 4xx). */
   respond(ex: Exchange, bytes: Buffer, close: boolean): void {
-    if (ex.done) return; // answered already (refuseUpload)
+    if (ex.done || this.gone) return; // answered already (refuseUpload), or nothing can go out
     if (ex.tunnel) {
       // Its worker was stopped (recycled or reloaded past --graceful-timeout, or it died): say
       // "going away" in the WebSocket's own framing, then close.
@@ -395,7 +403,9 @@ export class Connection implements FramerHandler {
 
   /** Response bytes for `ex`; `end` completes it. Writes in request order. */
   deliver(ex: Exchange, data: Buffer, end: boolean, close: boolean): void {
-    if (ex.done) return; // cancelled and answered here (refuseUpload): the worker's END | ABORT
+    // Cancelled and answered here (refuseUpload), or left behind when the connection ended (end()):
+    // the worker's remaining bytes, END | ABORT included, are dropped.
+    if (ex.done || this.gone) return;
     if (close) ex.close = true;
     if (this.queue[0] !== ex) {
       if (data.length > 0) {
@@ -494,6 +504,18 @@ export class Connection implements FramerHandler {
     if (!this.destroyed) this.socket.destroy();
   }
 
+  /**
+   * Shutdown: a tunnel (WebSocket) is sent the close frame 1001 (going away) and ended, as when its
+   * worker retires (respond()). False, doing nothing, for any other connection.
+   */
+  goAway(): boolean {
+    const t = this.tunnel;
+    if (t === null || t.done || this.gone) return false; // gone: ending or closed, nothing more is written
+    this.respond(t, EMPTY, true);
+    t.done = true; // what its worker still sends (or its exit) writes nothing after the close frame
+    return true;
+  }
+
   private advance(): void {
     const q = this.queue;
     while (q.length > 0 && q[0]!.done) {
@@ -514,8 +536,18 @@ export class Connection implements FramerHandler {
     }
     this.lastActive = this.host.clock;
     if (this.held !== null) this.release();
-    if (this.ending && q.length === 0) return this.end();
+    if (this.ending && q.length === 0) return this.endOrFrame();
     this.updateReading();
+  }
+
+  /**
+   * Ending (the client half-closed, or shutdown) and no response owed: close, unless the framer
+   * holds back bytes (paused at MAX_PIPELINE, or after an upgrade answered as plain HTTP), which
+   * may be complete requests the client sent before its FIN: those are framed and answered first.
+   */
+  private endOrFrame(): void {
+    if (this.framer.paused && this.framer.buffered > 0) this.updateReading();
+    else this.end();
   }
 
   private write(data: Buffer): void {
@@ -529,12 +561,17 @@ export class Connection implements FramerHandler {
   }
 
   private end(): void {
-    if (this.destroyed) return;
+    if (this.gone) return;
+    this.gone = true;
     this.noMore = true; // nothing after a closing response is ever interpreted
     this.socket.off('data', this.onData);
     this.socket.end();
+    // Requests pipelined behind the closing response will get no answer: those running hear of it
+    // as if the client had closed, those held here or waiting for a worker never run (gone).
+    this.cancelOwed();
     this.queue = [];
     this.held = null;
+    this.heldBytes = 0;
     // Lingering close: keep reading (and discarding) briefly so that bytes the client already
     // sent do not turn our FIN into a reset that destroys the response in flight.
     this.socket.resume();
@@ -555,11 +592,11 @@ export class Connection implements FramerHandler {
    */
   private resumeFraming(): void {
     if (this.upgrading !== null || this.tunnel !== null) return; // held for the new protocol, or taken
-    while (this.framer.paused && this.mayRead && !this.destroyed) this.framer.resume();
+    while (this.framer.paused && this.mayRead && !this.gone) this.framer.resume();
   }
 
   private updateReading(): void {
-    if (this.destroyed) return;
+    if (this.gone) return; // ended: the lingering close reads on, whatever is owed
     const stop = !this.mayRead;
     if (stop) {
       if (!this.socket.isPaused()) this.socket.pause();
@@ -574,6 +611,9 @@ export class Connection implements FramerHandler {
       setImmediate(() => {
         this.resumeScheduled = false;
         this.resumeFraming();
+        // Ending, and what the framer held framed no request (only part of one, which can never
+        // complete now): nothing is owed, close.
+        if (this.ending && this.queue.length === 0 && !this.framer.paused) this.end();
       });
     }
   }
@@ -581,13 +621,21 @@ export class Connection implements FramerHandler {
   private onClose(): void {
     this.destroyed = true;
     // The client is gone: handlers still owing it a response (a stream, an async handler) hear of it.
+    if (!this.gone) {
+      this.gone = true;
+      this.cancelOwed();
+    }
+    this.host.closed(this);
+  }
+
+  /** Cancel (T_CANCEL) every exchange of the queue that a worker has and has not answered yet. */
+  private cancelOwed(): void {
     const q = this.queue;
     for (let i = 0; i < q.length; i++) {
       const ex = q[i]!;
       // An upload its worker has not read yet is cancelled when it says it did (uploadStarted).
       if (!ex.done && ex.slot >= 0 && ex.upload !== UP_WAIT && ex.upload !== UP_WAIT_END) this.host.streamSignal(ex, T_CANCEL, 0);
     }
-    this.host.closed(this);
   }
 }
 

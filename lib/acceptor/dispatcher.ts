@@ -128,7 +128,7 @@ export class Dispatcher {
     h.outstanding--;
     ex.slot = -1;
     this.parkedAt = Date.now();
-    if (ex.conn.destroyed) {
+    if (ex.conn.gone) {
       this.outstanding--;
       return;
     }
@@ -142,7 +142,7 @@ export class Dispatcher {
   }
 
   private resubmit(ex: Exchange): void {
-    if (ex.conn.destroyed) return;
+    if (ex.conn.gone) return;
     this.outstanding++;
     const h = this.pick();
     if (h !== null) this.send(h, ex);
@@ -424,8 +424,8 @@ export class Dispatcher {
     let i = 0;
     for (; i < q.length; i++) {
       const ex = q[i]!;
-      if (ex.conn.destroyed) {
-        this.outstanding--; // the client is gone: drop it before it costs a worker anything
+      if (ex.conn.gone) {
+        this.outstanding--; // no answer can reach the client: drop it before it costs a worker anything
         continue;
       }
       const h = this.pick();
@@ -472,7 +472,13 @@ export class Dispatcher {
 
   private retryOverflow(h: WorkerHandle): void {
     let n = 0;
-    while (n < h.overflow.length && this.write(h, h.overflow[n]!)) n++;
+    for (; n < h.overflow.length; n++) {
+      const ex = h.overflow[n]!;
+      // Its connection ended before the request reached the ring (a T_CANCEL sent meanwhile
+      // would arrive first and be ignored): drop it instead of running it for nobody.
+      if (ex.conn.gone) this.take(h, ex);
+      else if (!this.write(h, ex)) break;
+    }
     if (n > 0) {
       h.overflow.splice(0, n);
       ring(h.bell);

@@ -1,7 +1,9 @@
 // --connections: 1,000 simultaneous clients are held and served; past the cap, new connections
-// wait unread (like a listen backlog) until a slot frees, then are served.
+// wait unread (like a listen backlog) until a slot frees, then are served. A connection that the
+// app closes while later pipelined requests are owed does not leave them running for nobody.
 import t from 'tap';
-import { connect, example, parseResponses, portOf, startServer } from '../helpers.mjs';
+import { channel, connect, example, fixture, parseResponses, portOf, startServer, until } from '../helpers.mjs';
+import { RawConn } from '../wire.mjs';
 
 function request(socket, path) {
   return new Promise((resolve) => {
@@ -54,4 +56,48 @@ t.test('past the cap a connection waits unread until another closes', { timeout:
   a.destroy();
   const r = await pending;
   t.equal(r.status, 200, 'served once a slot freed');
+});
+
+// The app answers /close with Connection: close while a pipelined /stream behind it is owed: the
+// connection ends after /close, so the stream's handler must hear of it ('close', as when a client
+// goes away) and the server's count of requests owed must return to 0. Handshakes, no sleeps:
+// /close answers only once the stream is open (or, below, once the stream waits for a worker).
+t.test('a request pipelined behind a response that closes the connection is cancelled', { timeout: 30000 }, async (t) => {
+  const ch = channel(t, 'gs-says-close');
+  const srv = await startServer(t, { app: fixture('says-close.mjs'), threads: 1, maxThreads: 1 });
+  const c = await RawConn.open(portOf(srv));
+  t.teardown(() => c.destroy());
+  await c.send(Buffer.from('GET /close?key=c1 HTTP/1.1\r\nHost: x\r\n\r\nGET /stream?key=s1 HTTP/1.1\r\nHost: x\r\n\r\n'));
+  await ch.wait((e) => e.key === 's1' && e.op === 'open', 10000);
+  ch.next('c1');
+  const r = await c.next(10000);
+  t.equal(r.response?.status, 200, '/close is answered');
+  t.equal(r.response?.headers.connection, 'close');
+  t.ok(await c.waitClose(10000), 'then the server closes the connection');
+  t.equal(c.buf.length, 0, 'no byte of the stream reached the client');
+  // Bounds: 10 s for what takes a few ms (a T_CANCEL and one response frame), on a loaded machine.
+  await ch.wait((e) => e.key === 's1' && e.op === 'close', 10000);
+  t.pass('the stream handler heard of it (close)');
+  t.ok(await until(() => srv.stats().outstanding === 0, 10000), 'no request is owed any more');
+});
+
+t.test('a pipelined request still waiting for a worker when the connection closes never runs', { timeout: 30000 }, async (t) => {
+  const ch = channel(t, 'gs-says-close');
+  // One thread that takes one request at a time: /stream waits in the acceptor's queue behind /close.
+  const srv = await startServer(t, { app: fixture('says-close.mjs'), threads: 1, maxThreads: 1, threadConcurrency: 1 });
+  const port = portOf(srv);
+  const c = await RawConn.open(port);
+  t.teardown(() => c.destroy());
+  await c.send(Buffer.from('GET /close?key=c2 HTTP/1.1\r\nHost: x\r\n\r\nGET /stream?key=s2 HTTP/1.1\r\nHost: x\r\n\r\n'));
+  t.ok(await until(() => srv.stats().outstanding === 2, 10000), 'both requests are owed: /close runs, /stream waits');
+  ch.next('c2');
+  t.equal((await c.next(10000)).response?.status, 200, '/close is answered');
+  t.ok(await c.waitClose(10000), 'then the server closes the connection');
+  t.ok(await until(() => srv.stats().outstanding === 0, 10000), 'the waiting request is dropped, nothing is owed');
+  // The worker's one place is free: a new request runs (a leaked stream would hold it forever).
+  const d = await RawConn.open(port);
+  t.teardown(() => d.destroy());
+  await d.send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+  t.equal((await d.next(10000)).response?.body.toString(), 'hello\n', 'a later request is served');
+  t.notOk(ch.events.some((e) => e.key === 's2'), 'the dropped request never reached the app');
 });

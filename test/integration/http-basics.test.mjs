@@ -1,8 +1,10 @@
 // The acceptor's HTTP/1.1 framing end to end, over real sockets to real worker threads:
-// bodies (Content-Length, chunked), keep-alive, pipelining in order, HTTP/1.0, Connection: close,
-// the 413 / 431 / 414 limits, and Expect: 100-continue.
+// bodies (Content-Length, chunked), keep-alive, pipelining in order (past the pipeline window and
+// before a half-close too), HTTP/1.0, Connection: close, the 413 / 431 / 414 limits, and
+// Expect: 100-continue.
 import t from 'tap';
 import { fixture, parseResponses, portOf, rawExchange, startServer, connect } from '../helpers.mjs';
+import { RawConn } from '../wire.mjs';
 
 const srv = await startServer(t, { app: fixture('echo.mjs'), limitRequestBody: 1024, limitRequestFieldSize: 512, limitRequestLine: 256, maxThreads: 2 }); // a fixed pool: the stats test counts workers
 const port = portOf(srv);
@@ -54,6 +56,27 @@ t.test('pipelined requests come back in request order even when later ones finis
     t.same(urls, [...paths, '/last'], `order with split ${split}`);
     t.ok(closed, 'closed after the Connection: close request');
   }
+});
+
+// The acceptor frames at most 32 requests ahead of the responses owed (MAX_PIPELINE) and holds
+// the rest unframed; a half-close (FIN) must not drop what it holds: all are answered, then close.
+t.test('100 pipelined requests then a half-close (FIN) get 100 responses in order, then close', { timeout: 20000 }, async (t) => {
+  const paths = Array.from({ length: 100 }, (_, i) => `/p${i}`);
+  const c = await RawConn.open(port);
+  t.teardown(() => c.destroy());
+  await c.send(Buffer.from(paths.map((p) => `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`).join(''), 'latin1'));
+  c.end();
+  const urls = [];
+  for (;;) {
+    const r = await c.next(10000); // a generous bound per response on a loaded machine
+    if (!r.response) {
+      t.ok(r.closed, `the server closes after the last response (${JSON.stringify(r)})`);
+      break;
+    }
+    urls.push(JSON.parse(r.response.body.toString('latin1')).url);
+  }
+  t.equal(urls.length, 100, 'every request is answered');
+  t.same(urls, paths, 'in request order');
 });
 
 t.test('HTTP/1.0: closes by default, keeps alive when asked', { timeout: 10000 }, async (t) => {

@@ -1,0 +1,63 @@
+// Dispatcher: requests of a connection that is gone (it ended after a closing response, or
+// closed) are dropped before they reach a worker, and the count of requests owed stays right.
+// Stand-in worker handles and connections; the queues are filled directly. No threads.
+import t from 'tap';
+import path from 'node:path';
+import { root } from '../../helpers.mjs';
+
+const { Dispatcher } = await import(path.join(root, 'dist/lib/acceptor/dispatcher.js'));
+const { ControlBlock, createControlBuffer } = await import(path.join(root, 'dist/lib/ring/control.js'));
+
+/** A dispatcher with one idle stand-in worker whose request ring records the ids written to it. */
+function setup() {
+  const control = new ControlBlock(createControlBuffer(8));
+  const d = new Dispatcher(control, { limitConcurrency: 1000, threadConcurrency: 8 });
+  d.schedule = () => {}; // no pump turns: the test drives the queues itself
+  const written = [];
+  const h = {
+    slot: 0,
+    outstanding: 0,
+    retiring: false,
+    overflow: [],
+    exchanges: new Map(),
+    wakePending: false,
+    bell: { i32: new Int32Array(2), sleepIndex: 0, bellIndex: 1 },
+    requests: { write: (_type, _flags, _conn, id) => (written.push(id), true) },
+  };
+  d.workers.push(h);
+  return { d, h, written };
+}
+
+const exchange = (id, gone) => ({ id, slot: -1, conn: { id: 1, gone, frameFlags: 0 }, parts: [], size: 0, keepAlive: true, last: false });
+
+t.test('a request waiting for a worker is dropped when its connection is gone', async (t) => {
+  const { d, h, written } = setup();
+  const dead = exchange(1, true);
+  const live = exchange(2, false);
+  d.waiting.push(dead, live);
+  d.outstanding = 2;
+  d.flushWaiting();
+  t.same(written, [2], 'only the live connection\'s request is sent');
+  t.equal(d.waitingCount, 0);
+  t.equal(d.outstanding, 1, 'the dropped one is no longer owed');
+  t.equal(h.outstanding, 1);
+});
+
+t.test('a request still in a worker\'s overflow is dropped when its connection is gone', async (t) => {
+  const { d, h, written } = setup();
+  const dead = exchange(1, true);
+  const live = exchange(2, false);
+  for (const ex of [dead, live]) {
+    ex.slot = 0;
+    h.exchanges.set(ex.id, ex);
+    h.overflow.push(ex);
+  }
+  h.outstanding = 2;
+  d.outstanding = 2;
+  d.retryOverflow(h);
+  t.same(written, [2], 'only the live connection\'s request reaches the ring');
+  t.same(h.overflow, [], 'the overflow is empty');
+  t.same([...h.exchanges.keys()], [2], 'the worker no longer carries the dropped one');
+  t.equal(h.outstanding, 1);
+  t.equal(d.outstanding, 1, 'the dropped one is no longer owed');
+});
