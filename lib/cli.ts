@@ -2,11 +2,13 @@
 // design: the `greenserve` command. Parse argv and environment once into a frozen Config, start
 // the server, print one banner line per address, and turn SIGTERM/SIGINT into a graceful close.
 // Exit codes: 0 stopped cleanly, 1 a listener failed to start, 2 bad usage (a setting), 3 the app
-// did not load in a worker (WORKER_BOOT_ERROR, as gunicorn's 3). Signals only enqueue events for
+// did not load in a worker (WORKER_BOOT_ERROR, as gunicorn's 3); killed by its own SIGKILL when a
+// worker thread stuck in a native call outlived the stop (see exit()). Signals only enqueue events for
 // the supervisor (handle.signal); the process exits when the server has stopped (docs/signals.md).
 // `--check-config` and `--print-config` resolve the same way and exit (0, or 2 when bad).
 // Without an APP it serves the built-in notes demo (lib/demo.ts).
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { configFileOf, loadConfigFile, parseArgv, resolveConfig, type Config } from './config/resolve.js';
 import { loadTls } from './acceptor/tls.js';
 import { appUrlOf } from './server.js';
@@ -110,7 +112,42 @@ async function main(): Promise<void> {
   // logrotate: reopen the access log file (installing a listener also stops node from starting
   // its inspector on SIGUSR1).
   process.on('SIGUSR1', () => handle.reopenLogs());
-  void handle.closed.then(() => process.exit(0));
+  void handle.closed.then(() => exit(log, handle));
+}
+
+/**
+ * Exit 0 once the server has stopped; but a worker thread blocked in a native call (the error log
+ * has named it) would hold process.exit() until the call returns (node joins its threads at exit,
+ * process.reallyExit too), for as long as that takes: the process ends itself with SIGKILL instead,
+ * once the log is written out (docs/signals.md, "A worker blocked in a native call").
+ */
+async function exit(log: Logger, handle: ServerHandle): Promise<void> {
+  const stranded = handle.strandedThreads;
+  if (stranded === 0) process.exit(0);
+  log.error({ threads: stranded }, `${stranded} worker thread(s) still blocked in a native call: ending the process with SIGKILL`);
+  await endLog(log);
+  process.kill(process.pid, 'SIGKILL');
+}
+
+/**
+ * Write out every line the error log holds, before the process kills itself. Its destination is
+ * pino's asynchronous sonic-boom (lib/log.ts): ending it waits for a write in flight, which
+ * flushSync() (closeLogger's way for stderr) does not, and leaves stderr itself open.
+ */
+function endLog(log: Logger): Promise<void> {
+  const pino = createRequire(import.meta.url)('pino') as typeof import('pino');
+  const dest = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as ReturnType<typeof pino.destination> | undefined;
+  if (dest === undefined) return Promise.resolve();
+  log.level = 'silent'; // a record logged after this is dropped, not written to an ended stream
+  return new Promise((resolve) => {
+    dest.once('close', () => resolve());
+    dest.once('error', () => resolve());
+    try {
+      dest.end();
+    } catch {
+      resolve(); // closed already
+    }
+  });
 }
 
 /** The startup banner: one line per address, then the threads and the app as detected. */

@@ -48,6 +48,13 @@ export interface ServerHandle {
   enqueue(event: SupervisorEvent): void;
   /** Resolves once the server has stopped, whatever stopped it. */
   readonly closed: Promise<void>;
+  /**
+   * Worker threads still alive although the server stopped them (after `closed`): blocked in a
+   * native call (`execSync`, a synchronous addon), which cannot be interrupted. close() does not
+   * wait for them (the error log names each); they hold the process, even process.exit(), until
+   * the call returns. 0 otherwise. See docs/signals.md.
+   */
+  readonly strandedThreads: number;
   /** Counts from shared memory: synchronous, never waits on a worker. */
   stats(): ServerStats;
   /**
@@ -94,6 +101,9 @@ function handleOf(server: Server): ServerHandle {
     signal: (signal) => server.signal(signal),
     enqueue: (event) => server.enqueue(event),
     closed: server.stopped,
+    get strandedThreads() {
+      return server.strandedThreads;
+    },
     stats: ((options?: { detail?: boolean; timeoutMs?: number }) =>
       options?.detail === true ? server.detailedStats(options.timeoutMs ?? 500) : server.stats()) as ServerHandle['stats'],
     metricsUrl: server.ops.metricsUrl,

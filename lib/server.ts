@@ -312,6 +312,16 @@ export class Server implements ConnectionHost {
     return new Promise((resolve, reject) => this.arbiter.enqueue({ type: 'scale', threads, done: { resolve, reject } }));
   }
 
+  /**
+   * Worker threads that have not exited although the server stopped them: blocked in a native
+   * call (execSync, a synchronous native addon), which V8 cannot interrupt. They outlive close()
+   * and hold the process until the call returns (even process.exit() waits for them). 0 before
+   * shutdown and once they have exited.
+   */
+  get strandedThreads(): number {
+    return this.pool.isStopping ? this.pool.live().length : 0;
+  }
+
   /** What the workers detected the app to be (e.g. "default export: node request listener"). */
   get appDetail(): string {
     const h = this.pool.handles.find((x) => x !== null);
@@ -497,7 +507,9 @@ export class Server implements ConnectionHost {
     for (const s of this.held) s.destroy();
     this.held = [];
     if (this.connections.size > 0 && this.graceful) await this.drain(this.config.gracefulTimeout * 1000);
-    for (const conn of [...this.connections]) conn.destroy();
+    // A WebSocket (a tunnel) is told "going away" (close frame 1001) and ended, as when its worker
+    // retires; every other connection left is cut.
+    for (const conn of [...this.connections]) if (!conn.goAway()) conn.destroy();
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.arbiter.stop();
     await this.pool.stop(this.graceful ? graceEnd - performance.now() : 0);

@@ -17,7 +17,7 @@ import type { Exchange } from '../acceptor/connection.js';
 import type { Logger } from '../log.js';
 import type { AppHookName, AppInterface, TeardownResult, WorkerApi, WorkerApiRemote, WorkerInit, WorkerReport } from '../messages.js';
 import { ControlBlock, epochNow } from '../ring/control.js';
-import { DEFAULT_RING_CAPACITY, WorkerState } from '../ring/layout.js';
+import { DEFAULT_RING_CAPACITY, WORKER_STATE_NAMES, WorkerState } from '../ring/layout.js';
 import { createRingBuffer, ringDoorbell, RingReader, RingWriter, type Doorbell, type FrameSink } from '../ring/ring.js';
 
 export interface PoolOptions {
@@ -54,6 +54,13 @@ export interface PoolOptions {
 export const TEARDOWN_MS = 5000;
 /** How much longer than the bound the supervisor waits for close() to answer (the reply's own trip). */
 const CLOSE_ANSWER_MS = 250;
+/**
+ * The least time stop() waits for a terminated worker's thread to exit (what is left of
+ * --graceful-timeout when that is longer). terminate() stops JavaScript, a busy loop or an
+ * Atomics.wait within milliseconds; only a thread blocked in a native call takes longer, and it
+ * takes as long as that call (measured: an execSync('sleep 3') took 2.9 s to die).
+ */
+export const EXIT_WAIT_MS = 1000;
 
 /** What `stats({ detail: true })` adds to a worker: its own report over the control plane, and the request it runs. */
 export interface WorkerDetail {
@@ -366,17 +373,59 @@ export class Pool {
   /**
    * Stop every worker. A ready worker with nothing owed whose app has a teardown hook runs it first,
    * for at most min(TEARDOWN_MS, `teardownMs`); the others are terminated at once. `teardownMs` 0:
-   * no teardown (an immediate stop). Resolves once every worker was told to terminate and exited.
+   * no teardown (an immediate stop). Resolves once every worker has exited, or once one that was
+   * told to terminate has not exited within `teardownMs` of the call (at least EXIT_WAIT_MS after
+   * its terminate(); EXIT_WAIT_MS after a cut): a thread blocked in a native call cannot be stopped
+   * until the call returns. Each such worker gets an error line; it stays in live() until it exits.
    */
   async stop(teardownMs = 0): Promise<void> {
     this.stopping = true;
     const bound = this.cut ? 0 : Math.min(TEARDOWN_MS, teardownMs);
-    await Promise.all(this.live().map((h) => {
+    const exitBy = performance.now() + teardownMs;
+    await Promise.all(this.live().map(async (h) => {
       h.stopping = true;
       h.retiring = true; // the dispatcher sends it nothing more
       // Requests still owed (the drain ran out of --graceful-timeout): it did not drain, no teardown.
-      return this.finish(h, h.outstanding === 0 && h.overflow.length === 0 ? bound : 0).then(() => h.thread.terminate());
+      await this.finish(h, h.outstanding === 0 && h.overflow.length === 0 ? bound : 0);
+      const waitMs = Math.max(EXIT_WAIT_MS, exitBy - performance.now());
+      if (!(await this.exited(h, waitMs))) this.reportStuck(h, waitMs);
     }));
+  }
+
+  /** Whether the (terminated) worker's thread exits within `ms`, or EXIT_WAIT_MS after a cut. */
+  private exited(h: WorkerHandle, ms: number): Promise<boolean> {
+    if (h.dead) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let timer = setTimeout(() => done(false), ms);
+      // close(false) during a graceful stop: wait no longer than an immediate stop would.
+      const cut = (): void => {
+        clearTimeout(timer);
+        timer = setTimeout(() => done(false), EXIT_WAIT_MS);
+      };
+      const onExit = (): void => done(true);
+      const done = (exited: boolean): void => {
+        clearTimeout(timer);
+        this.cutWaiters.delete(cut);
+        h.thread.off('exit', onExit);
+        resolve(exited);
+      };
+      if (!this.cut) this.cutWaiters.add(cut);
+      h.thread.once('exit', onExit);
+    });
+  }
+
+  /** One error line for a worker whose thread did not exit when told to: what it runs, as far as the acceptor knows. */
+  private reportStuck(h: WorkerHandle, waitedMs: number): void {
+    const current = this.current(h, epochNow());
+    const what = current === null
+      ? 'it runs no request (blocked outside a handler)'
+      : `it runs ${current.method === '' ? 'request' : `${current.method} ${current.path}, request`} ${current.reqId}, for ${current.runningMs} ms`;
+    this.o.log?.error(
+      { slot: h.slot, thread: h.threadId, state: WORKER_STATE_NAMES[this.control.state(h.slot)], current, waitedMs: Math.round(waitedMs) },
+      `worker ${h.slot} (thread ${h.threadId}) did not exit ${Math.round(waitedMs)} ms after terminate(): ${what}; ` +
+        'blocked in a native call (execSync, a synchronous native addon), which cannot be interrupted: ' +
+        'stopping without it; the thread lives on until the call returns',
+    );
   }
 
   /** close(false) / SIGQUIT: cut the teardowns running now short (their workers are terminated), start none. */

@@ -1,12 +1,12 @@
 // Shutdown: SIGTERM/SIGINT (and handle.close()) stop accepting, let the requests in flight
 // finish, answer requests that still arrive on open connections with Connection: close, and
 // stop; SIGQUIT (close({ graceful: false })) stops at once. One test sends a real signal to the CLI.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { connect, fixture, parseResponses, serve, startCli, until } from '../helpers.mjs';
+import { captureLog, connect, delay, fixture, parseResponses, serve, startCli, until } from '../helpers.mjs';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'gs-shutdown-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -103,3 +103,105 @@ t.test('CLI: a real SIGHUP reloads the app', { timeout: 30000 }, async (t) => {
   t.match(srv.stderr(), /reload done/);
   srv.child.kill('SIGTERM');
 });
+
+// ── a worker blocked in a native call (test/fixtures/blocks-native.mjs: execFileSync('sleep')) ──
+// terminate() cannot stop such a thread until the call returns; the stop must not wait for it.
+// The handshake is the handler's own child process, found in /proc (Linux); the test then ends
+// that child so the thread exits and nothing outlives the test.
+const hasProc = existsSync('/proc/self/stat');
+const needsProc = hasProc ? false : 'finds the blocked call\'s child process in /proc';
+
+/** The `sleep` processes below `pid` (its children's children too). */
+function sleepersBelow(pid) {
+  const kids = new Map();
+  const comm = new Map();
+  for (const n of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${n}/stat`, 'utf8'); // "pid (comm) state ppid ..."
+    } catch {
+      continue; // exited meanwhile
+    }
+    const end = stat.lastIndexOf(')');
+    const ppid = Number(stat.slice(end + 2).split(' ')[1]);
+    comm.set(Number(n), stat.slice(stat.indexOf('(') + 1, end));
+    kids.set(ppid, [...(kids.get(ppid) ?? []), Number(n)]);
+  }
+  const found = [];
+  const todo = [pid];
+  while (todo.length > 0) {
+    for (const k of kids.get(todo.pop()) ?? []) {
+      todo.push(k);
+      if (comm.get(k) === 'sleep') found.push(k);
+    }
+  }
+  return found;
+}
+
+function killAll(pids) {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+}
+
+// Bounds: the drain takes --graceful-timeout (1 s; 0 for SIGQUIT), then the stop waits
+// EXIT_WAIT_MS (1 s) for the terminated thread; 3 s more for a loaded machine. Without the bound
+// the stop waits for the native call (10 s / 20 s here).
+const STOP_BOUND_MS = 1000 + 1000 + 3000;
+
+t.test('close() with a worker blocked in a native call resolves within the bound and names the worker', { timeout: 30000, skip: needsProc }, async (t) => {
+  const { log, lines } = captureLog();
+  const h = await serve({ app: fixture('blocks-native.mjs'), bind: ['127.0.0.1:0'], threads: 2, maxThreads: 2, gracefulTimeout: 1, env: {} }, log);
+  let sleepers = [];
+  t.teardown(() => killAll(sleepers));
+  const s = await connect(h.addresses[0].port);
+  s.on('error', () => {});
+  t.teardown(() => s.destroy());
+  s.write('GET /block?s=10 HTTP/1.1\r\nHost: x\r\n\r\n');
+  t.ok(await until(() => (sleepers = sleepersBelow(process.pid)).length === 1), 'the handler is in its native call');
+  const slot = h.stats().workers.find((w) => w.state === 'running')?.slot;
+  t.type(slot, 'number', 'its worker runs it');
+  const started = Date.now();
+  const outcome = await Promise.race([h.close().then(() => 'closed'), delay(15000).then(() => 'pending')]);
+  const ms = Date.now() - started;
+  t.equal(outcome, 'closed', 'close() resolves');
+  t.ok(ms >= 900 && ms < STOP_BOUND_MS, `after the drain, within the bound (${ms} ms)`);
+  t.equal(h.strandedThreads, 1, 'the blocked thread outlives close()');
+  const stuck = lines.filter((l) => l.level === 'error' && /did not exit/.test(l.msg));
+  t.equal(stuck.length, 1, 'one error line');
+  t.match(stuck[0], {
+    slot,
+    thread: Number,
+    current: { method: 'GET', path: '/block?s=10' },
+    msg: new RegExp(`^worker ${slot} \\(thread \\d+\\) did not exit 1000 ms after terminate\\(\\): it runs GET /block\\?s=10, request \\d+, for \\d+ ms; blocked in a native call`),
+  });
+  killAll(sleepers); // the call returns: the thread exits
+  t.ok(await until(() => h.strandedThreads === 0, 10000), 'and is counted until it exits');
+});
+
+for (const signal of ['SIGQUIT', 'SIGTERM']) {
+  t.test(`CLI: ${signal} with a worker blocked in a native call exits within the bound (its own SIGKILL)`, { timeout: 30000, skip: needsProc }, async (t) => {
+    const srv = await startCli(t, ['--bind', '127.0.0.1:0', '--threads', '2', '--max-threads', '2', '--graceful-timeout', '1', fixture('blocks-native.mjs')]);
+    let sleepers = [];
+    t.teardown(() => killAll(sleepers)); // orphaned by the CLI's exit; they would end by themselves in 20 s
+    const s = await connect(srv.port);
+    s.on('error', () => {});
+    t.teardown(() => s.destroy());
+    s.write('GET /block?s=20 HTTP/1.1\r\nHost: x\r\n\r\n');
+    t.ok(await until(() => (sleepers = sleepersBelow(srv.child.pid)).length === 1), 'the handler is in its native call');
+    // 'close': its stderr read to the end too ('exit' may come before the last lines).
+    const exited = new Promise((resolve) => srv.child.on('close', (code, sig) => resolve({ code, signal: sig })));
+    const started = Date.now();
+    srv.child.kill(signal);
+    const result = await Promise.race([exited, delay(15000).then(() => 'still running')]);
+    const ms = Date.now() - started;
+    t.same(result, { code: null, signal: 'SIGKILL' }, 'ended by its own SIGKILL');
+    t.ok(ms < STOP_BOUND_MS, `within the bound (${ms} ms)`);
+    t.match(srv.stderr(), /"level":50,[^\n]*"msg":"worker \d \(thread \d+\) did not exit [^\n]*GET \/block\?s=20/, 'the error log names the worker and its request');
+    t.match(srv.stderr(), /"msg":"1 worker thread\(s\) still blocked in a native call: ending the process with SIGKILL"/);
+  });
+}

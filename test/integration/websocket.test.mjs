@@ -129,3 +129,16 @@ t.test('a worker being retired (reload) closes its sockets with 1001 after --gra
   st2.ws.close(1000);
   await until(() => st2.close !== null);
 });
+
+t.test('shutdown closes sockets with 1001 too: after --graceful-timeout (close()), or at once (close({ graceful: false }))', { timeout: 30000 }, async (t) => {
+  for (const graceful of [true, false]) {
+    const srv = await startServer(t, { app: fixture('websocket.mjs'), threads: 1, maxThreads: 1, gracefulTimeout: 1 });
+    const st = open(portOf(srv));
+    await st.ready;
+    st.ws.send('hi');
+    t.equal((await nextMessage(st, 1)).data.toString(), 'hi');
+    await srv.close({ graceful });
+    t.ok(await until(() => st.close !== null, 10000), 'the client sees the socket close');
+    t.equal(st.close?.code, 1001, `going away (${graceful ? 'graceful' : 'immediate'})`);
+  }
+});
