@@ -14,7 +14,10 @@
 // them (release()): frames stay small enough to pipeline (the acceptor writes one while the worker
 // fills the next) and to go inline in the ring.
 // Nothing ever blocks the thread on it (a sync loop that ignores write()'s result buffers in the
-// worker, as node:http would).
+// worker, as node:http would). Whatever node hands over at once (a burst of writes made while one
+// was held comes in a single _writev, and one write may be a large Buffer) is taken into `out`
+// only as far as the window and a frame's worth allow; the rest waits in `later`, in the worker,
+// and moves on as release() finds room: the acceptor never holds more than about the window.
 //
 // Uploads (a streamed request body, lib/ring/layout.ts REQUEST_WINDOW): the body's T_DATA pieces
 // are pushed in as they come. node's parser pauses this socket when `req`'s buffer is full (the app
@@ -60,6 +63,8 @@ export class VirtualSocket extends Duplex {
   unacked = 0;
   /** The callback of a write held back because the window is full or a frame's worth waits (called by release()). */
   private held: ((err?: Error | null) => void) | null = null;
+  /** Bytes written that did not fit in `out` yet (window or frame full): moved there by release(). */
+  private later: Buffer[] = [];
   /** node handed this socket to the app's upgrade listener: it carries a tunnel now, never another request. */
   upgraded = false;
   /** The response is tracked by the runner for T_CREDIT / T_CANCEL (it outlived its handler's synchronous run). */
@@ -117,15 +122,13 @@ export class VirtualSocket extends Duplex {
   // A write is held (its callback kept) while the window is full, or while a frame's worth
   // (STREAM_FRAME) waits unpublished: the runner's next turn publishes it and calls release().
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.append(chunk);
-    if (this.outLen >= STREAM_FRAME || this.unacked + this.outLen > RESPONSE_WINDOW) this.held = cb;
-    else cb();
+    this.accept(chunk);
+    this.settle(cb);
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
-    for (let i = 0; i < chunks.length; i++) this.append(chunks[i]!.chunk);
-    if (this.outLen >= STREAM_FRAME || this.unacked + this.outLen > RESPONSE_WINDOW) this.held = cb;
-    else cb();
+    for (let i = 0; i < chunks.length; i++) this.accept(chunks[i]!.chunk);
+    this.settle(cb);
   }
 
   /** The acceptor wrote `n` more bytes of this response to its client (T_CREDIT). */
@@ -135,10 +138,26 @@ export class VirtualSocket extends Duplex {
     this.release();
   }
 
-  /** Call a held write's callback if the window and the unpublished bytes allow it now (after credit, or a publish). */
+  /**
+   * After credit or a publish: move what waits in `later` into `out` as far as there is room now,
+   * then call a held write's callback once nothing waits and the window and the unpublished bytes allow it.
+   */
   release(): void {
+    const later = this.later;
+    while (later.length > 0) {
+      const room = this.room();
+      if (room <= 0) break;
+      const chunk = later[0]!;
+      if (chunk.length <= room) {
+        later.shift();
+        this.append(chunk);
+      } else {
+        this.append(chunk.subarray(0, room));
+        later[0] = chunk.subarray(room);
+      }
+    }
     const cb = this.held;
-    if (cb !== null && this.outLen < STREAM_FRAME && this.unacked + this.outLen <= RESPONSE_WINDOW) {
+    if (cb !== null && later.length === 0 && this.outLen < STREAM_FRAME && this.unacked + this.outLen <= RESPONSE_WINDOW) {
       this.held = null;
       cb();
     }
@@ -168,6 +187,29 @@ export class VirtualSocket extends Duplex {
     return { address: this.localAddress, family: 'IPv4', port: this.localPort };
   }
 
+  /** Bytes `out` may take now: up to a frame's worth unpublished, and within the window. */
+  private room(): number {
+    return Math.min(STREAM_FRAME - this.outLen, RESPONSE_WINDOW - this.unacked - this.outLen);
+  }
+
+  /** Take a written chunk into `out` as far as there is room, the rest into `later` (after what waits there). */
+  private accept(chunk: Buffer): void {
+    if (this.later.length > 0) {
+      this.later.push(chunk);
+      return;
+    }
+    const room = this.room();
+    if (chunk.length <= room) return this.append(chunk);
+    if (room > 0) this.append(chunk.subarray(0, room));
+    this.later.push(room > 0 ? chunk.subarray(room) : chunk);
+  }
+
+  /** Call a write's callback now, or hold it until release() finds room for everything written. */
+  private settle(cb: (err?: Error | null) => void): void {
+    if (this.later.length > 0 || this.outLen >= STREAM_FRAME || this.unacked + this.outLen > RESPONSE_WINDOW) this.held = cb;
+    else cb();
+  }
+
   private append(chunk: Buffer): void {
     if (this.outLen === 0) this.owner.pending(this);
     this.out.push(chunk);
@@ -178,6 +220,7 @@ export class VirtualSocket extends Duplex {
     if (!this.alive) return;
     this.alive = false;
     this.held = null;
+    this.later = [];
     this.owner.gone(this);
   }
 }

@@ -103,6 +103,22 @@ t.test('a client that stops reading: res.write() returns false, the acceptor hol
   st.socket.destroy();
 });
 
+t.test('a handler that ignores backpressure buffers in its worker: the acceptor still holds about the window', { timeout: 60000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('streams.mjs'), threads: 1 });
+  const ch = channel(t, 'gs-streams');
+  const st = await rawGet(portOf(srv), '/dump?key=d1&mib=32');
+  st.socket.pause();
+  await ch.wait((e) => e.key === 'd1' && e.op === 'dumped', 20000);
+  await delay(500); // every chance to push more while the client does not read
+  const held = srv.stats().connectionBufferMax;
+  // Before: node handed the whole backlog over in one _writev, and the acceptor held all 32 MiB.
+  t.ok(held > 0 && held < 4 * 1048576, `acceptor holds ${held} bytes for the stalled client`);
+  st.socket.resume();
+  await until(() => st.body >= 32 * 1048576, 30000);
+  t.ok(st.body >= 32 * 1048576, `the client got the whole body (${st.body} bytes with chunk framing)`);
+  st.socket.destroy();
+});
+
 t.test('a sync generator is pulled only as fast as the client reads', { timeout: 60000 }, async (t) => {
   const srv = await startServer(t, { app: fixture('fetch-streams.mjs'), threads: 1 });
   const ch = channel(t, 'gs-fetch-streams');
