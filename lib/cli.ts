@@ -8,7 +8,6 @@
 // `--check-config` and `--print-config` resolve the same way and exit (0, or 2 when bad).
 // Without an APP it serves the built-in notes demo (lib/demo.ts).
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { configFileOf, loadConfigFile, parseArgv, resolveConfig, type Config } from './config/resolve.js';
 import { loadTls } from './acceptor/tls.js';
 import { appUrlOf } from './server.js';
@@ -18,7 +17,7 @@ import { SETTINGS } from './config/settings.js';
 import { AppLoadError, ConfigError, GreenserveError } from './errors.js';
 import { DEMO_APP, prepareDemo, type DemoInfo } from './demo.js';
 import { serveConfig, SUPERVISOR_SIGNALS, type ServerHandle } from './index.js';
-import { createLogger, type Logger } from './log.js';
+import { closeLogger, createLogger, type Logger } from './log.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -125,30 +124,10 @@ async function exit(log: Logger, handle: ServerHandle): Promise<void> {
   const stranded = handle.strandedThreads;
   if (stranded === 0) process.exit(0);
   log.error({ threads: stranded }, `${stranded} worker thread(s) still blocked in a native call: ending the process with SIGKILL`);
-  await endLog(log);
+  await closeLogger(log);
   process.kill(process.pid, 'SIGKILL');
 }
 
-/**
- * Write out every line the error log holds, before the process kills itself. Its destination is
- * pino's asynchronous sonic-boom (lib/log.ts): ending it waits for a write in flight, which
- * flushSync() (closeLogger's way for stderr) does not, and leaves stderr itself open.
- */
-function endLog(log: Logger): Promise<void> {
-  const pino = createRequire(import.meta.url)('pino') as typeof import('pino');
-  const dest = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as ReturnType<typeof pino.destination> | undefined;
-  if (dest === undefined) return Promise.resolve();
-  log.level = 'silent'; // a record logged after this is dropped, not written to an ended stream
-  return new Promise((resolve) => {
-    dest.once('close', () => resolve());
-    dest.once('error', () => resolve());
-    try {
-      dest.end();
-    } catch {
-      resolve(); // closed already
-    }
-  });
-}
 
 /** The startup banner: one line per address, then the threads and the app as detected. */
 function banner(log: Logger, config: Config, handle: ServerHandle): void {

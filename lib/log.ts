@@ -127,20 +127,19 @@ export function reopenLogger(log: Logger): void {
   }
 }
 
-/** Write out what a logger made by createLogger holds, and close its file (the server stopped). */
+/**
+ * Write out what a logger made by createLogger holds, and close its file (the server stopped);
+ * resolves once every line is written. sonic-boom's end() waits for a write in flight (which
+ * flushSync() does not), and leaves standard error itself open.
+ */
 export function closeLogger(log: Logger): Promise<void> {
   const o = owned.get(log);
   if (o === undefined) return Promise.resolve();
   owned.delete(log);
   log.level = 'silent'; // a record logged after this is dropped, not written to a closed file
   return new Promise((resolve) => {
-    try {
-      o.dest.flushSync();
-    } catch {
-      // not open yet, or EAGAIN on a pipe: end() still writes it out
-    }
-    if (o.file === null) return resolve();
     o.dest.once('close', () => resolve());
+    o.dest.once('error', () => resolve()); // reported once (reportOnce); nothing more to write
     o.dest.end();
   });
 }
