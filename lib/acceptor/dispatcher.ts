@@ -286,13 +286,13 @@ export class Dispatcher {
     const cap = this.o.threadConcurrency;
     let full = 0;
     for (const h of this.workers) {
-      if (h.retiring || this.control.state(h.slot) === WorkerState.DRAINING) continue;
+      const state = this.control.state(h.slot);
+      if (h.retiring || state === WorkerState.DRAINING) continue;
       // In flight on the worker and its event loop free (not running a handler, not parked): a
       // synchronous app at the cap has one handler running and the rest queued behind it, and
       // raising the setting would only move that queue. (A fast synchronous app can show IDLE
       // with requests read but not yet completed for a moment: the supervisor asks several times.)
-      if (h.outstanding < cap || this.control.inflight(h.slot) < cap) return false;
-      if (this.control.state(h.slot) !== WorkerState.IDLE) return false;
+      if (state !== WorkerState.IDLE || h.outstanding < cap || this.control.inflight(h.slot) < cap) return false;
       full++;
     }
     return full > 0;
