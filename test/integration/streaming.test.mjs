@@ -81,6 +81,24 @@ t.test('fetch shape: a ReadableStream body is pulled piece by piece; a sync gene
   await ch.wait((e) => e.key === 'g1' && e.op === 'generator-done');
 });
 
+/**
+ * A client that does not read: the acceptor's buffer for it stays about the window (512 KiB) plus
+ * the socket's buffer and one frame; 4 MiB is far above that and far below the 32 MiB an
+ * unbounded acceptor would hold.
+ */
+function heldIsBounded(t, srv) {
+  const held = srv.stats().connectionBufferMax;
+  t.ok(held > 0 && held < 4 * 1048576, `acceptor holds ${held} bytes for the stalled client`);
+}
+
+/** Once the client reads again, the whole body of `bytes` arrives (with chunk framing). */
+async function wholeBodyArrives(t, st, bytes, ms) {
+  st.socket.resume();
+  await until(() => st.body >= bytes, ms);
+  t.ok(st.body >= bytes, `the client got the whole body (${st.body} bytes with chunk framing)`);
+  st.socket.destroy();
+}
+
 t.test('a client that stops reading: res.write() returns false, the acceptor holds a bounded amount, all arrives after', { timeout: 60000 }, async (t) => {
   const srv = await startServer(t, { app: fixture('streams.mjs'), threads: 1 });
   const ch = channel(t, 'gs-streams');
@@ -88,19 +106,13 @@ t.test('a client that stops reading: res.write() returns false, the acceptor hol
   st.socket.pause();
   // The handshake: the handler itself says its write returned false.
   await ch.wait((e) => e.key === 'b1' && e.op === 'blocked', 20000);
-  // Give the handler every chance to push more while the client still does not read. Bound:
-  // the window (512 KiB) plus the socket's buffer and one frame; 4 MiB is far above that and
-  // far below the 32 MiB an unbounded acceptor would hold.
-  await delay(500);
-  const held = srv.stats().connectionBufferMax;
-  t.ok(held > 0 && held < 4 * 1048576, `acceptor holds ${held} bytes for the stalled client`);
+  await delay(500); // every chance to push more while the client still does not read
+  heldIsBounded(t, srv);
   t.notOk(ch.events.some((e) => e.key === 'b1' && e.op === 'done'), 'the handler is held back, not finished');
-  st.socket.resume();
+  const arrived = wholeBodyArrives(t, st, 32 * 1048576, 50000);
   const done = await ch.wait((e) => e.key === 'b1' && e.op === 'done', 30000);
   t.ok(done.falses >= 1);
-  await until(() => st.body >= 32 * 1048576, 20000);
-  t.ok(st.body >= 32 * 1048576, `the client got the whole body (${st.body} bytes with chunk framing)`);
-  st.socket.destroy();
+  await arrived;
 });
 
 t.test('a handler that ignores backpressure buffers in its worker: the acceptor still holds about the window', { timeout: 60000 }, async (t) => {
@@ -110,13 +122,9 @@ t.test('a handler that ignores backpressure buffers in its worker: the acceptor 
   st.socket.pause();
   await ch.wait((e) => e.key === 'd1' && e.op === 'dumped', 20000);
   await delay(500); // every chance to push more while the client does not read
-  const held = srv.stats().connectionBufferMax;
   // Before: node handed the whole backlog over in one _writev, and the acceptor held all 32 MiB.
-  t.ok(held > 0 && held < 4 * 1048576, `acceptor holds ${held} bytes for the stalled client`);
-  st.socket.resume();
-  await until(() => st.body >= 32 * 1048576, 30000);
-  t.ok(st.body >= 32 * 1048576, `the client got the whole body (${st.body} bytes with chunk framing)`);
-  st.socket.destroy();
+  heldIsBounded(t, srv);
+  await wholeBodyArrives(t, st, 32 * 1048576, 30000);
 });
 
 t.test('a sync generator is pulled only as fast as the client reads', { timeout: 60000 }, async (t) => {
