@@ -11,7 +11,15 @@ import { listenSide } from './side-listener.js';
 
 /** Upper bounds of the request duration histogram, in seconds. */
 export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
-const BUCKETS_MS = DURATION_BUCKETS.map((s) => s * 1000);
+/** The same bounds in ms (the metrics histogram and the dashboard's latency distribution). */
+export const DURATION_BOUNDS_MS: readonly number[] = DURATION_BUCKETS.map((s) => s * 1000);
+
+/** The histogram bucket of a duration: the first bound it does not exceed, or the last (+Inf) one. */
+export function durationBucket(ms: number): number {
+  let i = 0;
+  while (i < DURATION_BOUNDS_MS.length && ms > DURATION_BOUNDS_MS[i]!) i++;
+  return i;
+}
 /** Sampling interval of the event-loop delay monitor (one timer on the acceptor). */
 const LOOP_RESOLUTION_MS = 20;
 
@@ -46,7 +54,7 @@ export const NO_METRICS: MetricsHooks = { workerRestart: () => {} };
 export class Metrics implements RequestSink, MetricsHooks {
   /** responses started, by status class: index 1..5 (1xx..5xx); 0 for anything else */
   private readonly classes = [0, 0, 0, 0, 0, 0];
-  private readonly buckets = new Array<number>(BUCKETS_MS.length + 1).fill(0);
+  private readonly buckets = new Array<number>(DURATION_BOUNDS_MS.length + 1).fill(0);
   private durationSum = 0;
   private readonly restarts = new Map<string, number>();
   private readonly loopDelay: IntervalHistogram;
@@ -65,9 +73,7 @@ export class Metrics implements RequestSink, MetricsHooks {
   }
 
   end(_rec: RequestRecord, ms: number): void {
-    let i = 0;
-    while (i < BUCKETS_MS.length && ms > BUCKETS_MS[i]!) i++;
-    this.buckets[i]!++;
+    this.buckets[durationBucket(ms)]!++;
     this.durationSum += ms;
   }
 

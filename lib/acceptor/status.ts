@@ -7,7 +7,7 @@
 // per GET /status.json. The listener and the event stream are in ./status-server.ts, the per-worker
 // reading in ./status-workers.ts. With --status-bind unset none of this exists.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { DURATION_BUCKETS } from './metrics.js';
+import { DURATION_BOUNDS_MS, durationBucket } from './metrics.js';
 import type { RequestRecord, RequestSink } from './observe.js';
 import type { WorkerStatus } from './status-workers.js';
 
@@ -18,7 +18,7 @@ export const RATE_HISTORY = 60;
 /** Seconds the "recent" latency histogram covers. */
 export const LATENCY_WINDOW = 10;
 /** Upper bounds of the latency buckets (ms); one more bucket past the last holds everything slower. */
-export const LATENCY_BOUNDS_MS: readonly number[] = DURATION_BUCKETS.map((s) => s * 1000);
+export const LATENCY_BOUNDS_MS = DURATION_BOUNDS_MS;
 /** Resolution of the acceptor's event-loop delay monitor (ms). */
 const LOOP_RESOLUTION_MS = 20;
 
@@ -110,9 +110,7 @@ export class StatusBoard implements RequestSink {
   }
 
   end(_rec: RequestRecord, ms: number): void {
-    let i = 0;
-    while (i < LATENCY_BOUNDS_MS.length && ms > LATENCY_BOUNDS_MS[i]!) i++;
-    this.buckets[i]!++;
+    this.buckets[durationBucket(ms)]!++;
     this.completed++;
   }
 
