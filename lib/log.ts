@@ -137,10 +137,18 @@ export function closeLogger(log: Logger): Promise<void> {
   if (o === undefined) return Promise.resolve();
   owned.delete(log);
   log.level = 'silent'; // a record logged after this is dropped, not written to a closed file
+  return endDestination(o.dest);
+}
+
+/**
+ * End a sonic-boom destination: resolves once what it holds is written (a write in flight
+ * included, which flushSync() would not wait for) and a file is closed; stdout and stderr stay open.
+ */
+export function endDestination(dest: SonicBoom): Promise<void> {
   return new Promise((resolve) => {
-    o.dest.once('close', () => resolve());
-    o.dest.once('error', () => resolve()); // reported once (reportOnce); nothing more to write
-    o.dest.end();
+    dest.once('close', () => resolve());
+    dest.once('error', () => resolve()); // reported where the destination's errors are; nothing more to write
+    dest.end();
   });
 }
 

@@ -13,6 +13,7 @@
 // SIGUSR1 reopens the file (reopen()).
 import pino from 'pino';
 import type { ObservedConnection, RequestRecord, RequestSink } from './observe.js';
+import { endDestination } from '../log.js';
 
 type Destination = ReturnType<typeof pino.destination>;
 
@@ -125,15 +126,6 @@ export class AccessLog implements RequestSink {
     this.flush();
     this.closed = true;
     process.off('exit', this.onExit);
-    return new Promise((resolve) => {
-      try {
-        this.dest.flushSync();
-      } catch {
-        // not writable now (EAGAIN on a pipe): end() still writes it out
-      }
-      if (this.file === null) return resolve();
-      this.dest.once('close', () => resolve());
-      this.dest.end();
-    });
+    return endDestination(this.dest);
   }
 }
