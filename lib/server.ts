@@ -451,6 +451,11 @@ export class Server implements ConnectionHost {
   }
 
   private open(socket: net.Socket): void {
+    // The coarse clock moves at each sweep, and the first sweep comes a second after start(),
+    // which waits for every worker to boot: a connection stamped with the clock of the
+    // constructor could look past --header-timeout at that first sweep (a 408 within
+    // milliseconds, seen on a loaded CI machine). Each new connection starts from now.
+    this.clock = performance.now();
     const id = this.nextConnId;
     this.nextConnId = (this.nextConnId + 1) >>> 0 || 1;
     this.connections.add(this.ops.connection(id, socket, this.connOptions, this));

@@ -2,6 +2,7 @@
 // keep-alive idle close, requests per connection, and a client that does not read its responses.
 import t from 'tap';
 import http from 'node:http';
+import { pathToFileURL } from 'node:url';
 import { connect, fixture, parseResponses, portOf, rawExchange, startServer } from '../helpers.mjs';
 
 function trickle(socket, text, everyMs) {
@@ -159,4 +160,18 @@ t.test('a client that does not read its responses stops being read (bounded buff
     s.resume();
   });
   t.equal(count, n, 'every response arrives once the client reads');
+});
+
+t.test('--header-timeout counts from the connection, not from when the server was built (a slow boot)', { timeout: 30000 }, async (t) => {
+  // The workers take 3 s to boot (setup), so start() resolves 3 s after the server was built.
+  // A partial head sent at once must get its 408 about --header-timeout (2 s) later, not at the
+  // first sweep (1 s) as it did when new connections were stamped with the constructor's clock.
+  const app = `${pathToFileURL(fixture('slow-setup.mjs')).href}?setupMs=3000`;
+  const srv = await startServer(t, { app, threads: 1, maxThreads: 1, headerTimeout: 2 });
+  const socket = await connect(portOf(srv));
+  const closed = closedWith(socket);
+  socket.write('GET / HTTP/1.1\r\nHost: x\r\n');
+  const r = await closed;
+  t.match(r.text, /^HTTP\/1\.1 408 /);
+  t.ok(r.ms >= 1900, `408 after ${r.ms} ms: the header timeout started with the connection`);
 });
