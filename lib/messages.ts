@@ -30,6 +30,8 @@ export interface WorkerInit {
   /** Lower-case header the app sees a request id in (frames flagged FL_REQUEST_ID carry one). */
   requestIdHeader: string;
   threadConcurrency: number;
+  /** Heartbeat period (ms) of a thread asleep in the event loop (long idle): well under --timeout's unresponsive limit. */
+  idleBeatMs: number;
   logLevel: string;
   /** Where this thread's log records go (lib/log.ts reads it from workerData). */
   errorLog?: WorkerLogInit;

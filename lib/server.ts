@@ -183,6 +183,7 @@ export class Server implements ConnectionHost {
         maxHeaderSize: this.maxHeadBytes(),
         keepAliveMs: config.keepAlive * 1000,
         threadConcurrency: config.threadConcurrency,
+        timeoutMs: config.timeout * 1000,
         logLevel: config.logLevel,
         errorLog: { target: config.errorLog, reopen: this.logReopen, captureOutput: config.captureOutput },
         serverHeader: config.serverHeader,

@@ -84,6 +84,8 @@ export class Exchange {
   close = false;
   /** Set by the dispatcher: the worker slot handling it (-1 = not dispatched). */
   slot = -1;
+  /** Set by the dispatcher: its T_REQUEST frame's number in that worker's request ring (-1 = not written; ring layout, "Claims"). */
+  seq = -1;
   /** Request bytes, kept until dispatched (the wait queue, a full ring, a re-dispatch). */
   parts: Buffer[] | null = null;
   size = 0;

@@ -32,6 +32,16 @@
 //      The consumer re-checks the ring after setting C_SLEEP, so no wake-up is lost.
 //    - P_WAIT is set to 1 by a producer waiting for space (a worker with a full response ring);
 //      the consumer notifies HEAD after freeing space when it sees it.
+//    - Claims (request rings only): CLAIMED counts the T_REQUEST frames the consumer has taken
+//      (started, or handed back with T_RETURN), modulo 2^31. The consumer takes each one with
+//      compareExchange(CLAIMED, n, n + 1) before it runs it. The producer, which counts the
+//      T_REQUEST frames it wrote, may take back the ones not taken yet (their worker is blocked in
+//      a handler): it stores REVOKE_END = its count, then compareExchange(CLAIMED, c, c | REVOKED).
+//      If that succeeds, frames c .. REVOKE_END - 1 are the producer's again (it sends them to
+//      other workers); the consumer's compareExchange fails on each of them, it skips them, and on
+//      the last one stores CLAIMED = REVOKE_END, which ends the revoke. While REVOKED is set the
+//      producer writes no T_REQUEST to that ring (other frame types go on), so a frame is either
+//      run by its consumer or sent elsewhere, never both.
 //
 // 2. The CONTROL BLOCK: one per server. A header line, then one 64-byte line per worker slot.
 //    Workers publish their own state, heartbeat, in-flight and served counts, current request and
@@ -45,9 +55,14 @@ export const RING_HEADER_BYTES = 128;
 /** Int32 slots of the ring header. */
 export const R_TAIL = 0; //       producer line
 export const R_P_WAIT = 1; //     producer waits for space
+export const R_REVOKE_END = 2; // request frames below this count are revoked while R_CLAIMED has CLAIM_REVOKED
 export const R_HEAD = 16; //      consumer line
 export const R_C_SLEEP = 17; //   consumer is (about to be) asleep
 export const R_C_BELL = 18; //    doorbell sequence the consumer waits on
+export const R_CLAIMED = 19; //   T_REQUEST frames taken by the consumer (mod 2^31), | CLAIM_REVOKED while the producer revokes
+/** R_CLAIMED's revoke bit, and the mask of its count. */
+export const CLAIM_REVOKED = 0x80000000 | 0;
+export const CLAIM_MASK = 0x7fffffff;
 
 export const FRAME_ALIGN = 16;
 export const FRAME_HEADER_BYTES = 16;

@@ -6,6 +6,8 @@
 // waiting (Atomics.wait on a worker, Atomics.waitAsync on the acceptor) is the caller's choice.
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import {
+  CLAIM_MASK,
+  CLAIM_REVOKED,
   F_AUX,
   F_CONN,
   F_FLAGS,
@@ -15,8 +17,10 @@ import {
   FRAME_HEADER_BYTES,
   R_C_BELL,
   R_C_SLEEP,
+  R_CLAIMED,
   R_HEAD,
   R_P_WAIT,
+  R_REVOKE_END,
   R_TAIL,
   RING_HEADER_BYTES,
   T_SPILL,
@@ -108,23 +112,21 @@ export class RingWriter extends RingView {
   }
 
   /**
-   * Request ids of the frames published and not yet consumed (HEAD..TAIL), oldest first. Only
-   * meaningful once the consumer has stopped (its worker exited or was terminated): the
-   * supervisor uses it to tell requests a dead worker never read (sent again elsewhere) from those
-   * it had started (answered with an error).
+   * Take back the T_REQUEST frames the consumer has not claimed yet, `sent` being how many the
+   * producer wrote (mod 2^31; layout.ts, "Claims"). Returns the consumer's count at the revoke:
+   * frames from that count up to `sent` are the producer's to send elsewhere. -1 when there is
+   * nothing to take back, a revoke is still pending, or the consumer claimed one meanwhile.
    */
-  unreadIds(): number[] {
-    const ids: number[] = [];
-    const v = this.view;
-    let at = Atomics.load(this.ctl, R_HEAD);
-    while (at !== this.tail) {
-      const pos = at & this.mask;
-      const len = v.getUint32(pos + F_LEN, true);
-      ids.push(v.getUint32(pos + F_REQ, true));
-      const size = v.getUint8(pos + F_TYPE) === T_SPILL ? FRAME_HEADER_BYTES : alignFrame(FRAME_HEADER_BYTES + len);
-      at = (at + size) | 0;
-    }
-    return ids;
+  revoke(sent: number): number {
+    const claimed = Atomics.load(this.ctl, R_CLAIMED);
+    if (claimed < 0 || claimed === sent) return -1;
+    Atomics.store(this.ctl, R_REVOKE_END, sent);
+    return Atomics.compareExchange(this.ctl, R_CLAIMED, claimed, claimed | CLAIM_REVOKED) === claimed ? claimed : -1;
+  }
+
+  /** T_REQUEST frames the consumer has claimed (mod 2^31), or -1 while a revoke is pending. */
+  claimed(): number {
+    return Atomics.load(this.ctl, R_CLAIMED);
   }
 
   /** Same as write() for a single payload buffer. */
@@ -136,11 +138,6 @@ export class RingWriter extends RingView {
   frameBytes(len: number): number {
     const size = alignFrame(FRAME_HEADER_BYTES + len);
     return size > this.maxInline ? FRAME_HEADER_BYTES : size;
-  }
-
-  /** Mark that this producer waits for space; the consumer then notifies R_HEAD. */
-  setWaiting(on: boolean): void {
-    Atomics.store(this.ctl, R_P_WAIT, on ? 1 : 0);
   }
 
   /** Block (worker threads only) until HEAD moves or `ms` passes. */
@@ -204,11 +201,28 @@ export class RingWriter extends RingView {
 export class RingReader extends RingView {
   private head: number;
   private readonly spill: MessagePort | null;
+  /** T_REQUEST frames read so far, claimed or skipped (mod 2^31). */
+  private taken: number;
 
   constructor(sab: SharedArrayBuffer, spill: MessagePort | null) {
     super(sab);
     this.head = Atomics.load(this.ctl, R_HEAD);
     this.spill = spill;
+    this.taken = Atomics.load(this.ctl, R_CLAIMED) & CLAIM_MASK;
+  }
+
+  /**
+   * Claim the T_REQUEST frame just read (layout.ts, "Claims"): true if it is this consumer's to
+   * run, false if the producer took it back (skip it). Call once per T_REQUEST frame, in order.
+   */
+  claim(): boolean {
+    const n = this.taken;
+    const next = (n + 1) & CLAIM_MASK;
+    this.taken = next;
+    if (Atomics.compareExchange(this.ctl, R_CLAIMED, n, next) === n) return true;
+    // Revoked: the last revoked frame ends the revoke.
+    if (next === Atomics.load(this.ctl, R_REVOKE_END)) Atomics.store(this.ctl, R_CLAIMED, next);
+    return false;
   }
 
   /** True when no frame is published. */
@@ -269,17 +283,6 @@ export class RingReader extends RingView {
     const bell = this.prepareSleep();
     if (this.empty()) Atomics.wait(this.ctl, R_C_BELL, bell, ms);
     this.endSleep();
-  }
-
-  /** Non-blocking wait for the doorbell (for threads that must keep their event loop running). */
-  sleepAsync(): Promise<unknown> | null {
-    const bell = this.prepareSleep();
-    if (!this.empty()) {
-      this.endSleep();
-      return null;
-    }
-    const r = Atomics.waitAsync(this.ctl, R_C_BELL, bell);
-    return r.async ? r.value : null;
   }
 
   private copyOut(at: number, len: number): Buffer {

@@ -30,6 +30,8 @@ export interface PoolOptions {
   serverHeader: boolean;
   requestIdHeader: string;
   threadConcurrency: number;
+  /** --timeout in ms (0 = off): a long-idle worker beats often enough not to look unresponsive. */
+  timeoutMs?: number;
   logLevel: string;
   /** Where each worker's log records go (--error-log, --capture-output; lib/log.ts). */
   errorLog?: import('../messages.js').WorkerLogInit;
@@ -61,6 +63,15 @@ const CLOSE_ANSWER_MS = 250;
  * takes as long as that call (measured: an execSync('sleep 3') took 2.9 s to die).
  */
 export const EXIT_WAIT_MS = 1000;
+
+/**
+ * The heartbeat period of a worker asleep in its event loop (long idle): a quarter of --timeout
+ * (the supervisor calls a worker unresponsive after a whole --timeout without a beat), at most a
+ * second, so 100 idle threads wake about 100 times a second in all.
+ */
+export function idleBeatMs(timeoutMs: number): number {
+  return timeoutMs === 0 ? 1000 : Math.max(10, Math.min(1000, Math.floor(timeoutMs / 4)));
+}
 
 /** What `stats({ detail: true })` adds to a worker: its own report over the control plane, and the request it runs. */
 export interface WorkerDetail {
@@ -103,6 +114,10 @@ export class WorkerHandle {
   readonly exchanges = new Map<number, Exchange>();
   /** Exchanges that did not fit in the request ring yet, in order. */
   overflow: Exchange[] = [];
+  /** T_REQUEST frames written to its request ring (mod 2^31): with the ring's claim count, which of them it has not started. */
+  sent = 0;
+  /** The dispatcher took back its unstarted requests and waits for the worker to skip them (it gets no requests until then). */
+  revoking = false;
   outstanding = 0;
   /** The dispatcher will ring this worker's doorbell at the end of the turn. */
   wakePending = false;
@@ -233,6 +248,7 @@ export class Pool {
       serverHeader: this.o.serverHeader,
       requestIdHeader: this.o.requestIdHeader,
       threadConcurrency: this.o.threadConcurrency,
+      idleBeatMs: idleBeatMs(this.o.timeoutMs ?? 0),
       logLevel: this.o.logLevel,
       ...(this.o.errorLog === undefined ? {} : { errorLog: this.o.errorLog }),
       shims,

@@ -4,8 +4,8 @@
 // frame from the ring (handlers run inside the read), yield one turn so node can flush responses
 // (nextTick/microtasks), repeat. With
 // nothing in flight the thread sleeps in Atomics.wait on its ring's doorbell (in slices, so the
-// app's own timers still run); with async requests in flight it must keep its event loop running,
-// so it waits with Atomics.waitAsync instead. The supervisor's close() (after the worker drained)
+// app's own timers still run); with async requests in flight, or once it has been idle for a
+// while, it keeps its event loop running and waits with Atomics.waitAsync instead. The supervisor's close() (after the worker drained)
 // ends the loop and runs the app's teardown(ctx); then the thread is terminated. Code here never
 // imports the acceptor side.
 import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
@@ -14,7 +14,7 @@ import { createLogger } from '../log.js';
 import type { AppHookName, HookContext, WorkerInit } from '../messages.js';
 import { WorkerControl } from '../ring/control.js';
 import { C_ACC_BELL, C_ACC_SLEEP, HEAP_REPORT_MS, R_C_BELL, T_REQUEST, WorkerState } from '../ring/layout.js';
-import { RingReader, RingWriter } from '../ring/ring.js';
+import { ring, RingReader, RingWriter, type Doorbell } from '../ring/ring.js';
 import { loadApp } from './app.js';
 import { findHooks, installHooks, runSetup, runTeardown, type AppHooks } from './control-hooks.js';
 import { serveControlPlane, WorkerControlPlane } from './control.js';
@@ -23,6 +23,13 @@ import { installShimContext } from '../../native-shims/context.js';
 
 /** Longest blocking sleep while idle: the app's own timers run at least this often. */
 const IDLE_SLICE_MS = 50;
+/**
+ * Idle slices (250 ms) after which a thread sleeps in its event loop (Atomics.waitAsync) instead.
+ * Atomics.wait wakes fastest, so a thread that served a moment ago keeps to it; one that has had
+ * nothing for this long stops waking every slice, and idle threads cost only their beats
+ * (init.idleBeatMs). App timers and control messages then run as they come.
+ */
+const SLICES_BEFORE_DEEP = 5;
 /** Frames handled per turn before node gets to flush responses and run I/O. */
 const BATCH = 64;
 
@@ -69,11 +76,12 @@ async function boot(): Promise<void> {
     }
   }
   const reader = new RingReader(init.requestRing, init.requestSpill);
+  const acceptorBell: Doorbell = { i32: new Int32Array(init.control), sleepIndex: C_ACC_SLEEP, bellIndex: C_ACC_BELL };
   const runner = new Runner({
     listener: app.listener,
     upgrade: app.upgrade,
     writer: new RingWriter(init.responseRing, init.responseSpill),
-    acceptorBell: { i32: new Int32Array(init.control), sleepIndex: C_ACC_SLEEP, bellIndex: C_ACC_BELL },
+    acceptorBell,
     control,
     log,
     maxHeaderSize: init.maxHeaderSize,
@@ -86,17 +94,16 @@ async function boot(): Promise<void> {
   // to the acceptor, which hands them to a thread that can run them now.
   giveBack = () => {
     reader.read((type, _flags, connId, reqId, payload) => {
-      if (type === T_REQUEST) runner.giveBack(connId, reqId);
-      else runner.signal(type, reqId, payload); // stream credits and cancels must not be lost
+      if (type !== T_REQUEST) runner.signal(type, reqId, payload); // stream credits and cancels must not be lost
+      else if (reader.claim()) runner.giveBack(connId, reqId); // else the acceptor took it back already
     });
   };
-  startLoop(reader, runner, control);
   // The supervisor recycles a worker whose old generation stays near --max-worker-memory (the limit
   // caps the old generation; the young one, up to tens of MiB of garbage until the next scavenge,
   // is left out of that), and shows the whole heap in stats.
   const reportHeap = (): void => control.setHeapMb(Math.round(getHeapStatistics().used_heap_size / MB), Math.round(oldGenerationBytes() / MB));
   reportHeap();
-  setInterval(reportHeap, HEAP_REPORT_MS).unref();
+  startLoop(reader, runner, control, acceptorBell, reportHeap);
   control.setState(WorkerState.IDLE);
   const teardown = found.teardown;
   // The hooks found show in the startup banner's app detail (and in stats' detail.hooks).
@@ -108,11 +115,28 @@ async function boot(): Promise<void> {
   });
 }
 
-function startLoop(reader: RingReader, runner: Runner, control: WorkerControl): void {
+function startLoop(reader: RingReader, runner: Runner, control: WorkerControl, acceptorBell: Doorbell, reportHeap: () => void): void {
   const ringI32 = new Int32Array(init.requestRing, 0, 32);
-  const onFrame = runner.frame.bind(runner);
+  // Each request frame is claimed before it runs: the acceptor may have taken it back meanwhile
+  // (this thread was blocked in a handler) and sent it to another thread.
+  let skipped = false;
+  const onFrame = (type: number, flags: number, connId: number, reqId: number, payload: Buffer): void => {
+    if (type !== T_REQUEST || reader.claim()) runner.frame(type, flags, connId, reqId, payload);
+    else skipped = true;
+  };
   let scheduled = false;
   let asyncArmed = false;
+  /** Idle slices slept since the last frame; and whether the thread now sleeps in its event loop. */
+  let slices = 0;
+  let deep = false;
+  let deepSince = 0;
+  // Heap report every HEAP_REPORT_MS while serving; while deeply idle, a beat (and the report)
+  // every init.idleBeatMs only, so an idle thread wakes about once a second.
+  let timer = setInterval(reportHeap, HEAP_REPORT_MS).unref();
+  const deepBeat = (): void => {
+    control.beat();
+    reportHeap();
+  };
   const schedule = (): void => {
     if (scheduled) return;
     scheduled = true;
@@ -123,21 +147,42 @@ function startLoop(reader: RingReader, runner: Runner, control: WorkerControl): 
     reader.endSleep();
     schedule();
   };
+  const setDeep = (on: boolean): void => {
+    deep = on;
+    clearInterval(timer);
+    timer = on ? setInterval(deepBeat, init.idleBeatMs).unref() : setInterval(reportHeap, HEAP_REPORT_MS).unref();
+    if (on) deepSince = performance.now();
+    else plane.sleptMs += performance.now() - deepSince;
+  };
   function loop(): void {
     scheduled = false;
     if (plane.closing) return; // drained and told to close: the teardown runs on a plain event loop
     control.beat();
-    if (reader.read(onFrame, BATCH) > 0) return schedule();
+    if (reader.read(onFrame, BATCH) > 0) {
+      // Past frames the acceptor took back: it sends this thread nothing until it hears so.
+      if (skipped) {
+        skipped = false;
+        ring(acceptorBell);
+      }
+      slices = 0;
+      if (deep) setDeep(false);
+      return schedule();
+    }
     if (plane.draining) drained(runner, control);
-    if (runner.inflight === 0 && !runner.busy) {
+    const idle = runner.inflight === 0 && !runner.busy;
+    if (idle && slices < SLICES_BEFORE_DEEP) {
       // Only here, when idle: the time slept is taken out of the utilization report() gives.
+      slices++;
       const slept = performance.now();
       reader.sleep(IDLE_SLICE_MS);
       plane.sleptMs += performance.now() - slept;
       return schedule();
     }
-    // Requests are in flight (async handlers) or work is queued for this turn: keep the event
-    // loop running and let the acceptor's doorbell resolve a waitAsync.
+    if (idle && !deep) setDeep(true);
+    else if (!idle && deep) setDeep(false);
+    // Requests are in flight (async handlers), work is queued for this turn, or the thread has
+    // been idle for a while: keep the event loop running (app timers and control messages run as
+    // they come) and let the acceptor's doorbell resolve a waitAsync.
     const bell = reader.prepareSleep();
     if (!reader.empty()) {
       reader.endSleep();

@@ -88,6 +88,11 @@ function setRequestId(req: IncomingMessage, name: string, id: string): void {
   raw.push(name, id);
 }
 
+/** The connection closes after this response: it said so, or the frame held more than one request. */
+function lastOn(socket: VirtualSocket, res: ServerResponse): boolean {
+  return (res as unknown as { _last?: boolean })._last === true || socket.requests > 1;
+}
+
 /** Heartbeat period while responses outlive their handlers (well under any useful --timeout). */
 const STREAM_BEAT_MS = 100;
 
@@ -376,9 +381,22 @@ export class Runner implements VirtualSocketOwner {
     } finally {
       control.leave();
     }
-    // The handler's synchronous run is over (the request deadline covered only that); a response
-    // still open streams or waits on async work: let credits and a cancel find it.
-    if (!res.writableEnded && socket.reqId === reqId && !socket.tracked) this.track(socket);
+    if (socket.reqId !== reqId) return;
+    // The handler's synchronous run is over (the request deadline covered only that). A response
+    // it ended is published now rather than at 'finish' (node emits that a tick later): it leaves
+    // before the next frame's handler runs, so a later handler that blocks, times out or kills
+    // the thread can neither hold it back nor lose it. A response still open streams or waits on
+    // async work: let credits and a cancel find it.
+    if (res.writableEnded) this.endedInHandler(socket, res, reqId);
+    else if (!socket.tracked) this.track(socket);
+  }
+
+  /** The handler ended its response synchronously: complete it now if all its bytes are here. */
+  private endedInHandler(socket: VirtualSocket, res: ServerResponse, reqId: number): void {
+    // An upload's parser may be mid-body, a tunnel or a stream has its own end: 'finish' decides.
+    if (socket.upload || socket.upgraded || socket.tracked || !socket.flushed) return;
+    socket.settled = reqId;
+    this.complete(socket, lastOn(socket, res) ? FL_END | FL_CLOSE : FL_END);
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, err: unknown, ctx: RequestContext | null): void {
@@ -394,8 +412,15 @@ export class Runner implements VirtualSocketOwner {
   }
 
   private finished(socket: VirtualSocket, res: ServerResponse, reqId: number): void {
+    if (socket.settled === reqId) {
+      // Published when its handler returned (endedInHandler): only the socket is left to recycle.
+      socket.settled = 0;
+      if (lastOn(socket, res)) socket.destroy();
+      else if (socket.alive) this.idle.push(socket);
+      return;
+    }
     if (socket.reqId !== reqId) return;
-    const last = (res as unknown as { _last?: boolean })._last === true || socket.requests > 1;
+    const last = lastOn(socket, res);
     // An upload answered before its body was all in: this socket's parser is mid-body, never reuse it.
     const midBody = socket.upload && !(res as unknown as { req: IncomingMessage }).req.complete;
     this.complete(socket, last ? FL_END | FL_CLOSE : FL_END);

@@ -107,6 +107,17 @@ export class VirtualSocket extends Duplex {
     this.off('data', onUploadData);
   }
 
+  /**
+   * The request whose response the runner published when its handler returned (0 = none): that
+   * response's 'finish', a tick later, only recycles the socket.
+   */
+  settled = 0;
+
+  /** Everything written so far is in `out`: nothing buffered in the stream, held or waiting in `later`. */
+  get flushed(): boolean {
+    return this.writableLength === 0 && this.held === null && this.later.length === 0;
+  }
+
   /** Take the bytes written so far. */
   drainOutput(): Buffer[] {
     const out = this.out;
