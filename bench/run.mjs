@@ -3,14 +3,13 @@
 // fastify + piscina) in one run, each scenario's app in every server's own idiom, servers
 // interleaved round by round, medians and ratios reported, docs/benchmarks.md and its SVG charts
 // regenerated. Not part of `npm test`. See bench/README.md; `node bench/run.mjs --help`.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runAutocannon, autocannonVersion } from './lib/autocannon.mjs';
 import { idleTest, startCpuHogs, startSlowClients } from './lib/clients.mjs';
 import { parseOptions, USAGE } from './lib/options.mjs';
-import { describeMachine, machineCpuS, networkLimits, openFileLimit, treeCpuS, watchTree } from './lib/proc.mjs';
+import { describeMachine, ensureFdLimit, machineCpuS, networkLimits, treeCpuS, watchTree } from './lib/proc.mjs';
 import { writeDocs } from './lib/docs.mjs';
 import { busyWarning, consoleReport, headline, summarize } from './lib/report.mjs';
 import { SCENARIOS, appFor, checkResponse, cpuCalibration, prepareScenarios, serverEnv } from './lib/scenarios.mjs';
@@ -220,25 +219,10 @@ async function measureIdle(name, round, opts, results, stamp) {
 
 const FD_HEADROOM = 1_000;
 
-/**
- * Node raises its soft open-file limit to the hard limit at startup, and the servers and load
- * tools inherit it from this process. When that is below what the idle test and the 1,000
- * connection load need, re-run this script once under `sh -c 'ulimit -n N'`, which raises the
- * hard limit too where allowed (root, or CAP_SYS_RESOURCE). Returns how it went, or never returns
- * (the re-run's exit status becomes this one's).
- */
-function ensureFdLimit(opts) {
+/** Raises the open-file limit to what the idle test and the loads need (lib/proc.mjs, ensureFdLimit). */
+function fdLimit(opts) {
   const need = Math.max(opts.idle, opts.connectionsHigh, opts.connections + opts.slowClients) + FD_HEADROOM;
-  const { soft, hard } = openFileLimit();
-  if (soft >= need) return { need, soft, hard, note: null };
-  if (process.env.BENCH_FD_RERUN) {
-    return { need, soft, hard, note: `could not raise the open-file limit to ${need} (it is ${soft}; \`ulimit -n ${need}\` was refused)` };
-  }
-  console.log(`open-file limit ${soft} < ${need}: re-running under \`ulimit -n ${need}\``);
-  const r = spawnSync('sh', ['-c', `ulimit -n ${need} 2>/dev/null; exec "$0" "$@"`, process.execPath,
-    ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
-  { stdio: 'inherit', env: { ...process.env, BENCH_FD_RERUN: '1' } });
-  process.exit(r.status ?? 1);
+  return ensureFdLimit(need, fileURLToPath(import.meta.url));
 }
 
 // ---- run -------------------------------------------------------------------------------------
@@ -289,7 +273,7 @@ async function main() {
     const results = JSON.parse(readFileSync(opts.from, 'utf8'));
     return writeOutputs(results, opts.from, true);
   }
-  const fd = ensureFdLimit(opts);
+  const fd = fdLimit(opts);
   opts.idleCount = fd.note ? Math.max(0, Math.min(opts.idle, fd.soft - FD_HEADROOM)) : opts.idle;
   const { tools, skipped, servers } = preflight(opts);
   if (servers.length === 0) throw new Error('no server left to measure');

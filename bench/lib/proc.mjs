@@ -1,6 +1,6 @@
 // Process accounting from /proc (Linux only): a server's process tree, its RSS and CPU
 // time, the load generator's CPU time, and a description of the machine.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 
@@ -68,6 +68,17 @@ function rssKb(pid) {
   } catch {
     return 0;
   }
+}
+
+/** OS threads of a process tree (the Threads: line of /proc/PID/status, summed). */
+export function treeThreads(rootPid) {
+  return processTree(rootPid).reduce((sum, pid) => {
+    try {
+      return sum + Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      return sum;
+    }
+  }, 0);
 }
 
 /** Resident memory of a process tree, summed over its processes, in kB. */
@@ -152,6 +163,27 @@ export function openFileLimit() {
   const line = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
   const n = (x) => (x === 'unlimited' ? Infinity : Number(x));
   return { soft: n(line[1]), hard: n(line[2]) };
+}
+
+/**
+ * Node raises its soft open-file limit to the hard limit at startup, and the servers and load
+ * tools inherit it from this process. When that is below `need`, re-run `script` (this process's
+ * own script, with the same arguments) once under `sh -c 'ulimit -n N'`, which raises the hard
+ * limit too where allowed (root, or CAP_SYS_RESOURCE). Returns { need, soft, hard, note } (note:
+ * null, or why the limit stayed too low), or never returns (the re-run's exit status becomes
+ * this one's).
+ */
+export function ensureFdLimit(need, script) {
+  const { soft, hard } = openFileLimit();
+  if (soft >= need) return { need, soft, hard, note: null };
+  if (process.env.BENCH_FD_RERUN) {
+    return { need, soft, hard, note: `could not raise the open-file limit to ${need} (it is ${soft}; \`ulimit -n ${need}\` was refused)` };
+  }
+  console.log(`open-file limit ${soft} < ${need}: re-running under \`ulimit -n ${need}\``);
+  const r = spawnSync('sh', ['-c', `ulimit -n ${need} 2>/dev/null; exec "$0" "$@"`, process.execPath,
+    ...process.execArgv, script, ...process.argv.slice(2)],
+  { stdio: 'inherit', env: { ...process.env, BENCH_FD_RERUN: '1' } });
+  process.exit(r.status ?? 1);
 }
 
 function readSys(path) {

@@ -1,6 +1,6 @@
 // The servers under test: how to start each one, wait until it accepts connections,
 // and stop it (SIGTERM, then SIGKILL of the whole process tree after a grace period).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -15,7 +15,13 @@ const require = createRequire(import.meta.url);
 // high-connection load) and no Server header, so every server sends the same response bytes.
 export const GREENSERVE_CONNECTIONS = 11_000;
 
-/** name -> { label, args(app, port, opts), missing() -> reason or null } (cwd: repo root) */
+/** Debian's python3 (python3-gunicorn and python3-gevent install for it). */
+export const GUNICORN_PYTHON = '/usr/bin/python3';
+
+/**
+ * name -> { label, args(app, port, opts), missing() -> reason or null, command? } (cwd: repo
+ * root); `command` is the program to run with args (default: this node, args after nodeArgs).
+ */
 export const SERVERS = {
   greenserve: {
     label: 'greenserve',
@@ -35,8 +41,24 @@ export const SERVERS = {
   },
   'greenserve-elastic': {
     label: 'greenserve max-threads 64',
-    args: (app, port, opts) => [...SERVERS.greenserve.args(app, port, opts).slice(0, -1), '--max-threads', '64', app],
+    args: (app, port, opts) => [...SERVERS.greenserve.args(app, port, opts).slice(0, -1), '--max-threads', String(opts.maxThreads ?? 64), app],
     missing: () => SERVERS.greenserve.missing(),
+  },
+  // bench/threads.mjs: a fixed pool of exactly --threads N (--max-threads N turns elasticity off).
+  'greenserve-fixed': {
+    label: 'greenserve fixed pool',
+    args: (app, port, opts) => [...SERVERS.greenserve.args(app, port, opts).slice(0, -1), '--max-threads', String(opts.threads), app],
+    missing: () => SERVERS.greenserve.missing(),
+  },
+  // bench/threads.mjs's anchor for the synchronous wait: Debian's gunicorn (python3-gunicorn)
+  // with gevent workers (python3-gevent), run by Debian's python3 (not whatever python3 is first
+  // on PATH) from bench/apps. Its own `command`: startServer runs it instead of node.
+  'gunicorn-gevent': {
+    label: 'gunicorn gevent -w 2',
+    command: GUNICORN_PYTHON,
+    args: (app, port) => ['-m', 'gunicorn', '-k', 'gevent', '-w', '2', '--bind', `127.0.0.1:${port}`,
+      '--chdir', 'bench/apps', '--graceful-timeout', '3', app],
+    missing: () => missingGunicorn(),
   },
   'node-http': {
     label: 'node:http',
@@ -59,6 +81,19 @@ export const SERVERS = {
     missing: () => missingPackage('fastify') ?? missingPackage('piscina'),
   },
 };
+
+/** gunicorn's and gevent's versions under GUNICORN_PYTHON, or null when either is missing. */
+export function gunicornVersions() {
+  const r = spawnSync(GUNICORN_PYTHON, ['-c', 'import gunicorn, gevent; print(gunicorn.__version__, gevent.__version__)'], { encoding: 'utf8' });
+  if (r.status !== 0) return null;
+  const [gunicorn, gevent] = r.stdout.trim().split(' ');
+  return { gunicorn, gevent };
+}
+
+function missingGunicorn() {
+  return gunicornVersions() ? null
+    : `${GUNICORN_PYTHON} cannot import gunicorn and gevent (Debian: apt-get install python3-gunicorn python3-gevent)`;
+}
 
 function missingPackage(name) {
   try {
@@ -122,7 +157,8 @@ const running = new Set();
 export async function startServer(name, { app, port, opts, env, logFile, nodeArgs = [], readyTimeoutMs = 20_000 }) {
   const def = SERVERS[name];
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...nodeArgs, ...def.args(app, port, opts)], {
+  const [command, argv] = def.command ? [def.command, def.args(app, port, opts)] : [process.execPath, [...nodeArgs, ...def.args(app, port, opts)]];
+  const child = spawn(command, argv, {
     cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd],
   });
   closeSync(fd);

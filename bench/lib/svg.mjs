@@ -19,6 +19,8 @@ export const COLORS = {
   'node-cluster': '#3f6fb5',
   fastify: '#c98a1b',
   'fastify-piscina': '#9b59b6',
+  'greenserve-elastic': '#86c99a',
+  'gunicorn-gevent': '#b5473a',
 };
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -46,7 +48,8 @@ function panel(p, x, y, height, format) {
 
 /**
  * An SVG document: `title` and `subtitle` on top, then `panels` ([{ title, bars: [{ label,
- * value|null, color }] }]) in a grid of `columns`. `format(value)` writes the value labels.
+ * value|null, color }], format? }]) in a grid of `columns`. `format(value)` writes the value
+ * labels, unless the panel has its own.
  */
 export function barPanels({ title, subtitle = '', panels, columns = 3, format = String }) {
   const cols = Math.min(columns, Math.max(1, panels.length));
@@ -58,7 +61,7 @@ export function barPanels({ title, subtitle = '', panels, columns = 3, format = 
   const height = top + rows * (panelH + PANEL_PAD);
   const body = panels.map((p, i) => panel(p,
     PANEL_PAD + (i % cols) * (PANEL_W + PANEL_PAD),
-    top + Math.floor(i / cols) * (panelH + PANEL_PAD), panelH, format));
+    top + Math.floor(i / cols) * (panelH + PANEL_PAD), panelH, p.format ?? format));
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
