@@ -23,6 +23,7 @@ import { startDevReload, type DevReload } from './dev-reload.js';
 import { ControlBlock, createControlBuffer } from './ring/control.js';
 import { CONTROL_SLOTS, WORKER_STATE_NAMES, WorkerState } from './ring/layout.js';
 import { Arbiter, type SupervisorEvent, type SupervisorSignal } from './supervisor/arbiter.js';
+import { elasticCeiling } from './supervisor/elastic.js';
 import { Pool, type WorkerDetail } from './supervisor/pool.js';
 import { IoHelper } from './supervisor/io-helper.js';
 
@@ -210,7 +211,7 @@ export class Server implements ConnectionHost {
         timeoutMs: config.timeout * 1000,
         gracefulMs: config.gracefulTimeout * 1000,
         maxWorkerMemoryMb: config.maxWorkerMemory,
-        maxThreads: config.maxThreads === 0 ? 4 * config.threads : config.maxThreads,
+        maxThreads: elasticCeiling(config.maxThreads, config.threads),
         threadConcurrency: config.threadConcurrency,
       },
       this.pool,
@@ -274,7 +275,7 @@ export class Server implements ConnectionHost {
     return {
       app: this.appDetail,
       threads: this.arbiter.target,
-      maxThreads: this.config.maxThreads === 0 ? 4 * this.config.threads : this.config.maxThreads,
+      maxThreads: elasticCeiling(this.config.maxThreads, this.config.threads),
       connections: this.connections.size,
       inflight: this.dispatcher.outstanding,
       queued: this.dispatcher.waitingCount,

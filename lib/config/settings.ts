@@ -211,15 +211,18 @@ export const SETTINGS = [
   setting({
     key: 'maxThreads', section: 'Concurrency', flag: '--max-threads', env: 'GREENSERVE_MAX_THREADS', metavar: 'INT',
     schema: Type.Integer({ minimum: 0, maximum: 1024, default: 0 }),
-    defaultDoc: '0: four times --threads',
+    defaultDoc: '0: by memory, 4 x --threads to 128',
     help: 'most worker threads when every thread is blocked and requests wait (elastic)',
     doc: 'Elastic threads. When requests wait because workers are blocked (parked in a blocking ' +
       'shim such as `sleep` or `fetchSync`, or running one synchronous handler for 20 ms or more; ' +
       'workers that are only full of async requests at `--thread-concurrency` do not count), the ' +
       'supervisor adds workers, up to this many in all: first a pre-warmed spare, kept ready once a ' +
       'worker has been seen blocked, then new ones, one booting per core at a time. An extra ' +
-      'worker that has been idle for 30 s is retired. 0 means four times `--threads`; a value at ' +
-      'or below `--threads` turns elasticity (and the spare) off. See docs/shims.md.',
+      'worker that has been idle for 30 s is retired. 0 means a ceiling bounded by memory: one ' +
+      'thread per 16 MiB of a quarter of the memory the process may use (a container limit where ' +
+      'one is set), at least four times `--threads` and at most 128; a value at or below ' +
+      '`--threads` turns elasticity (and the spare) off. See docs/shims.md and ' +
+      'docs/decisions/0017-elastic-ceiling.md.',
   }),
   setting({
     key: 'threadConcurrency', section: 'Concurrency', flag: '--thread-concurrency',

@@ -10,7 +10,7 @@
 // booted in the background (it takes no requests), once a worker has been seen blocked. An extra
 // worker idle for ELASTIC_IDLE_MS retires. The arbiter owns spawning and retiring (ElasticHost);
 // this class only decides. docs/decisions/0009-elastic-threads.md has the measurements.
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import type { Dispatcher } from '../acceptor/dispatcher.js';
 import type { Logger } from '../log.js';
 import type { Pool, WorkerHandle } from './pool.js';
@@ -29,6 +29,31 @@ const WAIT_CHECK_MS = 10;
 const RATE_WINDOW_MS = 100;
 /** An elastic worker's start (spawn to ready) is taken to last this long until one is measured (ms). */
 const ELASTIC_BOOT_GUESS_MS = 100;
+
+/** What the default elastic ceiling plans per thread: a parked thread's RSS under load is 11-14 MiB. */
+const THREAD_BUDGET_BYTES = 16 * 1048576;
+/** The default ceiling's bounds: at least this many times --threads, at most ELASTIC_MAX_DEFAULT. */
+const ELASTIC_MIN_FACTOR = 4;
+const ELASTIC_MAX_DEFAULT = 128;
+
+/**
+ * The most worker threads (--max-threads; 0 = the default). The default is bounded by memory, not
+ * by a multiple of the cores: a quarter of the memory the process may use (a container's limit
+ * where one is set, else the machine's), at THREAD_BUDGET_BYTES a thread, at least four times
+ * --threads and at most 128 (docs/decisions/0017-elastic-ceiling.md).
+ */
+export function elasticCeiling(maxThreads: number, threads: number, memoryBytes = memoryLimit()): number {
+  if (maxThreads !== 0) return maxThreads;
+  const byMemory = Math.floor(memoryBytes / 4 / THREAD_BUDGET_BYTES);
+  return Math.max(ELASTIC_MIN_FACTOR * threads, Math.min(ELASTIC_MAX_DEFAULT, byMemory));
+}
+
+/** Bytes of memory this process may use: its cgroup limit where one is set, else the machine's. */
+function memoryLimit(): number {
+  const total = totalmem();
+  const constrained = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.() ?? 0;
+  return constrained > 0 && constrained < total ? constrained : total;
+}
 
 /** What the policy needs from the supervisor. */
 export interface ElasticHost {
