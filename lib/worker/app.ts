@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { AppLoadError, AppShapeError } from '../errors.js';
 import type { AppInterface } from '../messages.js';
-import { fetchListener, type FetchHandler } from './fetch-adapter.js';
+import { fetchListener, installResponse, type FetchHandler } from './fetch-adapter.js';
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 /** node:http's 'upgrade' listener: `(req, socket, head)`, e.g. a `ws` server's handleUpgrade. */
@@ -101,6 +101,7 @@ function pickUpgrade(mod: Dict, url: string): UpgradeListener | null {
 }
 
 export async function loadApp(url: string, exportName: string | null, iface: AppInterface): Promise<LoadedApp> {
+  installResponse(); // before the app's code runs: responses it makes note a body's known size
   const mod = await importApp(url);
   const { value, where } = pickExport(mod, exportName, url);
   const kind = iface === 'auto' ? detect(value) : iface;
