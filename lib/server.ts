@@ -153,6 +153,7 @@ export class Server implements ConnectionHost {
         requestLine: config.limitRequestLine,
         fields: config.limitRequestFields,
         fieldSize: config.limitRequestFieldSize,
+        head: config.limitRequestHead,
         body: config.limitRequestBody,
         bodyBuffer: config.bodyBufferSize,
       },
@@ -483,7 +484,7 @@ export class Server implements ConnectionHost {
 
   private maxHeadBytes(): number {
     const c = this.config;
-    return c.limitRequestLine + 2 + c.limitRequestFields * (c.limitRequestFieldSize + 2) + 2;
+    return Math.min(c.limitRequestLine + 2 + c.limitRequestFields * (c.limitRequestFieldSize + 2) + 2, c.limitRequestHead);
   }
 
   // ── shutdown ─────────────────────────────────────────────────────────────────────────────────

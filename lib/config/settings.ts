@@ -301,34 +301,55 @@ export const SETTINGS = [
   setting({
     key: 'limitRequestLine', section: 'Request limits', flag: '--limit-request-line',
     env: 'GREENSERVE_LIMIT_REQUEST_LINE', metavar: 'BYTES', size: true,
-    schema: Type.Integer({ minimum: 16, maximum: 65536, default: 4094 }),
+    schema: Type.Integer({ minimum: 16, maximum: 65536, default: 16_384 }),
     help: 'longest request line (method, target, version); past it, 414',
     doc: 'The longest request line (method, target and version) in bytes. A longer one is answered ' +
-      'with `414 URI Too Long` and the connection closes.',
+      'with `414 URI Too Long` and the connection closes. The default is as long as a request line ' +
+      'node:http accepts (its 16 KiB header limit counts the target too).',
   }),
   setting({
     key: 'limitRequestFields', section: 'Request limits', flag: '--limit-request-fields',
     env: 'GREENSERVE_LIMIT_REQUEST_FIELDS', metavar: 'INT',
-    schema: Type.Integer({ minimum: 1, maximum: 32768, default: 100 }),
+    schema: Type.Integer({ minimum: 1, maximum: 32768, default: 2000 }),
     help: 'most header fields in a request; past it, 431',
     doc: 'The most header fields in one request. More are answered with ' +
-      '`431 Request Header Fields Too Large` and the connection closes.',
+      '`431 Request Header Fields Too Large` and the connection closes. The default is the most ' +
+      'node:http hands an app (`server.maxHeadersCount`; it drops the rest).',
   }),
   setting({
     key: 'limitRequestFieldSize', section: 'Request limits', flag: '--limit-request-field-size',
     env: 'GREENSERVE_LIMIT_REQUEST_FIELD_SIZE', metavar: 'BYTES', size: true,
-    schema: Type.Integer({ minimum: 16, maximum: 65536, default: 8190 }),
+    schema: Type.Integer({ minimum: 16, maximum: 65536, default: 16_384 }),
     help: 'longest header field (name and value); past it, 431',
     doc: 'The longest header field, name and value together, in bytes. A longer one is answered ' +
-      'with `431 Request Header Fields Too Large` and the connection closes.',
+      'with `431 Request Header Fields Too Large` and the connection closes. The default is as ' +
+      'long as a field node:http accepts (its 16 KiB header limit).',
+  }),
+  setting({
+    key: 'limitRequestHead', section: 'Request limits', flag: '--limit-request-head',
+    env: 'GREENSERVE_LIMIT_REQUEST_HEAD', metavar: 'BYTES', size: true,
+    schema: Type.Integer({ minimum: 1024, maximum: 2 ** 26, default: 65_536 }),
+    help: 'longest request head (request line and every header field); past it, 431',
+    doc: 'The longest request head in bytes: the request line and every header field, with their ' +
+      'line ends. A longer one is answered with `431 Request Header Fields Too Large` and the ' +
+      'connection closes. This is what bounds the memory a client can hold with a head it has ' +
+      'not finished sending (at most this much per connection, for at most `headerTimeout`). The ' +
+      'default is four times node:http\'s own limit (16 KiB, `--max-http-header-size`, which counts ' +
+      'the target, names and values but not line ends or separators), so that every head ' +
+      'node:http accepts is accepted; see docs/decisions/0015-request-limit-defaults.md.',
   }),
   setting({
     key: 'limitRequestBody', section: 'Request limits', flag: '--limit-request-body',
     env: 'GREENSERVE_LIMIT_REQUEST_BODY', metavar: 'BYTES', size: true,
-    schema: Type.Integer({ minimum: 0, maximum: 2 ** 40, default: 1_048_576 }),
+    schema: Type.Integer({ minimum: 0, maximum: 2 ** 40, default: 2 ** 40 }),
+    defaultDoc: '`1tb`, the largest value: no limit in practice',
     help: 'largest request body; past it, 413',
     doc: 'The largest request body in bytes, counted after chunked decoding. A larger one is ' +
-      'answered with `413 Content Too Large`. 0 allows no body at all.',
+      'answered with `413 Content Too Large`. 0 allows no body at all. By default there is no ' +
+      'limit in practice, as on node:http: a body larger than `bodyBufferSize` streams to the ' +
+      'handler as it arrives, so its size does not cost the server memory; the app or its ' +
+      'body parser sets the limit it wants (Express\'s `express.json()` 100 KiB, multer\'s ' +
+      '`limits.fileSize`). Set one here to refuse large bodies before they reach a worker.',
   }),
   setting({
     key: 'bodyBufferSize', section: 'Request limits', flag: '--body-buffer-size',
