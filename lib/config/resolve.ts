@@ -10,7 +10,7 @@ import { Value } from '@sinclair/typebox/value';
 import { ConfigError } from '../errors.js';
 import {
   CLI_ACTIONS, SETTINGS, SETTING_BY_KEY, describeAllowed, splitAppSpec,
-  type AnySetting, type SettingValues,
+  type AnySetting, type SettingValues, type SizeSettingKey,
 } from './settings.js';
 
 export { parseBind, splitAppSpec, type BindAddress } from './settings.js';
@@ -25,9 +25,17 @@ export type Config = { readonly [K in keyof SettingValues]: DeepReadonly<Setting
   readonly appExport: string | null;
 };
 
-/** Options for a library call: any subset of the settings; `app` may also be a URL. */
+/**
+ * Options for a library call, or the settings of a config file: any subset of the settings. One
+ * rule for both (settingValue): `app` may be a URL, a byte size a string with a unit (`'10mb'`),
+ * a list a single string (`bind: '127.0.0.1:8000'`).
+ */
 export type ConfigOptions = {
-  [K in keyof SettingValues]?: K extends 'app' ? string | URL : DeepReadonly<SettingValues[K]>;
+  [K in keyof SettingValues]?: K extends 'app'
+    ? string | URL
+    : K extends SizeSettingKey
+      ? number | string
+      : SettingValues[K] extends readonly string[] ? string | readonly string[] : DeepReadonly<SettingValues[K]>;
 };
 
 export interface ResolveInput {
@@ -212,10 +220,7 @@ function fromFile(file: ConfigFile): Found {
       throw new ConfigError(key, `unknown setting; did you mean ${closest(key, [...SETTING_BY_KEY.keys()])}?`, label);
     }
     if (spec.key === 'config') throw new ConfigError('config', 'cannot be set in a config file', label);
-    // A list may be given as one string; a byte size as a string with a unit, as in options.
-    const listed = KindGuard.IsArray(spec.schema) && typeof raw === 'string' ? [raw] : raw;
-    const value = spec.size === true && typeof listed === 'string' ? parseSize(listed) : listed;
-    found.push([spec, checked(spec, value, label, raw)]);
+    found.push([spec, checked(spec, settingValue(spec, raw), label, raw)]);
   }
   return found;
 }
@@ -257,9 +262,7 @@ function fromOptions(options: Readonly<Record<string, unknown>>): Found {
     if (raw === undefined) continue;
     const spec = SETTING_BY_KEY.get(key);
     if (spec === undefined) throw unknownKey(key, [...SETTING_BY_KEY.keys()], 'option');
-    const mapped = spec.fromOption === undefined ? raw : spec.fromOption(raw);
-    const value = spec.size === true && typeof mapped === 'string' ? parseSize(mapped) : mapped;
-    found.push([spec, checked(spec, value, key, raw)]);
+    found.push([spec, checked(spec, settingValue(spec, raw), key, raw)]);
   }
   return found;
 }
@@ -299,6 +302,18 @@ function parseSize(raw: string): number | typeof INVALID {
   if (m === null) return INVALID;
   const n = Number(m[1]) * (SIZE_UNITS[(m[2] as string).toLowerCase()] as number);
   return Number.isInteger(n) ? n : INVALID;
+}
+
+/**
+ * A library option's or a config file's value as the setting's type; one rule for both (and
+ * ConfigOptions types it): the entry's own mapping (a URL for `app`), a single string for a
+ * list, a string with a unit for a byte size (`'10mb'`).
+ */
+function settingValue(spec: AnySetting, raw: unknown): unknown {
+  const mapped = spec.fromOption === undefined ? raw : spec.fromOption(raw);
+  if (typeof mapped !== 'string') return mapped;
+  if (KindGuard.IsArray(spec.schema)) return [mapped];
+  return spec.size === true ? parseSize(mapped) : mapped;
 }
 
 /** Reads a CLI or env string as the setting's type; lists split on commas where `splitLists`. */

@@ -27,6 +27,10 @@ settings and that the app loads, then exits (0 or 2); \`--print-config\` prints 
 settings as JSON.
 Numbers are plain decimals. Byte sizes may also carry a unit: \`b\`, \`kb\`, \`mb\`, \`gb\`, \`tb\`
 (1024-based; \`k\`, \`m\`, \`g\`, \`t\` too), like \`64kb\` or \`1mb\`.
+A config file and the options of a library call take the same values, and \`serve()\`'s types
+(\`ConfigOptions\`) say so: a byte size as a number or a string with a unit
+(\`limitRequestBody: '10mb'\`), a list as an array or a single string (\`bind: '127.0.0.1:8000'\`),
+\`app\` as a path or a \`URL\`.
 `;
 
 /** The Markdown text of docs/settings.md. */

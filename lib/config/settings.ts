@@ -47,8 +47,10 @@ export interface SettingSpec<K extends string = string, S extends TSchema = TSch
   readonly fromOption?: (value: unknown) => unknown;
 }
 
-/** Identity helper: keeps each entry's key and schema types for Config. */
-function setting<const K extends string, S extends TSchema>(spec: SettingSpec<K, S>): SettingSpec<K, S> {
+/** Identity helper: keeps each entry's key and schema types for Config, and whether it is a byte size (for the option types). */
+function setting<const K extends string, S extends TSchema, const Z extends boolean = false>(
+  spec: SettingSpec<K, S> & { readonly size?: Z },
+): SettingSpec<K, S> & { readonly size?: Z } {
   return spec;
 }
 
@@ -91,7 +93,7 @@ export const SETTINGS = [
     help: 'read settings from this file (.mjs/.js default export, or .json)',
     doc: 'A config file: a JavaScript module (`.mjs`, `.js`, `.cjs`) whose default export is an object ' +
       'of settings, or a `.json` file holding one. Keys are the camelCase names of this page ' +
-      '(`threads`, `bind`, `accessLog`); values have the types shown (numbers, booleans, lists; a ' +
+      '(`threads`, `bind`, `accessLog`); values are what `serve()` takes (numbers, booleans, lists; a ' +
       'byte size may be a string like `"64kb"`; a list may be a single string). The file sits between ' +
       'the defaults and the environment: `GREENSERVE_*` variables and command-line flags override it. ' +
       'An unknown key is an error that names the key and the closest valid one; `config` itself ' +
@@ -629,6 +631,8 @@ type Entry = (typeof SETTINGS)[number];
 export type SettingKey = Entry['key'];
 /** The value of every setting, typed from the table's schemas. */
 export type SettingValues = { [E in Entry as E['key']]: Static<E['schema']> };
+/** The settings whose value is a byte count (a string with a unit is accepted too). */
+export type SizeSettingKey = Extract<Entry, { readonly size?: true }>['key'];
 
 export const SETTING_BY_KEY: ReadonlyMap<string, AnySetting> = new Map(SETTINGS.map((s) => [s.key, s]));
 
