@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import { AppLoadError, AppShapeError } from '../errors.js';
 import type { AppInterface } from '../messages.js';
 import { fetchListener, installResponse, type FetchHandler } from './fetch-adapter.js';
+import { prepareTypeScript } from './loaders.js';
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 /** node:http's 'upgrade' listener: `(req, socket, head)`, e.g. a `ws` server's handleUpgrade. */
@@ -35,11 +36,21 @@ function describe(v: unknown): string {
 
 async function importApp(url: string): Promise<Dict> {
   try {
-    return (await import(url)) as Dict;
+    return esModuleInterop((await import(url)) as Dict);
   } catch (err) {
     const e = err as Error;
     throw new AppLoadError(`cannot load app ${url}: ${e.message}`, { cause: err });
   }
+}
+
+/**
+ * A CommonJS module compiled from ES module syntax (tsc, tsx, Babel) marks its exports
+ * `__esModule` and holds its default export in `exports.default`: those exports are the module.
+ */
+function esModuleInterop(mod: Dict): Dict {
+  const def = mod['default'];
+  if (isObject(def) && def['__esModule'] === true) return def;
+  return mod;
 }
 
 function pickExport(mod: Dict, name: string | null, url: string): { value: unknown; where: string } {
@@ -102,6 +113,7 @@ function pickUpgrade(mod: Dict, url: string): UpgradeListener | null {
 
 export async function loadApp(url: string, exportName: string | null, iface: AppInterface): Promise<LoadedApp> {
   installResponse(); // before the app's code runs: responses it makes note a body's known size
+  await prepareTypeScript(url);
   const mod = await importApp(url);
   const { value, where } = pickExport(mod, exportName, url);
   const kind = iface === 'auto' ? detect(value) : iface;
