@@ -1,7 +1,7 @@
 // design: wires one server together on the main thread: listeners and connections (acceptor),
 // the dispatcher and response pump, and the worker pool (supervisor). Everything here runs on the
 // acceptor's event loop; nothing blocks and no user code runs here.
-import { existsSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -90,8 +90,28 @@ const DRAIN_TICK_MS = 50;
 export function appUrlOf(app: string): string {
   if (/^(file|data|node):/.test(app)) return app;
   const file = path.resolve(app);
-  if (!existsSync(file) || !statSync(file).isFile()) throw new AppLoadError(`app module not found: ${file}`);
+  if (!existsSync(file)) throw new AppLoadError(`app module not found: ${file}`);
+  if (statSync(file).isDirectory()) {
+    const inside = moduleIn(file);
+    const hint = inside === null ? 'name the module file in it' : `name the module in it, like ${path.join(app, inside)}`;
+    throw new AppLoadError(`app ${file} is a directory: ${hint}`);
+  }
+  if (!statSync(file).isFile()) throw new AppLoadError(`app ${file} is not a file`);
   return pathToFileURL(file).href;
+}
+
+/** The module a directory's package.json names (main), or its index file; null if none is there. */
+function moduleIn(dir: string): string | null {
+  try {
+    const main = (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { main?: unknown }).main;
+    if (typeof main === 'string' && existsSync(path.join(dir, main))) return main;
+  } catch {
+    // no package.json, or none that names a main module
+  }
+  for (const name of ['index.js', 'index.mjs', 'index.cjs', 'index.ts', 'app.js', 'app.mjs', 'server.js']) {
+    if (existsSync(path.join(dir, name))) return name;
+  }
+  return null;
 }
 
 export class Server implements ConnectionHost {

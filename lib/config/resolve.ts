@@ -217,7 +217,7 @@ function fromFile(file: ConfigFile): Found {
     const label = `${file.path}: ${key}`;
     const spec = SETTING_BY_KEY.get(key);
     if (spec === undefined) {
-      throw new ConfigError(key, `unknown setting; did you mean ${closest(key, [...SETTING_BY_KEY.keys()])}?`, label);
+      throw new ConfigError(key, `unknown setting${suggestion(key, [...SETTING_BY_KEY.keys()], 'docs/settings.md lists them')}`, label);
     }
     if (spec.key === 'config') throw new ConfigError('config', 'cannot be set in a config file', label);
     found.push([spec, checked(spec, settingValue(spec, raw), label, raw)]);
@@ -371,16 +371,35 @@ function shown(value: unknown): string {
 // unknown names
 
 function unknownKey(name: string, candidates: readonly string[], what: string): ConfigError {
-  return new ConfigError(name, `unknown ${what}; did you mean ${closest(name, candidates)}?`);
+  const list = what === 'option' && name.startsWith('-') ? 'greenserve --help lists them' : 'docs/settings.md lists them';
+  return new ConfigError(name, `unknown ${what}${suggestion(name, candidates, list)}`);
 }
 
-/** The candidate nearest to `name` by edit distance, ignoring case, `-` and `_`. */
-export function closest(name: string, candidates: readonly string[]): string {
-  const fold = (s: string): string => s.toLowerCase().replace(/[-_]/g, '');
-  let best = candidates[0] ?? '';
+/** `; did you mean X?` when a candidate is close, else where the valid names are listed. */
+function suggestion(name: string, candidates: readonly string[], list: string): string {
+  const near = closest(name, candidates);
+  return near === null ? ` (${list})` : `; did you mean ${near}?`;
+}
+
+/**
+ * The candidate nearest to `name` by edit distance, ignoring case, `-`, `_` and a GREENSERVE_
+ * prefix; null when none is
+ * close: more than two letters, and more than a third of them, differ (`--bogus` is no `--jobs`),
+ * and neither starts with the other (`appExport` is close to `app`).
+ */
+export function closest(name: string, candidates: readonly string[]): string | null {
+  // Without the leading dashes or GREENSERVE_ that every candidate of the kind has.
+  const fold = (s: string): string => s.replace(/^(?:-+|GREENSERVE_)/i, '').toLowerCase().replace(/[-_]/g, '');
+  const folded = fold(name);
+  const near = folded.length < 3 ? 0 : Math.max(2, Math.floor(folded.length / 3));
+  let best: string | null = null;
   let bestScore = Infinity;
   for (const c of candidates) {
-    const score = levenshtein(fold(name), fold(c)) * 1000 + levenshtein(name, c);
+    const f = fold(c);
+    const distance = levenshtein(folded, f);
+    const prefix = Math.min(f.length, folded.length) >= 3 && (f.startsWith(folded) || folded.startsWith(f));
+    if (distance > near && !prefix) continue;
+    const score = distance * 1000 + levenshtein(name, c);
     if (score < bestScore) [best, bestScore] = [c, score];
   }
   return best;

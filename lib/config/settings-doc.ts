@@ -21,8 +21,8 @@ Every setting can be given in five places. Later ones win:
 5. the options of a library call, by the camelCase key.
 
 Values are checked once, at startup. A bad value, or an unknown option, flag, config-file key or
-\`GREENSERVE_*\` variable, stops greenserve with a one-line message that names it and suggests the
-closest valid name (\`GS_ERR_CONFIG\`, exit status 2). \`greenserve --check-config\` checks the
+\`GREENSERVE_*\` variable, stops greenserve with a one-line message that names it and, when one is
+close, suggests a valid name (\`GS_ERR_CONFIG\`, exit status 2). \`greenserve --check-config\` checks the
 settings and that the app loads, then exits (0 or 2); \`--print-config\` prints the resolved
 settings as JSON.
 Numbers are plain decimals. Byte sizes may also carry a unit: \`b\`, \`kb\`, \`mb\`, \`gb\`, \`tb\`

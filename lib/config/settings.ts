@@ -96,7 +96,7 @@ export const SETTINGS = [
       '(`threads`, `bind`, `accessLog`); values are what `serve()` takes (numbers, booleans, lists; a ' +
       'byte size may be a string like `"64kb"`; a list may be a single string). The file sits between ' +
       'the defaults and the environment: `GREENSERVE_*` variables and command-line flags override it. ' +
-      'An unknown key is an error that names the key and the closest valid one; `config` itself ' +
+      'An unknown key is an error that names the key and, when one is close, a valid one; `config` itself ' +
       'cannot be set in the file. Relative paths in the file (the app, TLS files) are taken from the ' +
       'working directory, as on the command line.',
     check: configFileProblem,

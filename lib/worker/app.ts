@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import { AppLoadError, AppShapeError } from '../errors.js';
 import type { AppInterface } from '../messages.js';
 import { fetchListener, installResponse, type FetchHandler } from './fetch-adapter.js';
+import { syntaxErrorPlace } from './load-errors.js';
 import { prepareTypeScript } from './loaders.js';
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -27,11 +28,40 @@ function isObject(v: unknown): v is Dict {
   return typeof v === 'object' && v !== null;
 }
 
+/** The framework an app object or function comes from, by its shape, or null. */
+function framework(v: unknown): string | null {
+  const fn = (key: string): boolean => typeof (v as Dict)[key] === 'function';
+  if (typeof v === 'function') {
+    if (fn('handle') && fn('use') && fn('set') && fn('engine')) return 'Express';
+    if (fn('handle') && fn('use')) return 'Connect';
+    if (fn('register') && fn('inject') && fn('listen')) return 'Fastify';
+    return null;
+  }
+  if (!isObject(v)) return null;
+  if (fn('callback') && fn('use') && Array.isArray(v['middleware'])) return 'Koa';
+  if (fn('fetch') && fn('route') && Array.isArray(v['routes'])) return 'Hono';
+  return null;
+}
+
+/** What `v` is, in words: `Koa app`, `function with 2 parameter(s)`, `object with keys [...]`. */
 function describe(v: unknown): string {
+  const app = framework(v);
+  if (app !== null) return `${app} app`;
   if (typeof v === 'function') return `function with ${v.length} parameter(s)`;
   if (v === null) return 'null';
-  if (isObject(v)) return `object with keys [${Object.keys(v).slice(0, 8).join(', ')}]`;
+  if (isObject(v)) {
+    // A class instance: its class, and its public keys (not the `_private` ones an EventEmitter has).
+    const proto = Object.getPrototypeOf(v) as { constructor?: { name?: string } } | null;
+    const cls = proto !== null && proto !== Object.prototype ? proto.constructor?.name : undefined;
+    const keys = Object.keys(v).filter((k) => !k.startsWith('_')).slice(0, 8).join(', ');
+    return cls ? `${cls} instance with keys [${keys}]` : `object with keys [${keys}]`;
+  }
   return typeof v;
+}
+
+/** describe(v) after "is": `is a Koa app`, `is object with keys [...]`. */
+function isWhat(v: unknown): string {
+  return framework(v) === null ? describe(v) : `a ${describe(v)}`;
 }
 
 async function importApp(url: string): Promise<Dict> {
@@ -39,6 +69,14 @@ async function importApp(url: string): Promise<Dict> {
     return esModuleInterop((await import(url)) as Dict);
   } catch (err) {
     const e = err as Error;
+    if (e instanceof SyntaxError) {
+      const place = syntaxErrorPlace(e, url);
+      if (place !== null) {
+        // The stack starts with the place and node's frame, as a CommonJS module's does.
+        if (!e.stack?.startsWith(place.file)) e.stack = `${place.file}:${place.line}\n${place.frame}\n\n${e.stack ?? ''}`;
+        throw new AppLoadError(`cannot load app ${url}: SyntaxError at ${place.file}:${place.line}:${place.column}: ${e.message}`, { cause: err });
+      }
+    }
     throw new AppLoadError(`cannot load app ${url}: ${e.message}`, { cause: err });
   }
 }
@@ -107,7 +145,7 @@ function detect(value: unknown): 'node' | 'fetch' | null {
 function pickUpgrade(mod: Dict, url: string): UpgradeListener | null {
   const up = mod['upgrade'];
   if (up === undefined) return null;
-  if (typeof up !== 'function') throw new AppShapeError(`app ${url}: export "upgrade" is ${describe(up)}; expected a function (req, socket, head)`);
+  if (typeof up !== 'function') throw new AppShapeError(`app ${url}: export "upgrade" is ${isWhat(up)}; expected a function (req, socket, head)`);
   return up as UpgradeListener;
 }
 
@@ -126,5 +164,5 @@ export async function loadApp(url: string, exportName: string | null, iface: App
     if (handler) return { listener: fetchListener(handler), interface: 'fetch', detail: `${where}: fetch handler (${describe(value)})`, upgrade };
   }
   const wanted = iface === 'auto' ? 'a (req, res) function, a fetch(request) function, or an object with fetch()' : `a ${iface} handler`;
-  throw new AppShapeError(`app ${url}: ${where} is ${describe(value)}; expected ${wanted}`);
+  throw new AppShapeError(`app ${url}: ${where} is ${isWhat(value)}; expected ${wanted}`);
 }

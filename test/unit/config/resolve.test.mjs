@@ -171,7 +171,9 @@ t.test('closest and levenshtein', async (t) => {
   t.equal(levenshtein('', 'abc'), 3);
   t.equal(levenshtein('same', 'same'), 0);
   t.equal(closest('LOG_LEVEL', ['logLevel', 'backlog']), 'logLevel');
-  t.equal(closest('x', []), '');
+  t.equal(closest('x', []), null);
+  t.equal(closest('--bogus', ['--bind', '--jobs', '--threads']), null, 'nothing close');
+  t.equal(closest('--hepl', ['--help', '--bind']), '--help', 'two letters swapped');
 });
 
 t.test('the result is deep-frozen and not shared', async (t) => {
