@@ -76,7 +76,10 @@ async function parse(argv: string[]): Promise<Config | null> {
 async function checkConfig(config: Config): Promise<never> {
   try {
     loadTls(config);
-    const app = await loadApp(appUrlOf(config.app), config.appExport, config.interface);
+    const app = await loadApp(appUrlOf(config.app), config.appExport, config.interface, {
+      bind: config.bind,
+      listenWaitMs: config.bootTimeout > 0 ? config.bootTimeout * 1000 : Infinity,
+    });
     process.stdout.write(`greenserve: config OK; app ${config.app} (${app.interface}: ${app.detail})\n`);
   } catch (err) {
     const e = err as GreenserveError;

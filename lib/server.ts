@@ -22,6 +22,7 @@ import { bumpReopenCounter, closeLogger, createLogger, createReopenCounter, reop
 import { startDevReload, type DevReload } from './dev-reload.js';
 import { ControlBlock, createControlBuffer } from './ring/control.js';
 import { CONTROL_SLOTS, WORKER_STATE_NAMES, WorkerState } from './ring/layout.js';
+import { LISTEN_IGNORED } from './messages.js';
 import { Arbiter, type SupervisorEvent, type SupervisorSignal } from './supervisor/arbiter.js';
 import { Pool, type WorkerDetail } from './supervisor/pool.js';
 import { IoHelper } from './supervisor/io-helper.js';
@@ -201,6 +202,7 @@ export class Server implements ConnectionHost {
         appUrl: appUrlOf(config.app),
         appExport: config.appExport,
         interface: config.interface,
+        bind: config.bind,
         maxHeaderSize: this.maxHeadBytes(),
         keepAliveMs: config.keepAlive * 1000,
         threadConcurrency: config.threadConcurrency,
@@ -250,6 +252,9 @@ export class Server implements ConnectionHost {
       this.markStopped();
       throw err;
     }
+    // Once, not per worker: the app calls listen() itself and that address is not where it is served.
+    const detail = this.appDetail;
+    if (detail.endsWith(LISTEN_IGNORED)) this.log.warn({ app: detail }, `the app ${detail.slice(detail.lastIndexOf('; it calls ') + 5)}`);
     try {
       for (const spec of this.config.bind) await this.listen(parseBind(spec));
     } catch (err) {
