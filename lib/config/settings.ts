@@ -312,11 +312,13 @@ export const SETTINGS = [
   setting({
     key: 'limitRequestFields', section: 'Request limits', flag: '--limit-request-fields',
     env: 'GREENSERVE_LIMIT_REQUEST_FIELDS', metavar: 'INT',
-    schema: Type.Integer({ minimum: 1, maximum: 32768, default: 2000 }),
+    schema: Type.Integer({ minimum: 1, maximum: 32768, default: 1000 }),
     help: 'most header fields in a request; past it, 431',
     doc: 'The most header fields in one request. More are answered with ' +
       '`431 Request Header Fields Too Large` and the connection closes. The default is the most ' +
-      'node:http hands an app (`server.maxHeadersCount`; it drops the rest).',
+      'node:http takes by default (`server.maxHeadersCount`, 2000 names and values: 1000 fields; ' +
+      'past it Node 24 answers 431, Node 20 drops the rest). The worker\'s own parser, node\'s, ' +
+      'keeps that default: a larger value lets more fields past the acceptor only.',
   }),
   setting({
     key: 'limitRequestFieldSize', section: 'Request limits', flag: '--limit-request-field-size',

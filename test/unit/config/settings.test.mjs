@@ -59,7 +59,7 @@ t.test('the defaults the brief asks for', async (t) => {
   t.equal(d('maxRequestsPerConnection'), 0);
   // What node:http accepts (decision 0015): a head it takes is taken, a body is not limited.
   t.equal(d('limitRequestLine'), 16384);
-  t.equal(d('limitRequestFields'), 2000);
+  t.equal(d('limitRequestFields'), 1000);
   t.equal(d('limitRequestFieldSize'), 16384);
   t.equal(d('limitRequestHead'), 65536);
   t.equal(d('limitRequestBody'), 2 ** 40);
