@@ -1,6 +1,7 @@
-// design: load the app module once per worker and turn whatever shape it exports into one
-// `(req, res)` listener for the worker's http.Server. Checked once at boot (validate at the
-// boundary); the per-request path calls the listener and nothing else.
+// design: load the app module once per worker and turn whatever shape it exports, or the server
+// it listens with (./listen.ts), into one `(req, res)` listener for the worker's http.Server.
+// Checked once at boot (validate at the boundary); the per-request path calls the listener and
+// nothing else. Loading itself (CommonJS require()d, ES modules imported) is ./load-module.ts.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
