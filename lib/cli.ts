@@ -76,7 +76,10 @@ async function parse(argv: string[]): Promise<Config | null> {
 async function checkConfig(config: Config): Promise<never> {
   try {
     loadTls(config);
-    const app = await loadApp(appUrlOf(config.app), config.appExport, config.interface);
+    const app = await loadApp(appUrlOf(config.app), config.appExport, config.interface, {
+      bind: config.bind,
+      listenWaitMs: config.bootTimeout > 0 ? config.bootTimeout * 1000 : Infinity,
+    });
     process.stdout.write(`greenserve: config OK; app ${config.app} (${app.interface}: ${app.detail})\n`);
   } catch (err) {
     const e = err as GreenserveError;
@@ -102,7 +105,7 @@ async function main(): Promise<void> {
     // A setting found bad only at boot (a TLS key that does not match its certificate) is still
     // a usage error: one line naming it, exit 2.
     if (e.code === 'GS_ERR_CONFIG') usageError(e.message);
-    process.stderr.write(`greenserve: cannot start: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+    process.stderr.write(`greenserve: cannot start: ${e.code ? `${e.code}: ` : ''}${e.message}\n${causeStack(e)}`);
     process.exit(BOOT_ERROR_CODES.has(e.code) ? EXIT_BOOT_ERROR : 1);
   }
   banner(log, config, handle);
@@ -151,6 +154,18 @@ function banner(log: Logger, config: Config, handle: ServerHandle): void {
       `no APP given: serving the notes demo at ${handle.url}/ (database ${demo.database}, ${demo.driver}; --demo-db PATH to change it)`,
     );
   } else if (config.demoDb !== '') log.warn({ demoDb: config.demoDb }, 'demoDb is ignored: it is the database of the built-in demo, served only without APP');
+}
+
+/**
+ * The app's own error behind a boot error (a throw at import, a syntax error with its frame), as
+ * its stack without node's internal frames, indented; '' when there is none.
+ */
+function causeStack(err: GreenserveError): string {
+  const cause = err.cause as Error | undefined;
+  if (err.code !== AppLoadError.code || !(cause instanceof Error) || typeof cause.stack !== 'string') return '';
+  const own = new URL('.', import.meta.url).href; // greenserve's own frames (dist/lib/) go too
+  const lines = cause.stack.split('\n').filter((l) => !/^\s+at (?:.* \()?node:/.test(l) && !l.includes(own));
+  return `${lines.map((l) => `  ${l}`).join('\n')}\n`;
 }
 
 /** Exit status when a worker could not load the app at startup (gunicorn's WORKER_BOOT_ERROR). */

@@ -6,6 +6,12 @@ import type { ErrorData } from './errors.js';
 
 export type AppInterface = 'auto' | 'node' | 'fetch';
 
+/**
+ * The end of a worker's app detail when the app called listen() itself (lib/worker/listen.ts),
+ * after `; it calls listen(...): `: the main thread logs it once (lib/server.ts).
+ */
+export const LISTEN_IGNORED = 'its own address is ignored, greenserve serves it on --bind';
+
 /** workerData of a request worker. */
 export interface WorkerInit {
   slot: number;
@@ -16,6 +22,10 @@ export interface WorkerInit {
   appUrl: string;
   appExport: string | null;
   interface: AppInterface;
+  /** --bind, as given: what an app's own listen()ed server reports as its address (lib/worker/listen.ts). */
+  bind: readonly string[];
+  /** --boot-timeout in ms (0: none): how long an app that exports nothing may take to call listen(). */
+  bootTimeoutMs: number;
   control: SharedArrayBuffer;
   requestRing: SharedArrayBuffer;
   responseRing: SharedArrayBuffer;

@@ -1,7 +1,7 @@
 // design: wires one server together on the main thread: listeners and connections (acceptor),
 // the dispatcher and response pump, and the worker pool (supervisor). Everything here runs on the
 // acceptor's event loop; nothing blocks and no user code runs here.
-import { existsSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -22,6 +22,7 @@ import { bumpReopenCounter, closeLogger, createLogger, createReopenCounter, reop
 import { startDevReload, type DevReload } from './dev-reload.js';
 import { ControlBlock, createControlBuffer } from './ring/control.js';
 import { CONTROL_SLOTS, WORKER_STATE_NAMES, WorkerState } from './ring/layout.js';
+import { LISTEN_IGNORED } from './messages.js';
 import { Arbiter, type SupervisorEvent, type SupervisorSignal } from './supervisor/arbiter.js';
 import { elasticCeiling } from './supervisor/elastic.js';
 import { Pool, type WorkerDetail } from './supervisor/pool.js';
@@ -91,8 +92,28 @@ const DRAIN_TICK_MS = 50;
 export function appUrlOf(app: string): string {
   if (/^(file|data|node):/.test(app)) return app;
   const file = path.resolve(app);
-  if (!existsSync(file) || !statSync(file).isFile()) throw new AppLoadError(`app module not found: ${file}`);
+  if (!existsSync(file)) throw new AppLoadError(`app module not found: ${file}`);
+  if (statSync(file).isDirectory()) {
+    const inside = moduleIn(file);
+    const hint = inside === null ? 'name the module file in it' : `name the module in it, like ${path.join(app, inside)}`;
+    throw new AppLoadError(`app ${file} is a directory: ${hint}`);
+  }
+  if (!statSync(file).isFile()) throw new AppLoadError(`app ${file} is not a file`);
   return pathToFileURL(file).href;
+}
+
+/** The module a directory's package.json names (main), or its index file; null if none is there. */
+function moduleIn(dir: string): string | null {
+  try {
+    const main = (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { main?: unknown }).main;
+    if (typeof main === 'string' && existsSync(path.join(dir, main))) return main;
+  } catch {
+    // no package.json, or none that names a main module
+  }
+  for (const name of ['index.js', 'index.mjs', 'index.cjs', 'index.ts', 'app.js', 'app.mjs', 'server.js']) {
+    if (existsSync(path.join(dir, name))) return name;
+  }
+  return null;
 }
 
 export class Server implements ConnectionHost {
@@ -154,6 +175,7 @@ export class Server implements ConnectionHost {
         requestLine: config.limitRequestLine,
         fields: config.limitRequestFields,
         fieldSize: config.limitRequestFieldSize,
+        head: config.limitRequestHead,
         body: config.limitRequestBody,
         bodyBuffer: config.bodyBufferSize,
       },
@@ -181,6 +203,7 @@ export class Server implements ConnectionHost {
         appUrl: appUrlOf(config.app),
         appExport: config.appExport,
         interface: config.interface,
+        bind: config.bind,
         maxHeaderSize: this.maxHeadBytes(),
         keepAliveMs: config.keepAlive * 1000,
         threadConcurrency: config.threadConcurrency,
@@ -231,6 +254,9 @@ export class Server implements ConnectionHost {
       this.markStopped();
       throw err;
     }
+    // Once, not per worker: the app calls listen() itself and that address is not where it is served.
+    const detail = this.appDetail;
+    if (detail.endsWith(LISTEN_IGNORED)) this.log.warn({ app: detail }, `the app ${detail.slice(detail.lastIndexOf('; it calls ') + 5)}`);
     try {
       for (const spec of this.config.bind) await this.listen(parseBind(spec));
     } catch (err) {
@@ -485,7 +511,7 @@ export class Server implements ConnectionHost {
 
   private maxHeadBytes(): number {
     const c = this.config;
-    return c.limitRequestLine + 2 + c.limitRequestFields * (c.limitRequestFieldSize + 2) + 2;
+    return Math.min(c.limitRequestLine + 2 + c.limitRequestFields * (c.limitRequestFieldSize + 2) + 2, c.limitRequestHead);
   }
 
   // ── shutdown ─────────────────────────────────────────────────────────────────────────────────

@@ -48,6 +48,8 @@ export interface FramerLimits {
   requestLine: number; // longest request line, CRLF excluded -> 414
   fields: number; // most header + trailer field lines -> 431
   fieldSize: number; // longest field line, CRLF excluded -> 431
+  /** Longest head (request line, field lines, their CRLFs and the blank line) -> 431; absent: what the line limits allow. */
+  head?: number;
   body: number; // largest decoded body -> 413
   /** Body bytes held before the request is handed out with its body to follow (onBody); absent: never. */
   bodyBuffer?: number;
@@ -362,7 +364,7 @@ export class Framer {
   constructor(limits: FramerLimits, handler: FramerHandler) {
     this.lim = { ...limits };
     this.handler = handler;
-    this.maxHead = limits.requestLine + 2 + limits.fields * (limits.fieldSize + 2) + 2;
+    this.maxHead = Math.min(limits.requestLine + 2 + limits.fields * (limits.fieldSize + 2) + 2, limits.head ?? Infinity);
     // A chunked body's framing may not outweigh its data by much: 1-byte chunks with 4 KiB
     // extensions would otherwise buffer ~4000x the body limit.
     this.maxFraming = Math.max(65536, limits.body);
@@ -524,6 +526,7 @@ export class Framer {
       if (r >= 0) continue;
       if (r === BLANK) {
         this.headLen = ls + 2 - this.reqStart;
+        if (this.headLen > this.maxHead) return this.fail(431, 'request header section too large');
         return this.afterHead(chunk, ls + 2);
       }
       return r === NEED ? this.toSlow(chunk, this.reqStart, ls, end, false) : STOP;
@@ -533,6 +536,7 @@ export class Framer {
   /** The head runs off this chunk: copy it (from hs) into its own buffer; ls starts the open line. */
   private toSlow(chunk: Buffer, hs: number, ls: number, end: number, inRL: boolean): number {
     const n = end - hs;
+    if (n > this.maxHead) return this.fail(431, 'request header section too large');
     const acc = Buffer.allocUnsafe(Math.min(Math.max(1024, n * 2), this.maxHead));
     chunk.copy(acc, 0, hs, end);
     this.acc = acc;
@@ -590,7 +594,7 @@ export class Framer {
     const need = this.accLen + to - from;
     let acc = this.acc!;
     if (need > acc.length) {
-      // unreachable while the line limits hold (they bound a head by maxHead); kept as a guard
+      // the head limit (or, without one, the line limits) bound a head by maxHead
       if (need > this.maxHead) {
         this.fail(431, 'request header section too large');
         return false;

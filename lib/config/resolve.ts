@@ -10,7 +10,7 @@ import { Value } from '@sinclair/typebox/value';
 import { ConfigError } from '../errors.js';
 import {
   CLI_ACTIONS, SETTINGS, SETTING_BY_KEY, describeAllowed, splitAppSpec,
-  type AnySetting, type SettingValues,
+  type AnySetting, type SettingValues, type SizeSettingKey,
 } from './settings.js';
 
 export { parseBind, splitAppSpec, type BindAddress } from './settings.js';
@@ -25,9 +25,17 @@ export type Config = { readonly [K in keyof SettingValues]: DeepReadonly<Setting
   readonly appExport: string | null;
 };
 
-/** Options for a library call: any subset of the settings; `app` may also be a URL. */
+/**
+ * Options for a library call, or the settings of a config file: any subset of the settings. One
+ * rule for both (settingValue): `app` may be a URL, a byte size a string with a unit (`'10mb'`),
+ * a list a single string (`bind: '127.0.0.1:8000'`).
+ */
 export type ConfigOptions = {
-  [K in keyof SettingValues]?: K extends 'app' ? string | URL : DeepReadonly<SettingValues[K]>;
+  [K in keyof SettingValues]?: K extends 'app'
+    ? string | URL
+    : K extends SizeSettingKey
+      ? number | string
+      : SettingValues[K] extends readonly string[] ? string | readonly string[] : DeepReadonly<SettingValues[K]>;
 };
 
 export interface ResolveInput {
@@ -209,13 +217,10 @@ function fromFile(file: ConfigFile): Found {
     const label = `${file.path}: ${key}`;
     const spec = SETTING_BY_KEY.get(key);
     if (spec === undefined) {
-      throw new ConfigError(key, `unknown setting; did you mean ${closest(key, [...SETTING_BY_KEY.keys()])}?`, label);
+      throw new ConfigError(key, `unknown setting${suggestion(key, [...SETTING_BY_KEY.keys()], 'docs/settings.md lists them')}`, label);
     }
     if (spec.key === 'config') throw new ConfigError('config', 'cannot be set in a config file', label);
-    // A list may be given as one string; a byte size as a string with a unit, as in options.
-    const listed = KindGuard.IsArray(spec.schema) && typeof raw === 'string' ? [raw] : raw;
-    const value = spec.size === true && typeof listed === 'string' ? parseSize(listed) : listed;
-    found.push([spec, checked(spec, value, label, raw)]);
+    found.push([spec, checked(spec, settingValue(spec, raw), label, raw)]);
   }
   return found;
 }
@@ -257,9 +262,7 @@ function fromOptions(options: Readonly<Record<string, unknown>>): Found {
     if (raw === undefined) continue;
     const spec = SETTING_BY_KEY.get(key);
     if (spec === undefined) throw unknownKey(key, [...SETTING_BY_KEY.keys()], 'option');
-    const mapped = spec.fromOption === undefined ? raw : spec.fromOption(raw);
-    const value = spec.size === true && typeof mapped === 'string' ? parseSize(mapped) : mapped;
-    found.push([spec, checked(spec, value, key, raw)]);
+    found.push([spec, checked(spec, settingValue(spec, raw), key, raw)]);
   }
   return found;
 }
@@ -299,6 +302,18 @@ function parseSize(raw: string): number | typeof INVALID {
   if (m === null) return INVALID;
   const n = Number(m[1]) * (SIZE_UNITS[(m[2] as string).toLowerCase()] as number);
   return Number.isInteger(n) ? n : INVALID;
+}
+
+/**
+ * A library option's or a config file's value as the setting's type; one rule for both (and
+ * ConfigOptions types it): the entry's own mapping (a URL for `app`), a single string for a
+ * list, a string with a unit for a byte size (`'10mb'`).
+ */
+function settingValue(spec: AnySetting, raw: unknown): unknown {
+  const mapped = spec.fromOption === undefined ? raw : spec.fromOption(raw);
+  if (typeof mapped !== 'string') return mapped;
+  if (KindGuard.IsArray(spec.schema)) return [mapped];
+  return spec.size === true ? parseSize(mapped) : mapped;
 }
 
 /** Reads a CLI or env string as the setting's type; lists split on commas where `splitLists`. */
@@ -356,16 +371,35 @@ function shown(value: unknown): string {
 // unknown names
 
 function unknownKey(name: string, candidates: readonly string[], what: string): ConfigError {
-  return new ConfigError(name, `unknown ${what}; did you mean ${closest(name, candidates)}?`);
+  const list = what === 'option' && name.startsWith('-') ? 'greenserve --help lists them' : 'docs/settings.md lists them';
+  return new ConfigError(name, `unknown ${what}${suggestion(name, candidates, list)}`);
 }
 
-/** The candidate nearest to `name` by edit distance, ignoring case, `-` and `_`. */
-export function closest(name: string, candidates: readonly string[]): string {
-  const fold = (s: string): string => s.toLowerCase().replace(/[-_]/g, '');
-  let best = candidates[0] ?? '';
+/** `; did you mean X?` when a candidate is close, else where the valid names are listed. */
+function suggestion(name: string, candidates: readonly string[], list: string): string {
+  const near = closest(name, candidates);
+  return near === null ? ` (${list})` : `; did you mean ${near}?`;
+}
+
+/**
+ * The candidate nearest to `name` by edit distance, ignoring case, `-`, `_` and a GREENSERVE_
+ * prefix; null when none is
+ * close: more than two letters, and more than a third of them, differ (`--bogus` is no `--jobs`),
+ * and neither starts with the other (`appExport` is close to `app`).
+ */
+export function closest(name: string, candidates: readonly string[]): string | null {
+  // Without the leading dashes or GREENSERVE_ that every candidate of the kind has.
+  const fold = (s: string): string => s.replace(/^(?:-+|GREENSERVE_)/i, '').toLowerCase().replace(/[-_]/g, '');
+  const folded = fold(name);
+  const near = folded.length < 3 ? 0 : Math.max(2, Math.floor(folded.length / 3));
+  let best: string | null = null;
   let bestScore = Infinity;
   for (const c of candidates) {
-    const score = levenshtein(fold(name), fold(c)) * 1000 + levenshtein(name, c);
+    const f = fold(c);
+    const distance = levenshtein(folded, f);
+    const prefix = Math.min(f.length, folded.length) >= 3 && (f.startsWith(folded) || folded.startsWith(f));
+    if (distance > near && !prefix) continue;
+    const score = distance * 1000 + levenshtein(name, c);
     if (score < bestScore) [best, bestScore] = [c, score];
   }
   return best;

@@ -21,12 +21,16 @@ Every setting can be given in five places. Later ones win:
 5. the options of a library call, by the camelCase key.
 
 Values are checked once, at startup. A bad value, or an unknown option, flag, config-file key or
-\`GREENSERVE_*\` variable, stops greenserve with a one-line message that names it and suggests the
-closest valid name (\`GS_ERR_CONFIG\`, exit status 2). \`greenserve --check-config\` checks the
+\`GREENSERVE_*\` variable, stops greenserve with a one-line message that names it and, when one is
+close, suggests a valid name (\`GS_ERR_CONFIG\`, exit status 2). \`greenserve --check-config\` checks the
 settings and that the app loads, then exits (0 or 2); \`--print-config\` prints the resolved
 settings as JSON.
 Numbers are plain decimals. Byte sizes may also carry a unit: \`b\`, \`kb\`, \`mb\`, \`gb\`, \`tb\`
 (1024-based; \`k\`, \`m\`, \`g\`, \`t\` too), like \`64kb\` or \`1mb\`.
+A config file and the options of a library call take the same values, and \`serve()\`'s types
+(\`ConfigOptions\`) say so: a byte size as a number or a string with a unit
+(\`limitRequestBody: '10mb'\`), a list as an array or a single string (\`bind: '127.0.0.1:8000'\`),
+\`app\` as a path or a \`URL\`.
 `;
 
 /** The Markdown text of docs/settings.md. */

@@ -47,8 +47,10 @@ export interface SettingSpec<K extends string = string, S extends TSchema = TSch
   readonly fromOption?: (value: unknown) => unknown;
 }
 
-/** Identity helper: keeps each entry's key and schema types for Config. */
-function setting<const K extends string, S extends TSchema>(spec: SettingSpec<K, S>): SettingSpec<K, S> {
+/** Identity helper: keeps each entry's key and schema types for Config, and whether it is a byte size (for the option types). */
+function setting<const K extends string, S extends TSchema, const Z extends boolean = false>(
+  spec: SettingSpec<K, S> & { readonly size?: Z },
+): SettingSpec<K, S> & { readonly size?: Z } {
   return spec;
 }
 
@@ -91,10 +93,10 @@ export const SETTINGS = [
     help: 'read settings from this file (.mjs/.js default export, or .json)',
     doc: 'A config file: a JavaScript module (`.mjs`, `.js`, `.cjs`) whose default export is an object ' +
       'of settings, or a `.json` file holding one. Keys are the camelCase names of this page ' +
-      '(`threads`, `bind`, `accessLog`); values have the types shown (numbers, booleans, lists; a ' +
+      '(`threads`, `bind`, `accessLog`); values are what `serve()` takes (numbers, booleans, lists; a ' +
       'byte size may be a string like `"64kb"`; a list may be a single string). The file sits between ' +
       'the defaults and the environment: `GREENSERVE_*` variables and command-line flags override it. ' +
-      'An unknown key is an error that names the key and the closest valid one; `config` itself ' +
+      'An unknown key is an error that names the key and, when one is close, a valid one; `config` itself ' +
       'cannot be set in the file. Relative paths in the file (the app, TLS files) are taken from the ' +
       'working directory, as on the command line.',
     check: configFileProblem,
@@ -304,34 +306,57 @@ export const SETTINGS = [
   setting({
     key: 'limitRequestLine', section: 'Request limits', flag: '--limit-request-line',
     env: 'GREENSERVE_LIMIT_REQUEST_LINE', metavar: 'BYTES', size: true,
-    schema: Type.Integer({ minimum: 16, maximum: 65536, default: 4094 }),
+    schema: Type.Integer({ minimum: 16, maximum: 65536, default: 16_384 }),
     help: 'longest request line (method, target, version); past it, 414',
     doc: 'The longest request line (method, target and version) in bytes. A longer one is answered ' +
-      'with `414 URI Too Long` and the connection closes.',
+      'with `414 URI Too Long` and the connection closes. The default is as long as a request line ' +
+      'node:http accepts (its 16 KiB header limit counts the target too).',
   }),
   setting({
     key: 'limitRequestFields', section: 'Request limits', flag: '--limit-request-fields',
     env: 'GREENSERVE_LIMIT_REQUEST_FIELDS', metavar: 'INT',
-    schema: Type.Integer({ minimum: 1, maximum: 32768, default: 100 }),
+    schema: Type.Integer({ minimum: 1, maximum: 32768, default: 1000 }),
     help: 'most header fields in a request; past it, 431',
     doc: 'The most header fields in one request. More are answered with ' +
-      '`431 Request Header Fields Too Large` and the connection closes.',
+      '`431 Request Header Fields Too Large` and the connection closes. The default is the most ' +
+      'node:http takes by default (`server.maxHeadersCount`, 2000 names and values: 1000 fields; ' +
+      'past it Node 24 answers 431, Node 20 drops the rest). The worker\'s own parser, node\'s, ' +
+      'keeps that default: a larger value lets more fields past the acceptor only.',
   }),
   setting({
     key: 'limitRequestFieldSize', section: 'Request limits', flag: '--limit-request-field-size',
     env: 'GREENSERVE_LIMIT_REQUEST_FIELD_SIZE', metavar: 'BYTES', size: true,
-    schema: Type.Integer({ minimum: 16, maximum: 65536, default: 8190 }),
+    schema: Type.Integer({ minimum: 16, maximum: 65536, default: 16_384 }),
     help: 'longest header field (name and value); past it, 431',
     doc: 'The longest header field, name and value together, in bytes. A longer one is answered ' +
-      'with `431 Request Header Fields Too Large` and the connection closes.',
+      'with `431 Request Header Fields Too Large` and the connection closes. The default is as ' +
+      'long as a field node:http accepts (its 16 KiB header limit).',
+  }),
+  setting({
+    key: 'limitRequestHead', section: 'Request limits', flag: '--limit-request-head',
+    env: 'GREENSERVE_LIMIT_REQUEST_HEAD', metavar: 'BYTES', size: true,
+    schema: Type.Integer({ minimum: 1024, maximum: 2 ** 26, default: 65_536 }),
+    help: 'longest request head (request line and every header field); past it, 431',
+    doc: 'The longest request head in bytes: the request line and every header field, with their ' +
+      'line ends. A longer one is answered with `431 Request Header Fields Too Large` and the ' +
+      'connection closes. This is what bounds the memory a client can hold with a head it has ' +
+      'not finished sending (at most this much per connection, for at most `headerTimeout`). The ' +
+      'default is four times node:http\'s own limit (16 KiB, `--max-http-header-size`, which counts ' +
+      'the target, names and values but not line ends or separators), so that every head ' +
+      'node:http accepts is accepted; see docs/decisions/0015-request-limit-defaults.md.',
   }),
   setting({
     key: 'limitRequestBody', section: 'Request limits', flag: '--limit-request-body',
     env: 'GREENSERVE_LIMIT_REQUEST_BODY', metavar: 'BYTES', size: true,
-    schema: Type.Integer({ minimum: 0, maximum: 2 ** 40, default: 1_048_576 }),
+    schema: Type.Integer({ minimum: 0, maximum: 2 ** 40, default: 2 ** 40 }),
+    defaultDoc: '`1tb`, the largest value: no limit in practice',
     help: 'largest request body; past it, 413',
     doc: 'The largest request body in bytes, counted after chunked decoding. A larger one is ' +
-      'answered with `413 Content Too Large`. 0 allows no body at all.',
+      'answered with `413 Content Too Large`. 0 allows no body at all. By default there is no ' +
+      'limit in practice, as on node:http: a body larger than `bodyBufferSize` streams to the ' +
+      'handler as it arrives, so its size does not cost the server memory; the app or its ' +
+      'body parser sets the limit it wants (Express\'s `express.json()` 100 KiB, multer\'s ' +
+      '`limits.fileSize`). Set one here to refuse large bodies before they reach a worker.',
   }),
   setting({
     key: 'bodyBufferSize', section: 'Request limits', flag: '--body-buffer-size',
@@ -611,6 +636,8 @@ type Entry = (typeof SETTINGS)[number];
 export type SettingKey = Entry['key'];
 /** The value of every setting, typed from the table's schemas. */
 export type SettingValues = { [E in Entry as E['key']]: Static<E['schema']> };
+/** The settings whose value is a byte count (a string with a unit is accepted too). */
+export type SizeSettingKey = Extract<Entry, { readonly size?: true }>['key'];
 
 export const SETTING_BY_KEY: ReadonlyMap<string, AnySetting> = new Map(SETTINGS.map((s) => [s.key, s]));
 

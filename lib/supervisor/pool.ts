@@ -25,6 +25,8 @@ export interface PoolOptions {
   appUrl: string;
   appExport: string | null;
   interface: AppInterface;
+  /** --bind, for the address an app's own listen()ed server reports. */
+  bind: readonly string[];
   maxHeaderSize: number;
   keepAliveMs: number;
   serverHeader: boolean;
@@ -238,6 +240,8 @@ export class Pool {
       appUrl: this.o.appUrl,
       appExport: this.o.appExport,
       interface: this.o.interface,
+      bind: this.o.bind,
+      bootTimeoutMs: this.o.bootTimeoutMs,
       control: this.control.i32.buffer as SharedArrayBuffer,
       requestRing: reqRing,
       responseRing: resRing,

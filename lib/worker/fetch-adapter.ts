@@ -10,11 +10,72 @@
 // 'drain', so a ReadableStream body (ReadableStream.from(generator) for a sync generator) is
 // pulled only as fast as the client takes it. When the client goes away before the response is
 // complete, `request.signal` aborts and the body stream is cancelled.
+//
+// Content-Length: a Response does not say how long its body is, and reading its stream to find
+// out would hold back a streamed one. So the worker's global `Response` is a subclass that notes,
+// when it is made, a body whose size is known without reading it (a string, ArrayBuffer, typed
+// array, Blob, URLSearchParams; `Response.json`); such a response goes out with Content-Length
+// (a string one is written with res.end(string), its stream never read), so that HTTP/1.0
+// keep-alive clients can keep their connection. Anything else (a
+// stream, FormData, a Response from fetch() or clone()) is written chunk by chunk, chunked.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export type FetchHandler = (request: Request) => unknown;
 
 const NO_BODY = new Set(['GET', 'HEAD']);
+
+/** The platform's Response (undici's), kept before installResponse() replaces the global one. */
+const NativeResponse: typeof Response = globalThis.Response;
+
+/** Known size of a body: the string itself (measured only when written), a byte count, or -1 (unknown). */
+function knownSize(body: unknown): string | number {
+  if (typeof body === 'string') return body;
+  if (body === null || typeof body !== 'object') return -1;
+  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return body.byteLength;
+  if (body instanceof Blob) return body.size;
+  if (body instanceof URLSearchParams) return body.toString();
+  return -1;
+}
+
+/**
+ * The worker's global Response: the platform's, noting the size of a body whose size is known.
+ * `instanceof Response` holds for every Response (fetch()'s and clone()'s too), as before.
+ */
+class SizedResponse extends NativeResponse {
+  readonly #size: string | number;
+
+  constructor(body?: ConstructorParameters<typeof Response>[0], init?: ResponseInit) {
+    super(body, init);
+    this.#size = body === undefined || body === null ? -1 : knownSize(body);
+  }
+
+  /** Response.json(), made through the constructor, so that its size is known too. */
+  static override json(data: unknown, init?: ResponseInit): Response {
+    const text = JSON.stringify(data) as string | undefined;
+    if (text === undefined) return NativeResponse.json(data, init); // throws the platform's TypeError
+    const headers = new Headers(init?.headers);
+    if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+    return new SizedResponse(text, { status: init?.status, statusText: init?.statusText, headers });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // An app's own subclass of Response keeps the ordinary instanceof.
+    if (this !== SizedResponse) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return value instanceof NativeResponse;
+  }
+
+  /** The body's known size (see knownSize), or -1: unknown, or not a SizedResponse. */
+  static sizeOf(response: Response): string | number {
+    return #size in response ? (response as SizedResponse).#size : -1;
+  }
+}
+Object.defineProperty(SizedResponse, 'name', { value: 'Response' });
+
+/** Make the global Response a SizedResponse (in a worker, before the app loads). Idempotent. */
+export function installResponse(): void {
+  if (globalThis.Response === SizedResponse) return;
+  Object.defineProperty(globalThis, 'Response', { value: SizedResponse, writable: true, configurable: true, enumerable: false });
+}
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -89,8 +150,25 @@ async function writeResponse(response: Response, res: ServerResponse): Promise<v
   if (cookies.length > 0) res.setHeader('set-cookie', cookies);
   const body = response.body;
   if (body === null) {
+    // No body: length 0 (node's res.end() gives none to an HTTP/1.0 client); never on a 204 or 304.
+    if (response.status !== 204 && response.status !== 304 && !res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) {
+      res.setHeader('content-length', 0);
+    }
     res.end();
     return;
+  }
+  const size = SizedResponse.sizeOf(response);
+  if (size !== -1 && !response.bodyUsed && !body.locked) {
+    // The whole body is known: Content-Length, unless the app set a length or a transfer coding
+    // itself (node's res.end(data) gives none to an HTTP/1.0 client, which then loses keep-alive).
+    // A string is written as it is; bytes and Blobs are read from the stream as usual.
+    if (!res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) {
+      res.setHeader('content-length', typeof size === 'string' ? Buffer.byteLength(size) : size);
+    }
+    if (typeof size === 'string') {
+      res.end(size);
+      return;
+    }
   }
   const reader = body.getReader();
   for (;;) {
@@ -122,7 +200,7 @@ function drained(res: ServerResponse): Promise<void> {
 }
 
 function isResponse(value: unknown): value is Response {
-  return value instanceof Response;
+  return value instanceof NativeResponse;
 }
 
 async function respond(handler: FetchHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {

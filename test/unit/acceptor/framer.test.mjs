@@ -443,6 +443,22 @@ t.test('rejections, each with its status, at any split', (t) => {
   t.end();
 });
 
+t.test('limits: the whole head (head), whole, split and unfinished', (t) => {
+  const lim = { requestLine: 100, fields: 50, fieldSize: 1000, head: 200, body: 100 };
+  const head = (n) => { const s = 'GET / HTTP/1.1\r\nHost: h\r\n'; return `${s}X: ${'v'.repeat(n - s.length - 7)}\r\n\r\n`; }; // n bytes
+  t.equal(head(200).length, 200);
+  t.equal(frame(head(200), lim).reqs.length, 1, 'a head at the limit, whole');
+  t.equal(frame(head(200).split(/(?<=\n)/), lim).reqs.length, 1, 'a head at the limit, line by line');
+  t.same(frame(head(201), lim).errors.map((e) => e.status), [431], 'one over, whole');
+  t.same(frame(head(201).split(/(?<=\n)/), lim).errors.map((e) => e.status), [431], 'one over, line by line');
+  t.same(frame([...head(201)], lim).errors.map((e) => e.status), [431], 'one over, byte by byte');
+  t.same(frame(head(260).slice(0, 230), lim).errors.map((e) => e.status), [431], 'unfinished and past the limit in one chunk');
+  t.same(frame(['GET / HTTP/1.1\r\n', head(260).slice(16, 230)], lim).errors.map((e) => e.status), [431], 'unfinished, past it in the second chunk');
+  const pipelined = frame(head(200) + head(200), lim);
+  t.same([pipelined.reqs.length, pipelined.errors.length], [2, 0], 'the limit is per request');
+  t.end();
+});
+
 t.test('limits: 414, 431, 413', (t) => {
   const lim = { requestLine: 40, fields: 3, fieldSize: 30, body: 100 };
   const rl = (n) => `GET /${'a'.repeat(n - 14)} HTTP/1.1\r\nHost: h\r\n\r\n`; // request line of n bytes

@@ -73,6 +73,10 @@ t.test('values from strings', async (t) => {
   t.equal(c.threads, 4);
   t.equal(resolve({ env: { GREENSERVE_APP: 'x', GREENSERVE_LIMIT_REQUEST_BODY: '1TB' } }).limitRequestBody, 2 ** 40);
   t.equal(resolve({ options: { ...APP, limitRequestBody: '64kb' } }).limitRequestBody, 65536, 'sizes as strings in options');
+  t.same(resolve({ options: { ...APP, bind: '0.0.0.0:80' } }).bind, ['0.0.0.0:80'], 'a list as one string in options, as in a config file');
+  const file = { path: 'f.mjs', settings: { app: new URL('file:///srv/app.mjs:handler') } };
+  const fromFile = resolveConfig({ file, env: {} });
+  t.same([fromFile.app, fromFile.appExport], ['file:///srv/app.mjs', 'handler'], 'app as a URL in a config file, as in options');
 });
 
 t.test('each kind of bad value names the setting as it was given', async (t) => {
@@ -115,7 +119,7 @@ t.test('bad env and library values are named as given', async (t) => {
   throwsConfig(t, () => resolve({ options: { ...APP, threads: '4' } }), 'threads', 'must be an integer from 1 to 1024 (got "4")');
   throwsConfig(t, () => resolve({ options: { ...APP, threads: 2.5 } }), 'threads', '(got 2.5)');
   throwsConfig(t, () => resolve({ options: { ...APP, threads: null } }), 'threads', '(got null)');
-  throwsConfig(t, () => resolve({ options: { ...APP, bind: '0.0.0.0:80' } }), 'bind', 'must be a list of HOST:PORT');
+  throwsConfig(t, () => resolve({ options: { ...APP, bind: 'nohost' } }), 'bind', 'must be HOST:PORT, [IPv6]:PORT or unix:PATH (got "nohost")');
   throwsConfig(t, () => resolve({ options: { ...APP, bind: [] } }), 'bind', 'must be a list of at least one HOST:PORT');
   throwsConfig(t, () => resolve({ options: { ...APP, bind: [80] } }), 'bind', '(got 80)');
   throwsConfig(t, () => resolve({ options: { ...APP, logLevel: 'x'.repeat(200) } }), 'logLevel', /\.\.\.\)$/, 'long values are cut');
@@ -167,7 +171,9 @@ t.test('closest and levenshtein', async (t) => {
   t.equal(levenshtein('', 'abc'), 3);
   t.equal(levenshtein('same', 'same'), 0);
   t.equal(closest('LOG_LEVEL', ['logLevel', 'backlog']), 'logLevel');
-  t.equal(closest('x', []), '');
+  t.equal(closest('x', []), null);
+  t.equal(closest('--bogus', ['--bind', '--jobs', '--threads']), null, 'nothing close');
+  t.equal(closest('--hepl', ['--help', '--bind']), '--help', 'two letters swapped');
 });
 
 t.test('the result is deep-frozen and not shared', async (t) => {
