@@ -1,9 +1,11 @@
 // design: the acceptor's scheduler and response pump.
 //
-// Dispatch: each request goes to the least-loaded ready worker that can take it, reading the
-// state every worker publishes in the control block: a worker that is PARKED in a blocking shim,
-// or RUNNING one handler for longer than BLOCKED_AFTER_MS, is passed over while another can take
-// work, so a request never waits behind a blocked synchronous handler while a thread is free.
+// Dispatch: each request goes to the least loaded of the first few runnable workers (packing:
+// see pickLeastLoaded), reading the state every worker publishes in the control block: a worker
+// that is PARKED in a blocking shim, or RUNNING one handler for longer than BLOCKED_AFTER_MS, is
+// passed over while another can take work. Requests already in a worker's ring behind a handler
+// that turns out to block are taken back (reclaim: the ring's claims), so a request never waits
+// behind a blocked synchronous handler while a thread is free or can be started.
 // When no worker can take it, it waits in a FIFO queue (bounded: past --limit-concurrency
 // requests owed, new ones get an immediate 503) and is sent as soon as a response frees a worker.
 //
@@ -11,8 +13,8 @@
 // per event-loop turn (setImmediate), writing bytes to corked sockets and uncorking them at the
 // end of the turn (one writev per socket per turn). When a turn finds nothing it arms a single
 // Atomics.waitAsync on its doorbell, and workers ring the doorbell only while it sleeps.
-import { CLAIM_MASK, FL_CLOSE, FL_END, FL_KEEP_ALIVE, FL_LAST, T_ACK, T_REQUEST, T_RESPONSE, T_RETURN, WorkerState } from '../ring/layout.js';
 import { availableParallelism } from 'node:os';
+import { CLAIM_MASK, FL_CLOSE, FL_END, FL_KEEP_ALIVE, FL_LAST, T_ACK, T_REQUEST, T_RESPONSE, T_RETURN, WorkerState } from '../ring/layout.js';
 import { ring } from '../ring/ring.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
 import type { WorkerHandle } from '../supervisor/pool.js';
@@ -160,9 +162,9 @@ export class Dispatcher {
 
   /**
    * A worker blocked in a synchronous handler (running for ELASTIC_BLOCKED_MS or more: not merely
-   * descheduled by a loaded machine for a few ms) has requests it has not started: take them back (ring layout, "Claims") and send them to threads that can
-   * run them now. Returns whether it still has unstarted ones (a revoke failed: the worker just
-   * claimed one; or one is pending).
+   * descheduled by a loaded machine for a few ms) has requests it has not started: take them back
+   * (ring layout, "Claims") and send them to threads that can run them now. Returns whether it
+   * still has unstarted ones (not blocked yet, or it claimed one just as the revoke was tried).
    */
   private reclaim(h: WorkerHandle, now: number): boolean {
     if (h.overflow.length === 0 && h.requests.claimed() === h.sent) return false;
