@@ -486,7 +486,9 @@ export class Connection implements FramerHandler {
       return;
     }
     const held = this.framer.buffered;
-    if (held === 0 || this.noMore || this.destroyed || this.socket.isPaused()) return;
+    // After a request that closes the connection nothing more is answered (noMore), but its own
+    // streamed body, still arriving, is bound by the rate all the same.
+    if (held === 0 || (this.noMore && this.upload === null) || this.destroyed || this.socket.isPaused()) return;
     const elapsed = now - this.partialSince;
     if (elapsed <= this.opts.headerTimeoutMs) return;
     if (this.framer.inHead) return this.onError(408, 'header timeout');
