@@ -512,17 +512,42 @@ export class Server implements ConnectionHost {
     for (const s of this.held) s.destroy();
     this.held = [];
     if (this.connections.size > 0 && this.graceful) await this.drain(this.config.gracefulTimeout * 1000);
-    // A WebSocket (a tunnel) is told "going away" (close frame 1001) and ended, as when its worker
-    // retires; every other connection left is cut.
-    for (const conn of [...this.connections]) if (!conn.goAway()) conn.destroy();
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.arbiter.stop();
+    // Connections left after a drain that was not cut short still owe responses: --graceful-timeout ran out.
+    if (this.graceful && this.connections.size > 0) this.expireOwed();
+    // A WebSocket (a tunnel) is told "going away" (close frame 1001) and ended, as when its worker
+    // retires; one that has just been answered a 503 ends on its own (lingering close); every
+    // other connection left is cut.
+    for (const conn of [...this.connections]) if (!conn.goAway() && !(this.graceful && conn.gone)) conn.destroy();
     await this.pool.stop(this.graceful ? graceEnd - performance.now() : 0);
     await this.ioHelper.close();
     for (const a of this.addresses) if (a.kind === 'unix') removeStaleSocket(a.path);
     await this.ops.close();
     if (this.ownLog !== null) await closeLogger(this.ownLog);
     this.markStopped();
+  }
+
+  /**
+   * The drain ran out of --graceful-timeout: every request still owed is answered 503 with
+   * Connection: close (a response already under way is cut instead), and the error log names each:
+   * the workers' requests one line per worker (the arbiter), the requests no worker had started
+   * (waiting for one, or held behind an unsafe request) one line here.
+   */
+  private expireOwed(): void {
+    this.arbiter.expireShutdown();
+    const unstarted: Exchange[] = [];
+    for (const conn of this.connections) {
+      const ex = conn.expire(statusResponse(503, true));
+      if (ex !== null) unstarted.push(ex);
+    }
+    if (unstarted.length === 0) return;
+    const requests = unstarted.map((ex) => ({ method: ex.method, path: ex.target.length > 200 ? `${ex.target.slice(0, 200)}...` : ex.target, reqId: ex.id }));
+    this.log.error(
+      { reason: 'graceful-timeout', requests },
+      `shutdown: --graceful-timeout ${this.config.gracefulTimeout} s ran out: ${unstarted.length} request(s) not started by a worker get 503: ` +
+        requests.map((r) => `${r.method} ${r.path} (request ${r.reqId})`).join('; '),
+    );
   }
 
   /**

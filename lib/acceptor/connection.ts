@@ -518,6 +518,19 @@ export class Connection implements FramerHandler {
     return true;
   }
 
+  /**
+   * Shutdown past --graceful-timeout: the request at the head of the queue, still owed and with
+   * nothing of its response sent, is answered with `bytes` (a 503 that closes) and the connection
+   * ends after it; returns that exchange. Null, doing nothing, when nothing is owed, the
+   * connection is ending or closed, or it is a tunnel.
+   */
+  expire(bytes: Buffer): Exchange | null {
+    const head = this.queue[0];
+    if (head === undefined || head.done || head.streamed || head.tunnel || this.gone) return null;
+    this.respond(head, bytes, true);
+    return head;
+  }
+
   private advance(): void {
     const q = this.queue;
     while (q.length > 0 && q[0]!.done) {

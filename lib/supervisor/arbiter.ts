@@ -185,6 +185,23 @@ export class Arbiter {
     this.scaleWaiters = [];
   }
 
+  /**
+   * A graceful shutdown ran out of --graceful-timeout with requests still owed: each worker's are
+   * answered now, as when a retiring worker runs out of it (503, or the connection cut when the
+   * response had begun; one error line per worker naming them), before the connections close.
+   * The workers take nothing more (what they had not read waits, it goes to no other worker) and
+   * are stopped without their teardown, since they did not drain. Call after stop().
+   */
+  expireShutdown(): void {
+    const live = this.pool.live();
+    for (const h of live) h.retiring = true;
+    for (const h of live) {
+      if (h.settled || h.exchanges.size === 0) continue;
+      h.killReason = 'graceful-timeout';
+      this.settle(h, 'graceful-timeout', null);
+    }
+  }
+
   private run(): void {
     this.scheduled = false;
     const q = this.queue;
@@ -299,6 +316,7 @@ export class Arbiter {
     const now = epochNow();
     const cur = this.control.currentRequest(h.slot);
     const ranMs = cur !== 0 ? Math.round(this.control.runningFor(h.slot, now)) : 0;
+    h.settledExchanges = new Map(h.exchanges);
     const owed = this.dispatcher.remove(h);
     if (reason === 'stopped' && owed.length === 0) return;
     const status = reason === 'stopped' || reason === 'graceful-timeout' ? 503 : 502;
