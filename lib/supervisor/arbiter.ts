@@ -117,6 +117,12 @@ export class Arbiter {
   /** The first workers are up (Pool.start reports boot failures before that). */
   private started = false;
   private reloadState: { cohort: number; previous: number; waiters: Settle[] } | null = null;
+  /**
+   * Reloads asked for while one ran (their callers, possibly none: a SIGHUP), or null. The running
+   * one's workers may have read the code before it changed: one more reload runs for all of them
+   * once it ends, whether it succeeded or failed.
+   */
+  private reloadAgain: Settle[] | null = null;
   private scaleWaiters: Array<{ threads: number; done: Settle }> = [];
   private crashStreak = 0;
   private lastCrashAt = 0;
@@ -180,8 +186,10 @@ export class Arbiter {
     if (this.ticker !== null) clearInterval(this.ticker);
     const err = new WorkerCrashedError('the server is shutting down');
     if (this.reloadState !== null) for (const w of this.reloadState.waiters) w.reject(err);
+    for (const w of this.reloadAgain ?? []) w.reject(err);
     for (const w of this.scaleWaiters) w.done.reject(err);
     this.reloadState = null;
+    this.reloadAgain = null;
     this.scaleWaiters = [];
   }
 
@@ -492,7 +500,8 @@ export class Arbiter {
   private startReload(done: Settle | undefined): void {
     if (this.stopping) return done?.reject(new WorkerCrashedError('the server is shutting down'));
     if (this.reloadState !== null) {
-      if (done !== undefined) this.reloadState.waiters.push(done);
+      this.reloadAgain ??= [];
+      if (done !== undefined) this.reloadAgain.push(done);
       return;
     }
     const previous = this.cohort;
@@ -511,6 +520,18 @@ export class Arbiter {
     this.reloadState = null;
     this.log.info({ generation: r.cohort }, `reload done: generation ${r.cohort} is serving; the old workers finish their requests`);
     for (const w of r.waiters) w.resolve();
+    this.reloadOnceMore();
+  }
+
+  /** Reloads were asked for while the one that just ended ran: run one more for them. */
+  private reloadOnceMore(): void {
+    const again = this.reloadAgain;
+    if (again === null) return;
+    this.reloadAgain = null;
+    this.log.info({ requests: Math.max(1, again.length) }, 'reloading again: asked for while the previous reload ran (the code may have changed since it began)');
+    this.startReload(undefined);
+    this.reloadState!.waiters.push(...again);
+    this.enqueue({ type: 'tick' }); // its workers start at the next turn of the loop, not the next tick
   }
 
   private abortReload(err: Error): void {
@@ -524,6 +545,7 @@ export class Arbiter {
       else if (h.recycle === 'reload') h.recycle = null;
     }
     for (const w of r.waiters) w.reject(err);
+    this.reloadOnceMore();
   }
 
   private scale(threads: number, done: Settle | undefined): void {
