@@ -218,6 +218,38 @@ export function giveUpWhenGone(dest: SonicBoom, what: string): void {
   });
 }
 
+/**
+ * At most one line per `everyMs` (a minute by default) about a condition that can recur many times
+ * a second, because a client can cause it at will or because it lasts: `take(now)` says whether to
+ * write one now. Any monotonic clock in ms will do, as long as one instance keeps to it.
+ */
+export class Throttle {
+  private readonly everyMs: number;
+  private last = -Infinity;
+  private held = 0;
+
+  constructor(everyMs = 60_000) {
+    this.everyMs = everyMs;
+  }
+
+  /** Whether a line may be written at `now`. */
+  ready(now: number): boolean {
+    return now - this.last >= this.everyMs;
+  }
+
+  /** Null: hold this one back (it is counted). Else write it now: the number is how many were held back since the last one written. */
+  take(now: number): number | null {
+    if (!this.ready(now)) {
+      this.held++;
+      return null;
+    }
+    const held = this.held;
+    this.held = 0;
+    this.last = now;
+    return held;
+  }
+}
+
 // ── worker threads ─────────────────────────────────────────────────────────────────────────────
 
 /** A sonic-boom that reopens its file when the acceptor bumped the counter (WorkerLogInit.reopen). */

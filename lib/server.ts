@@ -7,6 +7,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { Connection, type ConnectionHost, type ConnectionOptions, type Exchange } from './acceptor/connection.js';
+import { DescriptorWatch } from './acceptor/descriptors.js';
 import { Dispatcher } from './acceptor/dispatcher.js';
 import { proxyMatcher, type ProxyMatcher } from './acceptor/forwarded.js';
 import type { FramedRequest } from './acceptor/framer.js';
@@ -133,11 +134,14 @@ export class Server implements ConnectionHost {
   private readonly ownLog: Logger | null;
   /** --reload: the watcher that reloads the workers when the app's files change. */
   private devReload: DevReload | null = null;
+  /** Says in the error log when the process runs out of file descriptors (checked at each sweep). */
+  private readonly descriptors: DescriptorWatch;
 
   constructor(config: Config, log?: Logger) {
     this.config = config;
     this.ownLog = log === undefined ? createLogger(config.logLevel, {}, config.errorLog) : null;
     this.log = log ?? this.ownLog!;
+    this.descriptors = new DescriptorWatch(this.log);
     this.tls = loadTls(config); // reads the files: a bad one stops the server before any worker starts
     this.trustsProxy = proxyMatcher(config.forwardedAllowIps);
     this.ops = new Operations(config, {
@@ -468,9 +472,13 @@ export class Server implements ConnectionHost {
     }
   }
 
-  /** Once a second: close keep-alive connections idle past --keep-alive; enforce request timeouts. */
+  /**
+   * Once a second: close keep-alive connections idle past --keep-alive; enforce request timeouts;
+   * say so when the process is out of file descriptors.
+   */
   private sweep(): void {
     const now = (this.clock = performance.now());
+    this.descriptors.check(now, this.connections.size);
     const limit = this.config.keepAlive * 1000;
     for (const conn of this.connections) {
       if (conn.idle) {

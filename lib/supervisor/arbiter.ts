@@ -21,7 +21,7 @@ import type { Exchange } from '../acceptor/connection.js';
 import type { Dispatcher } from '../acceptor/dispatcher.js';
 import { statusResponse } from '../acceptor/responses.js';
 import { WorkerCrashedError, WorkerTimeoutError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { Throttle, type Logger } from '../log.js';
 import type { TimeoutInfo } from '../messages.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
 import { ElasticThreads } from './elastic.js';
@@ -131,8 +131,8 @@ export class Arbiter {
   private readonly inspector = new StackInspector();
   /** The elastic-threads policy (./elastic.ts): it decides, this class spawns and retires. */
   private readonly elasticThreads: ElasticThreads;
-  /** When the last 'every worker is full' warning was logged (epoch ms). */
-  private fullWarnedAt = -Infinity;
+  /** The 'every worker is full' warning: at most once a minute (epoch ms). */
+  private readonly fullWarn = new Throttle(FULL_WARN_EVERY_MS);
   /** Consecutive ticks on which every worker was full while requests waited. */
   private fullTicks = 0;
   private readonly onRun = (): void => this.run();
@@ -232,14 +232,14 @@ export class Arbiter {
    * threads x --thread-concurrency would hold the next upgrades with nothing in the log.
    */
   private noteFull(now: number): void {
-    if (now - this.fullWarnedAt < FULL_WARN_EVERY_MS) return;
+    if (!this.fullWarn.ready(now)) return;
     if (!this.dispatcher.waitingOnFullWorkers) {
       this.fullTicks = 0;
       return;
     }
     if (++this.fullTicks < FULL_WARN_TICKS) return;
     this.fullTicks = 0;
-    this.fullWarnedAt = now;
+    this.fullWarn.take(now);
     const cap = this.o.threadConcurrency;
     this.log.warn({ waiting: this.dispatcher.waitingCount, threadConcurrency: cap },
       `${this.dispatcher.waitingCount} request(s) wait because every worker holds --thread-concurrency ${cap} requests ` +
