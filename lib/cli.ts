@@ -109,6 +109,11 @@ async function main(): Promise<void> {
     process.exit(BOOT_ERROR_CODES.has(e.code) ? EXIT_BOOT_ERROR : 1);
   }
   banner(log, config, handle);
+  // The terminal or pipe behind stdout and stderr may go away while the server runs (EIO, EPIPE):
+  // what still reaches process.stdout and process.stderr then (the workers' console output, which
+  // node pipes through this thread, node's own warnings) is dropped, rather than an unhandled
+  // 'error' event that would end the server. greenserve's own logs give up by themselves (log.ts).
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   // STYLE rule 5: a handler only enqueues; the supervisor's loop acts (a second TERM/INT: at once).
   for (const signal of SUPERVISOR_SIGNALS) process.on(signal, () => handle.signal(signal));
   // logrotate: reopen the access log file (installing a listener also stops node from starting

@@ -7,6 +7,8 @@
 // Every record is one write() of whole lines (sonic-boom never splits a line between writes), and
 // with O_APPEND each write lands whole at the end of the file, so threads never interleave inside
 // a line. On a pipe the kernel keeps writes of up to PIPE_BUF (4 KiB) whole.
+// A destination on stderr whose reader goes away (a closed terminal, a closed pipe) gives up at
+// its first failed write: its lines are dropped from then on (giveUpWhenGone).
 // Reopening (SIGUSR1, for logrotate): the acceptor reopens its destination and bumps a counter in
 // a SharedArrayBuffer; each worker thread compares it before writing a line and reopens its own
 // file when it moved, so even a thread that was blocked reopens before its next line.
@@ -17,7 +19,7 @@
 // one that loads it only when a record at or above its level is written, so a worker that never
 // logs (the common case) starts without it: about 15 ms of CPU per worker start on this machine,
 // a quarter of the start, paid again by every elastic thread and every recycle.
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { format, inspect, type InspectOptions } from 'node:util';
@@ -110,7 +112,8 @@ export function createLogger(level: string, bindings: Record<string, unknown> = 
   const file = target === '-' ? null : target;
   if (file !== null) checkWritable(file);
   const dest = pino().destination({ dest: file ?? 2, sync: false, minLength: 0, mkdir: file !== null, append: true });
-  dest.on('error', reportOnce);
+  if (file === null) giveUpWhenGone(dest, 'error log');
+  else dest.on('error', (err: Error) => reportOnce('error log', err));
   const log = pino()({ level, base }, dest);
   owned.set(log, { dest, file });
   return log;
@@ -123,7 +126,7 @@ export function reopenLogger(log: Logger): void {
   try {
     o.dest.reopen();
   } catch (err) {
-    reportOnce(err as Error);
+    reportOnce('error log', err as Error);
   }
 }
 
@@ -145,6 +148,7 @@ export function closeLogger(log: Logger): Promise<void> {
  * included, which flushSync() would not wait for) and a file is closed; stdout and stderr stay open.
  */
 export function endDestination(dest: SonicBoom): Promise<void> {
+  if (gone.has(dest)) return Promise.resolve(); // nothing can be written: nothing to wait for
   return new Promise((resolve) => {
     dest.once('close', () => resolve());
     dest.once('error', () => resolve()); // reported where the destination's errors are; nothing more to write
@@ -173,16 +177,76 @@ function checkWritable(file: string): void {
   }
 }
 
-let reported = false;
+const reported = new Set<string>();
 
-/** A log that cannot be written cannot say so itself: one plain line on stderr, once. */
-function reportOnce(err: Error): void {
-  if (reported) return;
-  reported = true;
+/**
+ * A log that cannot be written cannot say so itself: one plain line on stderr, once per log
+ * (`what`). Written straight to the descriptor: on a stderr that is gone too, the write fails
+ * here, quietly, instead of as an 'error' event of process.stderr that nobody handles.
+ */
+function reportOnce(what: string, err: Error): void {
+  if (reported.has(what)) return;
+  reported.add(what);
   try {
-    process.stderr.write(`greenserve: error log: ${err.message}\n`);
+    writeSync(2, `greenserve: ${what}: ${err.message}\n`);
   } catch {
     // nowhere left to say it
+  }
+}
+
+/** Destinations on standard error or output whose reader is gone (giveUpWhenGone). */
+const gone = new WeakSet<SonicBoom>();
+
+/**
+ * A destination on standard error or output (a descriptor, not a file) gives up for good on its
+ * first write error that is not "try again" (EAGAIN and EBUSY sonic-boom retries itself): EIO from
+ * a terminal that was closed, EPIPE from a pipe whose reader went away, EBADF. Such a stream never
+ * comes back, and sonic-boom would keep every later line and write it again, without end: at each
+ * line, and in flushSync() (at exit, by pino's exit hook), which sleeps 100 ms and retries any
+ * error but EAGAIN forever, holding its thread, signals and all. From then on its lines are
+ * dropped, flushing does nothing and end() is done at once; one line says so, if stderr still can.
+ */
+export function giveUpWhenGone(dest: SonicBoom, what: string): void {
+  dest.on('error', (err: NodeJS.ErrnoException) => {
+    if (gone.has(dest) || err.code === 'EAGAIN' || err.code === 'EBUSY') return;
+    gone.add(dest);
+    dest.write = (): boolean => true;
+    dest.flush = (cb?: (err?: Error) => unknown): void => void cb?.();
+    dest.flushSync = (): void => {};
+    dest.end = (): void => {};
+    reportOnce(what, new Error(`${err.message}; its lines are dropped from now on`));
+  });
+}
+
+/**
+ * At most one line per `everyMs` (a minute by default) about a condition that can recur many times
+ * a second, because a client can cause it at will or because it lasts: `take(now)` says whether to
+ * write one now. Any monotonic clock in ms will do, as long as one instance keeps to it.
+ */
+export class Throttle {
+  private readonly everyMs: number;
+  private last = -Infinity;
+  private held = 0;
+
+  constructor(everyMs = 60_000) {
+    this.everyMs = everyMs;
+  }
+
+  /** Whether a line may be written at `now`. */
+  ready(now: number): boolean {
+    return now - this.last >= this.everyMs;
+  }
+
+  /** Null: hold this one back (it is counted). Else write it now: the number is how many were held back since the last one written. */
+  take(now: number): number | null {
+    if (!this.ready(now)) {
+      this.held++;
+      return null;
+    }
+    const held = this.held;
+    this.held = 0;
+    this.last = now;
+    return held;
   }
 }
 
@@ -207,7 +271,7 @@ class ReopeningDestination implements DestinationStream {
       try {
         this.boom.reopen();
       } catch (err) {
-        reportOnce(err as Error);
+        reportOnce('error log', err as Error);
       }
     }
     this.boom.write(line);
@@ -222,7 +286,8 @@ function threadDestination(): DestinationStream {
   const target = threadInit?.log.target ?? '-';
   const file = target === '-' ? null : target;
   const boom = pino().destination({ dest: file ?? 2, sync: true, minLength: 0, mkdir: file !== null, append: true });
-  boom.on('error', reportOnce);
+  if (file === null) giveUpWhenGone(boom, 'error log');
+  else boom.on('error', (err: Error) => reportOnce('error log', err));
   threadDest = file === null ? boom : new ReopeningDestination(boom, threadInit!.log.reopen);
   return threadDest;
 }
@@ -240,7 +305,9 @@ function requestIdMixin(): Record<string, unknown> {
  */
 export function createAppLogger(): Logger {
   if (threadInit === null) {
-    return pino()({ name: 'app', base: { pid: process.pid, thread: threadId } }, pino().destination({ dest: 2, sync: !isMainThread, minLength: 0 }));
+    const dest = pino().destination({ dest: 2, sync: !isMainThread, minLength: 0 });
+    giveUpWhenGone(dest, 'app log');
+    return pino()({ name: 'app', base: { pid: process.pid, thread: threadId } }, dest);
   }
   enableRequestContext();
   return threadLogger('app');

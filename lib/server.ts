@@ -7,6 +7,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { Connection, type ConnectionHost, type ConnectionOptions, type Exchange } from './acceptor/connection.js';
+import { DescriptorWatch } from './acceptor/descriptors.js';
 import { Dispatcher } from './acceptor/dispatcher.js';
 import { proxyMatcher, type ProxyMatcher } from './acceptor/forwarded.js';
 import type { FramedRequest } from './acceptor/framer.js';
@@ -155,11 +156,14 @@ export class Server implements ConnectionHost {
   private readonly ownLog: Logger | null;
   /** --reload: the watcher that reloads the workers when the app's files change. */
   private devReload: DevReload | null = null;
+  /** Says in the error log when the process runs out of file descriptors (checked at each sweep). */
+  private readonly descriptors: DescriptorWatch;
 
   constructor(config: Config, log?: Logger) {
     this.config = config;
     this.ownLog = log === undefined ? createLogger(config.logLevel, {}, config.errorLog) : null;
     this.log = log ?? this.ownLog!;
+    this.descriptors = new DescriptorWatch(this.log);
     this.tls = loadTls(config); // reads the files: a bad one stops the server before any worker starts
     this.trustsProxy = proxyMatcher(config.forwardedAllowIps);
     this.ops = new Operations(config, {
@@ -496,9 +500,13 @@ export class Server implements ConnectionHost {
     }
   }
 
-  /** Once a second: close keep-alive connections idle past --keep-alive; enforce request timeouts. */
+  /**
+   * Once a second: close keep-alive connections idle past --keep-alive; enforce request timeouts;
+   * say so when the process is out of file descriptors.
+   */
   private sweep(): void {
     const now = (this.clock = performance.now());
+    this.descriptors.check(now, this.connections.size);
     const limit = this.config.keepAlive * 1000;
     for (const conn of this.connections) {
       if (conn.idle) {
@@ -540,17 +548,42 @@ export class Server implements ConnectionHost {
     for (const s of this.held) s.destroy();
     this.held = [];
     if (this.connections.size > 0 && this.graceful) await this.drain(this.config.gracefulTimeout * 1000);
-    // A WebSocket (a tunnel) is told "going away" (close frame 1001) and ended, as when its worker
-    // retires; every other connection left is cut.
-    for (const conn of [...this.connections]) if (!conn.goAway()) conn.destroy();
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.arbiter.stop();
+    // Connections left after a drain that was not cut short still owe responses: --graceful-timeout ran out.
+    if (this.graceful && this.connections.size > 0) this.expireOwed();
+    // A WebSocket (a tunnel) is told "going away" (close frame 1001) and ended, as when its worker
+    // retires; one that has just been answered a 503 ends on its own (lingering close); every
+    // other connection left is cut.
+    for (const conn of [...this.connections]) if (!conn.goAway() && !(this.graceful && conn.gone)) conn.destroy();
     await this.pool.stop(this.graceful ? graceEnd - performance.now() : 0);
     await this.ioHelper.close();
     for (const a of this.addresses) if (a.kind === 'unix') removeStaleSocket(a.path);
     await this.ops.close();
     if (this.ownLog !== null) await closeLogger(this.ownLog);
     this.markStopped();
+  }
+
+  /**
+   * The drain ran out of --graceful-timeout: every request still owed is answered 503 with
+   * Connection: close (a response already under way is cut instead), and the error log names each:
+   * the workers' requests one line per worker (the arbiter), the requests no worker had started
+   * (waiting for one, or held behind an unsafe request) one line here.
+   */
+  private expireOwed(): void {
+    this.arbiter.expireShutdown();
+    const unstarted: Exchange[] = [];
+    for (const conn of this.connections) {
+      const ex = conn.expire(statusResponse(503, true));
+      if (ex !== null) unstarted.push(ex);
+    }
+    if (unstarted.length === 0) return;
+    const requests = unstarted.map((ex) => ({ method: ex.method, path: ex.target.length > 200 ? `${ex.target.slice(0, 200)}...` : ex.target, reqId: ex.id }));
+    this.log.error(
+      { reason: 'graceful-timeout', requests },
+      `shutdown: --graceful-timeout ${this.config.gracefulTimeout} s ran out: ${unstarted.length} request(s) not started by a worker get 503: ` +
+        requests.map((r) => `${r.method} ${r.path} (request ${r.reqId})`).join('; '),
+    );
   }
 
   /**

@@ -13,7 +13,7 @@
 // SIGUSR1 reopens the file (reopen()).
 import pino from 'pino';
 import type { ObservedConnection, RequestRecord, RequestSink } from './observe.js';
-import { endDestination } from '../log.js';
+import { endDestination, giveUpWhenGone } from '../log.js';
 
 type Destination = ReturnType<typeof pino.destination>;
 
@@ -62,7 +62,9 @@ export class AccessLog implements RequestSink {
   constructor(target: string, format: 'json' | 'combined') {
     this.file = target === '-' ? null : target;
     this.dest = pino.destination({ dest: this.file ?? 1, sync: false, minLength: 0, mkdir: true, append: true });
-    this.dest.on('error', () => {}); // a broken destination must not bring the acceptor down
+    // A broken destination must not bring the acceptor down; stdout whose reader is gone is given up.
+    if (this.file === null) giveUpWhenGone(this.dest, 'access log');
+    else this.dest.on('error', () => {});
     this.combined = format === 'combined';
     process.on('exit', this.onExit);
   }

@@ -488,7 +488,9 @@ export class Connection implements FramerHandler {
       return;
     }
     const held = this.framer.buffered;
-    if (held === 0 || this.noMore || this.destroyed || this.socket.isPaused()) return;
+    // After a request that closes the connection nothing more is answered (noMore), but its own
+    // streamed body, still arriving, is bound by the rate all the same.
+    if (held === 0 || (this.noMore && this.upload === null) || this.destroyed || this.socket.isPaused()) return;
     const elapsed = now - this.partialSince;
     if (elapsed <= this.opts.headerTimeoutMs) return;
     if (this.framer.inHead) return this.onError(408, 'header timeout');
@@ -516,6 +518,19 @@ export class Connection implements FramerHandler {
     this.respond(t, EMPTY, true);
     t.done = true; // what its worker still sends (or its exit) writes nothing after the close frame
     return true;
+  }
+
+  /**
+   * Shutdown past --graceful-timeout: the request at the head of the queue, still owed and with
+   * nothing of its response sent, is answered with `bytes` (a 503 that closes) and the connection
+   * ends after it; returns that exchange. Null, doing nothing, when nothing is owed, the
+   * connection is ending or closed, or it is a tunnel.
+   */
+  expire(bytes: Buffer): Exchange | null {
+    const head = this.queue[0];
+    if (head === undefined || head.done || head.streamed || head.tunnel || this.gone) return null;
+    this.respond(head, bytes, true);
+    return head;
   }
 
   private advance(): void {

@@ -137,6 +137,7 @@ const TCHAR = 1; // token character (RFC 9110 §5.6.2)
 const FVALUE = 2; // field-value byte: HTAB, SP, VCHAR, obs-text
 const TARGET = 4; // request-target byte: visible ASCII 0x21-0x7E
 const QDTEXT = 8; // quoted-string byte other than DQUOTE and backslash
+const REGNAME = 16; // reg-name byte other than "%" (RFC 3986 §3.2.2: unreserved / sub-delims)
 const CC = new Uint8Array(256);
 const HEX = new Uint8Array(256).fill(255);
 for (let c = 0; c < 256; c++) {
@@ -145,6 +146,7 @@ for (let c = 0; c < 256; c++) {
   if (c === HTAB || (c >= 0x20 && c !== 0x7f)) CC[c] |= FVALUE;
   if (c >= 0x21 && c <= 0x7e) CC[c] |= TARGET;
   if ((CC[c] & FVALUE) !== 0 && c !== DQUOTE && c !== BSLASH) CC[c] |= QDTEXT;
+  if (alnum || "-._~!$&'()*+,;=".includes(String.fromCharCode(c))) CC[c] |= REGNAME;
 }
 for (let d = 0; d < 16; d++) {
   const ch = d.toString(16);
@@ -252,8 +254,7 @@ function absoluteForm(b: Buffer, s: number, e: number): boolean {
 }
 
 /**
- * RFC 3986 §3.2 authority, up to the path: [userinfo "@"] host [":" port], host being an
- * IP-literal in brackets or a reg-name (unreserved, pct-encoded, sub-delims). Only absolute-form
+ * RFC 3986 §3.2 authority, up to the path: [userinfo "@"] host [":" port]. Only absolute-form
  * targets have one; node's parser does not check it, so the acceptor must.
  */
 function authority(b: Buffer, s: number, e: number): boolean {
@@ -262,24 +263,62 @@ function authority(b: Buffer, s: number, e: number): boolean {
   let at = -1;
   for (let i = s; i < end; i++) if (b[i] === 0x40) at = i;
   for (let i = s; i < at; i++) if (!(regNameByte(b[i]!) || b[i] === COLON)) return false;
-  let h = at + 1 > s ? at + 1 : s;
-  if (h < end && b[h] === 0x5b) {
-    // IP-literal: "[" (hex digits, ":", ".", or a "v" future form) "]"
-    let i = h + 1;
-    while (i < end && b[i] !== 0x5d) {
-      const x = b[i]!;
-      if (!(isHex(x) || x === COLON || x === 0x2e || (x | 0x20) === 0x76)) return false;
-      i++;
-    }
-    if (i >= end) return false;
-    h = i + 1;
+  return hostPort(b, at + 1 > s ? at + 1 : s, end);
+}
+
+/**
+ * `uri-host [ ":" port ]` filling [s, e) (RFC 3986 §3.2.2-3): the host is an IP-literal in
+ * brackets or a reg-name (unreserved, pct-encoded, sub-delims; possibly empty), of which an IPv4
+ * address is one; the port is digits, possibly none. The Host field (RFC 9112 §3.2) and the
+ * authority of an absolute-form target.
+ */
+function hostPort(b: Buffer, s: number, e: number): boolean {
+  let h = s;
+  if (h < e && b[h] === 0x5b) {
+    let close = h + 1;
+    while (close < e && b[close] !== 0x5d) close++;
+    if (close >= e || !ipLiteral(b, h + 1, close)) return false;
+    h = close + 1;
   } else {
-    while (h < end && regNameByte(b[h]!)) h++;
+    while (h < e) {
+      const x = b[h]!;
+      if ((CC[x] & REGNAME) !== 0) {
+        h++;
+      } else if (x === 0x25) {
+        // pct-encoded: "%" HEXDIG HEXDIG
+        if (h + 2 >= e || !isHex(b[h + 1]!) || !isHex(b[h + 2]!)) return false;
+        h += 3;
+      } else {
+        break;
+      }
+    }
   }
-  if (h === end) return true;
+  if (h === e) return true;
   if (b[h] !== COLON) return false;
-  for (let i = h + 1; i < end; i++) if (b[i]! < 0x30 || b[i]! > 0x39) return false;
+  for (let i = h + 1; i < e; i++) if (b[i]! < 0x30 || b[i]! > 0x39) return false;
   return true;
+}
+
+/**
+ * The inside of an IP-literal's brackets, [s, e): an IPvFuture ("v" 1*HEXDIG "." 1*( unreserved /
+ * sub-delims / ":" )), or an IPv6 address, checked loosely: hex digits, ":" (one at least) and "."
+ * (an IPv4 tail).
+ */
+function ipLiteral(b: Buffer, s: number, e: number): boolean {
+  if (s < e && (b[s]! | 0x20) === 0x76) {
+    let i = s + 1;
+    while (i < e && isHex(b[i]!)) i++;
+    if (i === s + 1 || i >= e || b[i] !== 0x2e || i + 1 === e) return false;
+    for (i++; i < e; i++) if (!((regNameByte(b[i]!) && b[i] !== 0x25) || b[i] === COLON)) return false;
+    return true;
+  }
+  let colons = 0;
+  for (let i = s; i < e; i++) {
+    const x = b[i]!;
+    if (x === COLON) colons++;
+    else if (!(isHex(x) || x === 0x2e)) return false;
+  }
+  return colons > 0;
 }
 
 /** unreserved / sub-delims / "%" (pct-encoded, checked loosely). */
@@ -750,6 +789,7 @@ export class Framer {
     switch (id) {
       case F_HOST:
         if (++this.hostCount > 1) return this.fail(400, 'duplicate Host');
+        if (!hostPort(buf, vs, ve)) return this.fail(400, 'invalid Host'); // RFC 9112 §3.2: MUST 400
         return 0;
       case F_CONTENT_LENGTH: {
         if (this.clSeen) return this.fail(400, 'duplicate Content-Length');

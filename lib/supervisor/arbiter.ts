@@ -21,7 +21,7 @@ import type { Exchange } from '../acceptor/connection.js';
 import type { Dispatcher } from '../acceptor/dispatcher.js';
 import { statusResponse } from '../acceptor/responses.js';
 import { WorkerCrashedError, WorkerTimeoutError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { Throttle, type Logger } from '../log.js';
 import type { TimeoutInfo } from '../messages.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
 import { ElasticThreads } from './elastic.js';
@@ -117,6 +117,12 @@ export class Arbiter {
   /** The first workers are up (Pool.start reports boot failures before that). */
   private started = false;
   private reloadState: { cohort: number; previous: number; waiters: Settle[] } | null = null;
+  /**
+   * Reloads asked for while one ran (their callers, possibly none: a SIGHUP), or null. The running
+   * one's workers may have read the code before it changed: one more reload runs for all of them
+   * once it ends, whether it succeeded or failed.
+   */
+  private reloadAgain: Settle[] | null = null;
   private scaleWaiters: Array<{ threads: number; done: Settle }> = [];
   private crashStreak = 0;
   private lastCrashAt = 0;
@@ -125,8 +131,8 @@ export class Arbiter {
   private readonly inspector = new StackInspector();
   /** The elastic-threads policy (./elastic.ts): it decides, this class spawns and retires. */
   private readonly elasticThreads: ElasticThreads;
-  /** When the last 'every worker is full' warning was logged (epoch ms). */
-  private fullWarnedAt = -Infinity;
+  /** The 'every worker is full' warning: at most once a minute (epoch ms). */
+  private readonly fullWarn = new Throttle(FULL_WARN_EVERY_MS);
   /** Consecutive ticks on which every worker was full while requests waited. */
   private fullTicks = 0;
   private readonly onRun = (): void => this.run();
@@ -180,9 +186,28 @@ export class Arbiter {
     if (this.ticker !== null) clearInterval(this.ticker);
     const err = new WorkerCrashedError('the server is shutting down');
     if (this.reloadState !== null) for (const w of this.reloadState.waiters) w.reject(err);
+    for (const w of this.reloadAgain ?? []) w.reject(err);
     for (const w of this.scaleWaiters) w.done.reject(err);
     this.reloadState = null;
+    this.reloadAgain = null;
     this.scaleWaiters = [];
+  }
+
+  /**
+   * A graceful shutdown ran out of --graceful-timeout with requests still owed: each worker's are
+   * answered now, as when a retiring worker runs out of it (503, or the connection cut when the
+   * response had begun; one error line per worker naming them), before the connections close.
+   * The workers take nothing more (what they had not read waits, it goes to no other worker) and
+   * are stopped without their teardown, since they did not drain. Call after stop().
+   */
+  expireShutdown(): void {
+    const live = this.pool.live();
+    for (const h of live) h.retiring = true;
+    for (const h of live) {
+      if (h.settled || h.exchanges.size === 0) continue;
+      h.killReason = 'graceful-timeout';
+      this.settle(h, 'graceful-timeout', null);
+    }
   }
 
   private run(): void {
@@ -207,14 +232,14 @@ export class Arbiter {
    * threads x --thread-concurrency would hold the next upgrades with nothing in the log.
    */
   private noteFull(now: number): void {
-    if (now - this.fullWarnedAt < FULL_WARN_EVERY_MS) return;
+    if (!this.fullWarn.ready(now)) return;
     if (!this.dispatcher.waitingOnFullWorkers) {
       this.fullTicks = 0;
       return;
     }
     if (++this.fullTicks < FULL_WARN_TICKS) return;
     this.fullTicks = 0;
-    this.fullWarnedAt = now;
+    this.fullWarn.take(now);
     const cap = this.o.threadConcurrency;
     this.log.warn({ waiting: this.dispatcher.waitingCount, threadConcurrency: cap },
       `${this.dispatcher.waitingCount} request(s) wait because every worker holds --thread-concurrency ${cap} requests ` +
@@ -299,6 +324,7 @@ export class Arbiter {
     const now = epochNow();
     const cur = this.control.currentRequest(h.slot);
     const ranMs = cur !== 0 ? Math.round(this.control.runningFor(h.slot, now)) : 0;
+    h.settledExchanges = new Map(h.exchanges);
     const owed = this.dispatcher.remove(h);
     if (reason === 'stopped' && owed.length === 0) return;
     const status = reason === 'stopped' || reason === 'graceful-timeout' ? 503 : 502;
@@ -474,7 +500,8 @@ export class Arbiter {
   private startReload(done: Settle | undefined): void {
     if (this.stopping) return done?.reject(new WorkerCrashedError('the server is shutting down'));
     if (this.reloadState !== null) {
-      if (done !== undefined) this.reloadState.waiters.push(done);
+      this.reloadAgain ??= [];
+      if (done !== undefined) this.reloadAgain.push(done);
       return;
     }
     const previous = this.cohort;
@@ -493,6 +520,18 @@ export class Arbiter {
     this.reloadState = null;
     this.log.info({ generation: r.cohort }, `reload done: generation ${r.cohort} is serving; the old workers finish their requests`);
     for (const w of r.waiters) w.resolve();
+    this.reloadOnceMore();
+  }
+
+  /** Reloads were asked for while the one that just ended ran: run one more for them. */
+  private reloadOnceMore(): void {
+    const again = this.reloadAgain;
+    if (again === null) return;
+    this.reloadAgain = null;
+    this.log.info({ requests: Math.max(1, again.length) }, 'reloading again: asked for while the previous reload ran (the code may have changed since it began)');
+    this.startReload(undefined);
+    this.reloadState!.waiters.push(...again);
+    this.enqueue({ type: 'tick' }); // its workers start at the next turn of the loop, not the next tick
   }
 
   private abortReload(err: Error): void {
@@ -506,6 +545,7 @@ export class Arbiter {
       else if (h.recycle === 'reload') h.recycle = null;
     }
     for (const w of r.waiters) w.reject(err);
+    this.reloadOnceMore();
   }
 
   private scale(threads: number, done: Settle | undefined): void {

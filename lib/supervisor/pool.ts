@@ -153,6 +153,8 @@ export class WorkerHandle {
   stopping = false;
   /** Its exchanges were answered or sent elsewhere (a zombie is settled before it exits). */
   settled = false;
+  /** The exchanges it had when it was settled: a thread that does not exit is still named with its request. */
+  settledExchanges: ReadonlyMap<number, Exchange> | null = null;
   /** Served count at which it is recycled (0 = never). */
   maxRequests = 0;
   /** Heartbeat last seen, and when (epoch ms). */
@@ -367,7 +369,7 @@ export class Pool {
   private current(h: WorkerHandle, now: number): WorkerDetail['current'] {
     const reqId = this.control.currentRequest(h.slot);
     if (reqId === 0) return null;
-    const ex = h.exchanges.get(reqId);
+    const ex = h.exchanges.get(reqId) ?? h.settledExchanges?.get(reqId);
     const runningMs = Math.round(this.control.runningFor(h.slot, now));
     const path = ex === undefined ? '' : ex.target.length > 200 ? `${ex.target.slice(0, 200)}...` : ex.target;
     return { reqId, method: ex?.method ?? '', path, runningMs };

@@ -25,7 +25,7 @@
 // finishes before its body was all read leaves that socket's parser mid-body: the socket is
 // dropped, not reused (the acceptor discards the rest of the body).
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Logger } from '../log.js';
+import { Throttle, type Logger } from '../log.js';
 import { RequestContext, requestContext } from '../request-context.js';
 import { FL_ABORT, FL_CLOSE, FL_END, FL_LAST, FL_REQUEST_ID, FL_TLS, FL_TRUSTED_PROXY, PEER_BODY_STREAM, T_ACK, T_CANCEL, T_CREDIT, T_DATA, T_REQUEST, T_RESPONSE, T_RETURN } from '../ring/layout.js';
 import { ring, type Doorbell, type RingWriter } from '../ring/ring.js';
@@ -115,6 +115,8 @@ export class Runner implements VirtualSocketOwner {
   private unverified: Carried[] = [];
   private turnScheduled = false;
   private readonly o: RunnerOptions;
+  /** The parser's refusals (an unknown method...): a client sends them at will, so at most one line a minute. */
+  private readonly refusals = new Throttle();
   private readonly onTurn = (): void => this.turn();
 
   constructor(o: RunnerOptions) {
@@ -430,7 +432,11 @@ export class Runner implements VirtualSocketOwner {
 
   private clientError(err: NodeJS.ErrnoException, socket: VirtualSocket): void {
     if (socket.reqId !== 0) {
-      this.o.log.warn({ code: err.code, reqId: socket.reqId }, 'worker parser rejected a framed request');
+      const held = this.refusals.take(performance.now());
+      if (held !== null) {
+        this.o.log.warn({ code: err.code, reqId: socket.reqId, heldBack: held }, `worker parser rejected a framed request (${err.code}); ` +
+          `at most one such line a minute${held > 0 ? ` (${held} more since the last one)` : ''}`);
+      }
       socket.drainOutput();
       socket.out.push(err.code === 'HPE_HEADER_OVERFLOW' ? HEADERS_TOO_LARGE : BAD_REQUEST);
       socket.outLen = socket.out[0]!.length;

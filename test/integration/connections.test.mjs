@@ -1,8 +1,11 @@
 // --connections: 1,000 simultaneous clients are held and served; past the cap, new connections
 // wait unread (like a listen backlog) until a slot frees, then are served. A connection that the
 // app closes while later pipelined requests are owed does not leave them running for nobody.
+// Out of file descriptors, the connections closed unanswered are named in the error log.
 import t from 'tap';
-import { channel, connect, example, fixture, parseResponses, portOf, startServer, until } from '../helpers.mjs';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { channel, cliPath, connect, delay, example, fixture, parseResponses, portOf, startServer, until } from '../helpers.mjs';
 import { RawConn } from '../wire.mjs';
 
 function request(socket, path) {
@@ -100,4 +103,38 @@ t.test('a pipelined request still waiting for a worker when the connection close
   await d.send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
   t.equal((await d.next(10000)).response?.body.toString(), 'hello\n', 'a later request is served');
   t.notOk(ch.events.some((e) => e.key === 's2'), 'the dropped request never reached the app');
+});
+
+t.test('out of file descriptors: the error log says so, once a minute at most, and when it is over', { timeout: 30000, skip: process.platform === 'win32' ? 'sh and ulimit' : false }, async (t) => {
+  // The CLI with a descriptor limit of 256 (it needs about 30 to serve with one thread, but node
+  // opens many module files at once while it starts): the connections past the limit are
+  // accepted by the kernel and closed by libuv at once.
+  const child = spawn('/bin/sh', ['-c', 'ulimit -n 256 && exec "$@"', 'sh', process.execPath, cliPath, '--bind', '127.0.0.1:0', '--threads', '1', '--max-threads', '1', fixture('sized.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c) => (stderr += c));
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  t.ok(await until(() => /listening on http/.test(stderr), 15000), 'the CLI started');
+  const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)[1]);
+  const lines = () => stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  const shortage = () => lines().filter((l) => /^out of file descriptors/.test(l.msg));
+  const held = [];
+  t.teardown(() => held.forEach((s) => s.destroy()));
+  let closedByServer = 0;
+  for (let i = 0; i < 300; i++) {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    s.on('close', () => closedByServer++);
+    await new Promise((resolve) => s.once('connect', resolve));
+    held.push(s);
+  }
+  t.ok(await until(() => shortage().length > 0, 5000), 'the error log says the server is out of descriptors');
+  t.match(shortage()[0], { level: 50, code: 'EMFILE', msg: /^out of file descriptors \(EMFILE\): new connections are closed as they arrive, unanswered, until some are free; \d+ connection\(s\) open; raise the limit/ });
+  t.ok(closedByServer > 0, `connections past the limit were closed unanswered (${closedByServer} of 300)`);
+  await delay(2500); // the one bounded wait: two more sweeps find the shortage, and write nothing
+  t.equal(shortage().length, 1, 'one line, not one per sweep');
+  held.forEach((s) => s.destroy());
+  t.ok(await until(() => lines().some((l) => /^file descriptors are available again/.test(l.msg)), 5000), 'and one when it is over');
+  const res = await fetch(`http://127.0.0.1:${port}/`);
+  t.equal(res.status, 200, 'served again');
+  child.kill('SIGTERM');
 });

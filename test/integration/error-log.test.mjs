@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cliPath, fixture, runCli, until } from '../helpers.mjs';
+import { cliPath, fixture, rawExchange, runCli, until } from '../helpers.mjs';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'gs-errorlog-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -78,4 +78,22 @@ t.test('a path that cannot be opened: one line naming --error-log, exit 2', { ti
   const r = await runCli(['--bind', '127.0.0.1:0', '--error-log', path.join(blocker, 'sub', 'error.log'), fixture('throws.mjs')]);
   t.equal(r.code, 2);
   t.match(r.stderr, /^greenserve: error: --error-log: cannot open .*error\.log for appending \(ENOTDIR\)\n$/);
+});
+
+t.test('requests with an unknown method get 400; the error log says so once a minute at most, not once per request', { timeout: 30000 }, async (t) => {
+  // The acceptor frames any token as a method (RFC 9110 §9.1); node's parser in the worker knows
+  // only its own list and refuses the rest. A client can send such requests at will.
+  const file = path.join(dir, 'methods.log');
+  const srv = await startLogging(t, file, ['--threads', '1', '--max-threads', '1', fixture('sized.mjs')]);
+  const port = Number(new URL(srv.url).port);
+  for (let i = 0; i < 30; i++) {
+    const { text } = await rawExchange(port, `FOO${i} / HTTP/1.1\r\nHost: x\r\n\r\n`);
+    t.match(text, /^HTTP\/1\.1 400 /, `FOO${i}: 400`);
+  }
+  t.equal((await fetch(new URL('/', srv.url))).status, 200, 'a known method is served');
+  // Everything the worker wrote is in the file once the server has stopped.
+  await stop(srv.child);
+  const refused = records(file).filter((r) => /parser rejected/.test(r.msg));
+  t.equal(refused.length, 1, `one line for 30 refused requests (${refused.length})`);
+  t.match(refused[0], { level: 40, worker: 0, code: 'HPE_INVALID_METHOD', msg: /^worker parser rejected a framed request \(HPE_INVALID_METHOD\); at most one such line a minute/ });
 });

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { pathToFileURL } from 'node:url';
-import { captureLog, delay, fixture, serve, until } from '../helpers.mjs';
+import { captureLog, channel, delay, fixture, serve, until } from '../helpers.mjs';
 import { load } from '../load.mjs';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'gs-reload-'));
@@ -86,6 +86,33 @@ t.test('a reload whose code does not load keeps the old workers serving and says
   await h.reload();
   t.equal(await body(h), 'v6', 'a later reload works');
 });
+
+// A SIGHUP while a reload runs: the code loaded must be at least as new as at that SIGHUP. The
+// running reload's worker has read its version already (test/fixtures/held-load.mjs holds it
+// there); the file then changes and SIGHUP comes again, then the held worker is let go.
+for (const [first, outcome] of [['broken', 'fails'], ['v2', 'succeeds']]) {
+  t.test(`a SIGHUP during a reload that ${outcome} is not lost: the code of that SIGHUP is loaded after it`, { timeout: 30000 }, async (t) => {
+    writeFileSync(versionFile, 'v1');
+    const { log, lines } = captureLog();
+    const h = await start(t, { app: fixture('held-load.mjs'), threads: 1, logLevel: 'info' }, log);
+    const ch = channel(t, 'gs-held-load');
+    t.equal(await body(h), 'v1');
+    writeFileSync(versionFile, `hold:${first}`);
+    const firstReload = h.reload().then(() => 'done', (err) => err.code);
+    await ch.wait((e) => e.key === 'load' && e.op === 'read' && e.version === first);
+    writeFileSync(versionFile, 'v3');
+    h.signal('SIGHUP'); // while the first reload's worker is still loading
+    const secondReload = h.reload(); // the same, through the library: handled in the same turn of the loop
+    await until(() => lines.some((l) => l.signal === 'SIGHUP'));
+    ch.next('load');
+    t.equal(await firstReload, first === 'broken' ? 'GS_ERR_APP_LOAD' : 'done', `the first reload ${outcome}`);
+    await secondReload;
+    t.equal(await body(h), 'v3', 'reload() asked for meanwhile resolves once the code of the later SIGHUP is served');
+    t.equal(lines.filter((l) => /^reloading: starting/.test(l.msg)).length, 2, 'two reloads ran');
+    t.equal(lines.filter((l) => /^reloading again: asked for while the previous reload ran/.test(l.msg)).length, 1, 'the second one says why');
+    t.ok(await until(() => h.stats().workers.length === 1), 'one worker left');
+  });
+}
 
 t.test('scale(n), SIGTTIN and SIGTTOU add and remove workers', { timeout: 30000 }, async (t) => {
   writeFileSync(versionFile, 'v7');

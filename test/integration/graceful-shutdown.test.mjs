@@ -58,6 +58,57 @@ t.test('a request that arrives on an open connection during the drain is answere
   await h.closed;
 });
 
+/** A raw connection that sends `request`; `closed` resolves what it received once it closes (or after `ms`). */
+async function rawRequest(port, request, ms = 15000) {
+  const s = await connect(port);
+  let text = '';
+  s.on('data', (c) => (text += c.toString('latin1')));
+  s.on('error', () => {});
+  const closed = new Promise((resolve) => {
+    const timer = setTimeout(() => { s.destroy(); resolve({ text, closed: false }); }, ms);
+    s.on('close', () => { clearTimeout(timer); resolve({ text, closed: true }); });
+  });
+  s.write(request);
+  return { socket: s, closed, text: () => text };
+}
+
+t.test('SIGTERM past --graceful-timeout: requests still owed get 503 and the error log names them', { timeout: 30000 }, async (t) => {
+  // One worker with room for two requests: /slow runs (async), /stream has sent its head, and a
+  // third request waits in the acceptor's queue. None can finish within --graceful-timeout 1.
+  const { log, lines } = captureLog();
+  const h = await serve({ app: fixture('versioned.mjs'), bind: ['127.0.0.1:0'], threads: 1, maxThreads: 1, threadConcurrency: 2, gracefulTimeout: 1, env: {} }, log);
+  t.teardown(() => h.close());
+  const port = h.addresses[0].port;
+  const running = await rawRequest(port, 'GET /slow?ms=20000 HTTP/1.1\r\nHost: x\r\n\r\n');
+  const streaming = await rawRequest(port, 'GET /stream?ms=20000 HTTP/1.1\r\nHost: x\r\n\r\n');
+  t.ok(await until(() => streaming.text().includes('v1 ')), 'the streamed response has begun');
+  t.ok(await until(() => h.stats().outstanding === 2), 'two requests run on the worker');
+  const queued = await rawRequest(port, 'GET /slow?ms=1&queued HTTP/1.1\r\nHost: x\r\n\r\n');
+  t.ok(await until(() => h.stats().waiting === 1), 'a third waits for the worker');
+  const started = Date.now();
+  h.signal('SIGTERM');
+  const [r, s, q] = await Promise.all([running.closed, streaming.closed, queued.closed]);
+  const ms = Date.now() - started;
+  await h.closed;
+  t.ok(r.closed && s.closed && q.closed, `every connection closed (after ${ms} ms)`);
+  t.ok(ms >= 900 && ms < 5000, 'at --graceful-timeout');
+  for (const [name, res] of [['running', r], ['queued', q]]) {
+    const rs = parseResponses(res.text);
+    t.same(rs.map((x) => [x.status, x.headers.connection]), [[503, 'close']], `${name}: 503 with Connection: close`);
+  }
+  t.match(s.text, /^HTTP\/1\.1 200 /, 'streaming: its response had begun');
+  t.notMatch(s.text, /503/, 'streaming: cut, no status line inside it');
+  const worker = lines.filter((l) => l.level === 'error' && l.reason === 'graceful-timeout' && l.slot !== undefined);
+  t.equal(worker.length, 1, 'one error line for the worker');
+  t.match(worker[0]?.msg, /^worker 0 graceful-timeout: 2 request\(s\) in flight get 503: /);
+  t.match(worker[0]?.msg, /GET \/slow\?ms=20000 \(request \d+\)/);
+  t.match(worker[0]?.msg, /GET \/stream\?ms=20000 \(request \d+\)/);
+  t.match(worker[0], { code: 'GS_ERR_WORKER_CRASHED', slot: 0, requests: [{ method: 'GET' }, { method: 'GET' }] });
+  const waiting = lines.filter((l) => l.level === 'error' && l.reason === 'graceful-timeout' && l.slot === undefined);
+  t.equal(waiting.length, 1, 'one error line for the request no worker had started');
+  t.match(waiting[0]?.msg, /GET \/slow\?ms=1&queued \(request \d+\)/);
+});
+
 t.test('SIGQUIT stops at once: connections close without waiting for their requests', { timeout: 30000 }, async (t) => {
   const h = await start(t, { gracefulTimeout: 60 });
   const slow = fetch(new URL('/slow?ms=20000', h.url)).then((r) => r.text());

@@ -3,7 +3,7 @@
 import t from 'tap';
 import http from 'node:http';
 import { pathToFileURL } from 'node:url';
-import { connect, fixture, parseResponses, portOf, rawExchange, startServer } from '../helpers.mjs';
+import { channel, connect, fixture, parseResponses, portOf, rawExchange, startServer } from '../helpers.mjs';
 
 function trickle(socket, text, everyMs) {
   let i = 0;
@@ -80,6 +80,38 @@ t.test('a streamed upload answered early and then too slow is closed, with no se
   t.match(r.text, /^HTTP\/1\.1 200 /);
   t.notMatch(r.text, /408/, 'no answer after the app\'s');
   t.ok(r.ms < 5000, `cut after ${r.ms} ms`);
+});
+
+t.test('a streamed upload too slow for --min-body-rate gets 408 also when it closes the connection', { timeout: 30000 }, async (t) => {
+  // Bodies over --body-buffer-size (64 KiB) go to the handler as they arrive. A request that says
+  // Connection: close, or any HTTP/1.0 one without keep-alive, was never checked against the
+  // least body rate: the trickling client held its connection and the handler for good.
+  const srv = await startServer(t, { app: fixture('uploads.mjs'), headerTimeout: 1, minBodyRate: 1000 });
+  const ch = channel(t, 'gs-uploads');
+  const heads = {
+    keepalive: 'POST /hash?key=keepalive HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n',
+    close: 'POST /hash?key=close HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n',
+    http10: 'POST /hash?key=http10 HTTP/1.0\r\nContent-Length: 100000\r\n\r\n',
+  };
+  const runs = Object.entries(heads).map(async ([key, head]) => {
+    const s = await connect(portOf(srv));
+    t.teardown(() => s.destroy());
+    const done = closedWith(s);
+    s.write(head);
+    const timer = trickle(s, 'z'.repeat(1000), 100); // 10 bytes/s
+    t.teardown(() => clearInterval(timer));
+    // Bounded: on the broken code the connection stays open for as long as the client trickles.
+    const cut = setTimeout(() => s.destroy(), 8000);
+    const r = await done;
+    clearTimeout(cut);
+    return { key, ...r };
+  });
+  for (const r of await Promise.all(runs)) {
+    t.match(r.text, /^HTTP\/1\.1 408 /, `${r.key}: 408`);
+    t.ok(r.ms < 5000, `${r.key}: closed after ${r.ms} ms`);
+    await ch.wait((e) => e.key === r.key && e.op === 'aborted', 5000);
+    t.pass(`${r.key}: the handler's request was aborted`);
+  }
 });
 
 t.test('an upload at a good rate is not cut by the header timeout', { timeout: 20000 }, async (t) => {

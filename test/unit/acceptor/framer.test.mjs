@@ -107,6 +107,15 @@ t.test('simple GET', (t) => {
   t.end();
 });
 
+t.test('Host values of valid syntax', (t) => {
+  for (const h of ['h', 'example.com:8080', 'h:', '10.0.0.1', '[::1]:80', '[v1.x]', "a-._~!$&'()*+,;=b", '%41', '']) {
+    const out = frame(`GET / HTTP/1.1\r\nHost: ${h}\r\n\r\n`);
+    t.equal(out.reqs.length, 1, JSON.stringify(h));
+  }
+  t.equal(frame('GET / HTTP/1.1\r\nHost: \t h:1 \t\r\n\r\n').reqs.length, 1, 'OWS around the value');
+  t.end();
+});
+
 t.test('common methods and targets', (t) => {
   for (const m of ['GET', 'PUT', 'POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'PROPFIND', 'M-SEARCH', '-BLARGH']) {
     const out = frame(`${m} /x HTTP/1.1\r\nHost: h\r\n\r\n`);
@@ -350,6 +359,20 @@ const REJECT = [
   ['HTTP/1.1 without Host', 'GET / HTTP/1.1\r\nAccept: */*\r\n\r\n', 400],
   ['duplicate Host', 'GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n', 400],
   ['duplicate Host in 1.0', 'GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n', 400],
+  // Host syntax (RFC 9112 §3.2, RFC 3986 §3.2.2-3)
+  ['Host with a space and a path', 'GET / HTTP/1.1\r\nHost: bad host/x\r\n\r\n', 400],
+  ['Host with userinfo', 'GET / HTTP/1.1\r\nHost: u@h\r\n\r\n', 400],
+  ['Host port not digits', 'GET / HTTP/1.1\r\nHost: h:8o\r\n\r\n', 400],
+  ['Host with two ports', 'GET / HTTP/1.1\r\nHost: h:1:2\r\n\r\n', 400],
+  ['Host IPv6 without brackets', 'GET / HTTP/1.1\r\nHost: ::1\r\n\r\n', 400],
+  ['Host IP-literal unclosed', 'GET / HTTP/1.1\r\nHost: [::1\r\n\r\n', 400],
+  ['Host IP-literal empty', 'GET / HTTP/1.1\r\nHost: []\r\n\r\n', 400],
+  ['Host IP-literal not an address', 'GET / HTTP/1.1\r\nHost: [example.com]\r\n\r\n', 400],
+  ['Host IPvFuture without a dot', 'GET / HTTP/1.1\r\nHost: [v1]\r\n\r\n', 400],
+  ['Host bad pct-encoding', 'GET / HTTP/1.1\r\nHost: a%g1\r\n\r\n', 400],
+  ['Host cut pct-encoding', 'GET / HTTP/1.1\r\nHost: a%4\r\n\r\n', 400],
+  ['Host obs-text', 'GET / HTTP/1.1\r\nHost: h\xe9\r\n\r\n', 400],
+  ['Host invalid in 1.0', 'GET / HTTP/1.0\r\nHost: a b\r\n\r\n', 400],
   // Content-Length
   ['CL negative', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n', 400],
   ['CL plus sign', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +1\r\n\r\nx', 400],
