@@ -188,6 +188,7 @@ export class Server implements ConnectionHost {
       minBodyRate: config.minBodyRate,
       frameFlags: this.ops.frameFlags,
       streamIdleMs: config.streamIdleTimeout * 1000,
+      responseTimeoutMs: config.responseTimeout * 1000,
     };
     this.stopped = new Promise((resolve) => (this.markStopped = resolve));
     this.control = new ControlBlock(createControlBuffer(CONTROL_SLOTS));
@@ -424,6 +425,15 @@ export class Server implements ConnectionHost {
 
   corked(conn: Connection): void {
     this.dispatcher.corked(conn);
+  }
+
+  expire(ex: Exchange): boolean {
+    if (!this.dispatcher.expire(ex)) return false;
+    this.log.warn(
+      { method: ex.method, path: ex.target, requestId: ex.rec?.requestId || undefined, timeoutS: this.config.responseTimeout },
+      `${ex.method} ${ex.target} got no response within --response-timeout ${this.config.responseTimeout} s: 504, its handler cancelled`,
+    );
+    return true;
   }
 
   streamSignal(ex: Exchange, type: number, value: number): void {

@@ -56,6 +56,8 @@ export interface ConnectionOptions {
   frameFlags: number;
   /** ms a streamed response may go without a byte either way before the connection closes; 0 = off. */
   streamIdleMs: number;
+  /** ms a request may wait for its response to begin (from when it was received whole) before it gets 504; 0 = off. */
+  responseTimeoutMs: number;
 }
 
 export interface ConnectionHost {
@@ -72,6 +74,11 @@ export interface ConnectionHost {
   streamSignal(ex: Exchange, type: number, value: number): void;
   /** Send a frame with a payload (T_DATA) to the worker handling `ex`, in order. */
   toWorker(ex: Exchange, type: number, payload: Buffer): void;
+  /**
+   * `ex` is past --response-timeout: cancel it wherever it is (its worker, or the wait queue) and
+   * answer 504. False, doing nothing, while its handler still runs synchronously (--timeout's).
+   */
+  expire(ex: Exchange): boolean;
 }
 
 /** One request and its response. */
@@ -84,6 +91,8 @@ export class Exchange {
   close = false;
   /** Set by the dispatcher: the worker slot handling it (-1 = not dispatched). */
   slot = -1;
+  /** The host's clock when it was received whole (its body too): where --response-timeout counts from. */
+  at = 0;
   /** Set by the dispatcher: its T_REQUEST frame's number in that worker's request ring (-1 = not written; ring layout, "Claims"). */
   seq = -1;
   /** Request bytes, kept until dispatched (the wait queue, a full ring, a re-dispatch). */
@@ -245,7 +254,7 @@ export class Connection implements FramerHandler {
     if (req.streamed) {
       ex.upload = UP_WAIT;
       this.upload = ex;
-    }
+    } else ex.at = this.host.clock;
     const max = this.opts.maxRequests;
     if (max !== 0 && ++this.requests >= max) {
       ex.close = true;
@@ -482,6 +491,7 @@ export class Connection implements FramerHandler {
    * once a second by the server's sweep). Only while we read: a paused connection is not slow.
    */
   checkTimeouts(now: number): void {
+    if (this.opts.responseTimeoutMs > 0 && this.queue.length > 0) this.checkResponses(now);
     const head = this.queue[0];
     if (head !== undefined && head.streamed && this.opts.streamIdleMs > 0 && now - this.lastActive > this.opts.streamIdleMs) {
       this.destroy(); // --stream-idle-timeout: no byte either way for that long
@@ -496,6 +506,23 @@ export class Connection implements FramerHandler {
     if (this.framer.inHead) return this.onError(408, 'header timeout');
     const rate = this.opts.minBodyRate;
     if (rate > 0 && (held * 1000) / elapsed < rate) this.onError(408, 'body too slow');
+  }
+
+  /**
+   * --response-timeout: a request received whole that long ago whose response has not begun (no
+   * byte of it came back, no tunnel) is cancelled and answered 504 by the host. An upload still
+   * arriving is the body rate's to judge; its deadline starts when its body is in.
+   */
+  private checkResponses(now: number): void {
+    const limit = this.opts.responseTimeoutMs;
+    const q = this.queue;
+    for (let i = 0; i < q.length; i++) {
+      const ex = q[i]!;
+      if (ex.done || ex.out !== null || ex.streamed || ex.tunnel || ex.cancelled) continue;
+      if (ex.upload !== UP_NONE && ex.upload !== UP_END) continue;
+      if (ex.at === 0) ex.at = now; // an upload whose body just ended
+      else if (now - ex.at > limit) this.host.expire(ex);
+    }
   }
 
   /** Close the connection once the responses owed are written (graceful shutdown). */

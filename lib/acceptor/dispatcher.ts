@@ -14,7 +14,7 @@
 // end of the turn (one writev per socket per turn). When a turn finds nothing it arms a single
 // Atomics.waitAsync on its doorbell, and workers ring the doorbell only while it sleeps.
 import { availableParallelism } from 'node:os';
-import { CLAIM_MASK, FL_CLOSE, FL_END, FL_KEEP_ALIVE, FL_LAST, T_ACK, T_REQUEST, T_RESPONSE, T_RETURN, WorkerState } from '../ring/layout.js';
+import { CLAIM_MASK, FL_CLOSE, FL_END, FL_KEEP_ALIVE, FL_LAST, T_ACK, T_CANCEL, T_REQUEST, T_RESPONSE, T_RETURN, WorkerState } from '../ring/layout.js';
 import { ring } from '../ring/ring.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
 import type { WorkerHandle } from '../supervisor/pool.js';
@@ -252,6 +252,31 @@ export class Dispatcher {
       b.splice(0, i);
       setTimeout(() => this.flushBacklog(ex), 1);
     }
+  }
+
+  /**
+   * --response-timeout: cancel `ex` and answer 504. On a worker, it is sent T_CANCEL (its handler
+   * sees `close`, an aborted request.signal; its place is free when it answers the cancel) and
+   * detached (what it still sends is stale); in the wait queue, it is dropped. False, doing
+   * nothing, while its handler still runs synchronously: --timeout covers that.
+   */
+  expire(ex: Exchange): boolean {
+    if (ex.slot >= 0) {
+      const h = this.workers.find((w) => w.slot === ex.slot);
+      if (h !== undefined && h.exchanges.get(ex.id) === ex) {
+        if (this.control.currentRequest(h.slot) === ex.id) return false;
+        if (ex.seq >= 0) this.toWorker(ex, T_CANCEL, EMPTY);
+        this.take(h, ex);
+        h.overflow = h.overflow.filter((o) => o !== ex);
+      }
+    } else {
+      const i = this.waiting.indexOf(ex);
+      if (i < 0) return false;
+      this.waiting.splice(i, 1);
+      this.outstanding--;
+    }
+    this.answer(ex, statusResponse(504, ex.close), ex.close);
+    return true;
   }
 
   /** Answer an exchange that no worker will (its worker died): counts it as done. */
@@ -517,28 +542,27 @@ export class Dispatcher {
     this.wakeAll();
     let frames = 0;
     let unstarted = false;
-    let released = false;
     const now = epochNow();
     const workers = this.workers;
     for (let i = 0; i < workers.length; i++) {
       const h = workers[i]!;
       frames += h.responses.read(h.sink!);
       if (h.overflow.length > 0) this.retryOverflow(h);
-      if (h.revoking && h.requests.claimed() >= 0) {
-        h.revoking = false; // it skipped what was taken back (and rang): it may take requests again
-        released = true;
-      }
+      // It skipped what was taken back (and rang): it may take requests again.
+      if (h.revoking && h.requests.claimed() >= 0) h.revoking = false;
       if (h.outstanding > 0 && !h.revoking && this.reclaim(h, now)) unstarted = true;
     }
-    if (released && this.waiting.length > 0) this.flushWaiting();
+    // Requests wait: a worker may take them now (it skipped what was taken back, the park hint
+    // ran out, a handler returned) without a response having ended to say so.
+    if (this.waiting.length > 0) this.flushWaiting();
     this.uncork();
     if (this.outstanding === 0) {
       this.emptyTurns = 0;
       return;
     }
-    // Requests wait in a worker's ring behind a handler that may turn out to block: look again
-    // once it would count as blocked, even if no response comes meanwhile.
-    if (unstarted && this.recheck === null) this.recheck = setTimeout(this.onRecheck, ELASTIC_BLOCKED_MS);
+    // Requests wait in a worker's ring behind a handler that may turn out to block, or in the
+    // queue: look again once it would count as blocked, even if no response comes meanwhile.
+    if ((unstarted || this.waiting.length > 0) && this.recheck === null) this.recheck = setTimeout(this.onRecheck, ELASTIC_BLOCKED_MS);
     if (frames > 0 || this.emptyTurns < SPIN_TURNS) {
       this.emptyTurns = frames > 0 ? 0 : this.emptyTurns + 1;
       this.schedule();
@@ -598,6 +622,8 @@ export class Dispatcher {
     else queueMicrotask(this.onWake);
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** Frame number `seq` lies in [from, sent): written to a worker and not claimed by it (mod 2^31). */
 function unclaimed(seq: number, from: number, sent: number): boolean {

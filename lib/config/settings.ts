@@ -404,6 +404,19 @@ export const SETTINGS = [
       '0 turns the check off (the body may then take as long as it likes).',
   }),
   setting({
+    key: 'responseTimeout', section: 'Timeouts', flag: '--response-timeout',
+    env: 'GREENSERVE_RESPONSE_TIMEOUT', metavar: 'SECONDS',
+    schema: Type.Number({ minimum: 0, maximum: 86400, default: 300 }),
+    help: 'seconds a request may wait for its response to begin before it gets 504 (0 = never)',
+    doc: 'The response deadline: a request whose response has not begun this many seconds after ' +
+      'it was received (its body too, for an upload) gets `504 Gateway Timeout`, and its handler ' +
+      'is cancelled: node apps see `close` on `req` and `res`, Fetch-style apps an aborted ' +
+      '`request.signal`. This is what frees the `--thread-concurrency` place of an async handler ' +
+      'that never answers. A handler still running synchronously is left to `--timeout`; a ' +
+      'response that has begun (a stream) to `--stream-idle-timeout`. Checked once a second. 0 ' +
+      'never answers for the app (docs/decisions/0021-response-timeout.md).',
+  }),
+  setting({
     key: 'streamIdleTimeout', section: 'Timeouts', flag: '--stream-idle-timeout',
     env: 'GREENSERVE_STREAM_IDLE_TIMEOUT', metavar: 'SECONDS',
     schema: Type.Number({ minimum: 0, maximum: 86400, default: 300 }),

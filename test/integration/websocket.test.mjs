@@ -3,6 +3,7 @@
 // threads, pinned sockets counting against a worker's --thread-concurrency, and a worker being
 // retired (reload) closing its sockets with 1001 after --graceful-timeout.
 import t from 'tap';
+import { availableParallelism } from 'node:os';
 import WebSocket from 'ws';
 import { captureLog, delay, fixture, portOf, serve, startServer, until } from '../helpers.mjs';
 
@@ -76,7 +77,10 @@ t.test('1,000 concurrent sockets across 4 worker threads', { timeout: 120000 }, 
   for (const s of socks) s.ws.send('whoami');
   await until(() => socks.every((s) => s.messages.length >= 1), 60000);
   const threads = new Set(socks.map((s) => s.messages[0]?.data.toString()));
-  t.equal(threads.size, 4, `sockets spread over ${[...threads].join(', ')}`);
+  // Dispatch packs requests onto the first workers (as many as the machine has cores), passing
+  // over those busy in a handler: at least that many serve sockets, at most the 4.
+  const least = Math.min(4, availableParallelism());
+  t.ok(threads.size >= least && threads.size <= 4, `sockets spread over ${[...threads].join(', ')}`);
   for (const [i, s] of socks.entries()) s.ws.send(`m${i}`);
   await until(() => socks.every((s) => s.messages.length >= 2), 60000);
   t.ok(socks.every((s, i) => s.messages[1].data.toString() === `m${i}`), 'each socket got its own echo');
