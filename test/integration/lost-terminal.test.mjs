@@ -78,10 +78,16 @@ async function afterLoss(t, { pid, port, file, hup, stop = 'SIGTERM' }) {
     t.equal(served, 20, 'it goes on serving, the app writing to its stdout and stderr');
   }
   if (!alive(pid)) return t.fail('the server ended by itself (a write error killed it)');
-  const before = cpuTicks(pid);
-  await new Promise((r) => setTimeout(r, 1000));
-  const ticks = cpuTicks(pid) - before;
-  t.ok(ticks < 5, `idle: ${ticks} clock ticks of CPU in 1 s (no write retried in a loop)`);
+  // A write retried in a loop keeps the process busy every second; the reload's worker starts
+  // and retirements (100-300 ms of CPU on Node 24, some still under way when v2 first answers)
+  // do not. So the quietest of up to five seconds counts.
+  let ticks = Infinity;
+  for (let i = 0; i < 5 && ticks >= 5; i++) {
+    const before = cpuTicks(pid);
+    await new Promise((r) => setTimeout(r, 1000));
+    ticks = Math.min(ticks, cpuTicks(pid) - before);
+  }
+  t.ok(ticks < 5, `idle: ${ticks} clock ticks of CPU in the quietest second (no write retried in a loop)`);
   const started = Date.now();
   process.kill(pid, stop);
   t.ok(await endsWithin(pid, 5000), `${stop} stopped it (${Date.now() - started} ms)`);
