@@ -369,7 +369,7 @@ export class Dispatcher {
     for (let i = 0; i < req.parts.length; i++) parts.push(req.parts[i]!);
     ex.parts = parts;
     ex.size = ex.conn.peer.length + req.size;
-    const key = this.keyOf!(ex.conn.socket.remoteAddress, req);
+    const key = this.keyOf!(ex.conn.socket.remoteAddress, ex.conn.trusted, req);
     ex.key = key !== null && key.length <= MAX_KEY_LENGTH ? key : null;
     // cookie: every response may set the cookie (a session regenerated); query: the key is handed
     // out in answer to a request that did not have one.

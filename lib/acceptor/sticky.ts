@@ -3,7 +3,8 @@
 // the key -> worker map and does the routing (./dispatcher.ts); see
 // docs/decisions/0018-sticky-routing.md.
 //
-// Keys: `ip` is the connection's peer address. `cookie:NAME` is the value of cookie NAME in the
+// Keys: `ip` is the connection's peer address, or, from a trusted proxy (--forwarded-allow-ips),
+// the last entry of X-Forwarded-For (the client address the app sees too). `cookie:NAME` is the value of cookie NAME in the
 // request's Cookie field, `query:NAME` the value of parameter NAME in its query string, both as
 // sent (not decoded). A request without the key is sent to any thread; the key its response
 // hands out is learnt: `cookie:NAME` from a Set-Cookie field of NAME (any response: a session
@@ -46,14 +47,19 @@ export function parseSticky(value: string): StickyMode | null {
   return kind === 'cookie' ? { kind, name } : { kind: 'query', name };
 }
 
-/** Reads a request's key: the peer address (ip mode), else the framed request. Null: no key. */
-export type KeyReader = (peer: string | undefined, req: FramedRequest) => string | null;
+/**
+ * Reads a request's key from the framed request, or (ip mode) the peer's address; `trusted`: the
+ * peer is a trusted proxy (its X-Forwarded-For names the client). Null: no key.
+ */
+export type KeyReader = (peer: string | undefined, trusted: boolean, req: FramedRequest) => string | null;
 
 export function keyReader(mode: StickyMode): KeyReader {
-  if (mode.kind === 'ip') return (peer) => peer ?? null;
+  if (mode.kind === 'ip') {
+    return (peer, trusted, req) => (trusted ? forwardedFor(req.parts[0]!.toString('latin1', 0, req.headEnd)) : null) ?? peer ?? null;
+  }
   const name = mode.name;
   if (mode.kind === 'query') {
-    return (_peer, req) => {
+    return (_peer, _trusted, req) => {
       const t = req.target;
       const q = t.indexOf('?');
       if (q < 0) return null;
@@ -61,7 +67,7 @@ export function keyReader(mode: StickyMode): KeyReader {
       return pairValue(t, q + 1, hash < 0 ? t.length : hash, name, '&');
     };
   }
-  return (_peer, req) => cookieOf(req.parts[0]!.toString('latin1', 0, req.headEnd), name);
+  return (_peer, _trusted, req) => cookieOf(req.parts[0]!.toString('latin1', 0, req.headEnd), name);
 }
 
 /** The value of cookie `name` in the Cookie field(s) of a request head, or null. */
@@ -78,6 +84,27 @@ export function cookieOf(head: string, name: string): string | null {
     pos = nl + 1;
   }
   return null;
+}
+
+/**
+ * The client address a trusted proxy gives in a request head (`head`, latin1): the last entry of
+ * the last X-Forwarded-For field (the one the proxy appended, as the worker reads it), or null.
+ */
+export function forwardedFor(head: string): string | null {
+  let found: string | null = null;
+  let pos = head.indexOf('\n') + 1; // past the request line
+  while (pos > 0 && pos < head.length) {
+    const nl = head.indexOf('\n', pos);
+    const end = nl < 0 ? head.length : head.charCodeAt(nl - 1) === 0x0d ? nl - 1 : nl;
+    if (fieldIs(head, pos, end, 'x-forwarded-for:')) {
+      const comma = head.lastIndexOf(',', end - 1);
+      const v = head.slice(comma < pos + 16 ? pos + 16 : comma + 1, end).trim();
+      if (v.length > 0 && v.length <= MAX_KEY_LENGTH) found = v;
+    }
+    if (nl < 0) break;
+    pos = nl + 1;
+  }
+  return found;
 }
 
 /** The value a Set-Cookie field of a response head (`head`, latin1) gives cookie `name`, or null (none, or emptied). */

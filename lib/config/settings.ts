@@ -252,8 +252,8 @@ export const SETTINGS = [
     doc: 'Sticky routing, for apps that keep per-client state in a thread\'s memory (express-session\'s ' +
       'memory store, socket.io\'s long-polling sessions): each request with a key goes to the thread ' +
       'its key was first sent to, for as long as that thread lives. `ip`: the key is the client\'s ' +
-      'address (the connection\'s peer: behind a proxy every client has the proxy\'s, so use a cookie ' +
-      'there). `cookie:NAME`: the value of cookie NAME (`cookie:connect.sid` for express-session); ' +
+      'address: the connection\'s peer, or for a peer in `--forwarded-allow-ips` the last entry of its ' +
+      '`X-Forwarded-For` (the address the app sees). `cookie:NAME`: the value of cookie NAME (`cookie:connect.sid` for express-session); ' +
       'the thread whose response sets the cookie (Set-Cookie) is the one its requests go to. ' +
       '`query:NAME`: the value of query parameter NAME (`query:sid` for socket.io); the thread whose ' +
       'response hands the value out as a JSON member `"NAME":"VALUE"` (engine.io\'s handshake) is the ' +

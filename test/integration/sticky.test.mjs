@@ -1,7 +1,8 @@
 // --sticky through real sockets, --threads 4: express-session's in-memory store keeps every
 // session of 200 concurrent clients with `cookie:connect.sid`; with `ip` a client's requests stay
 // on one thread, wait for it while it is blocked (those already in its ring are taken back and
-// come back to it, not to another thread), and move to another only when it is gone.
+// come back to it, not to another thread), and move to another only when it is gone; behind a
+// trusted proxy the client is the proxy's last X-Forwarded-For entry.
 import t from 'tap';
 import { fixture, parseResponses, rawExchange, runCli, startCli } from '../helpers.mjs';
 
@@ -40,7 +41,7 @@ t.test('express-session memory store, --sticky cookie:connect.sid: no session lo
   t.ok(threads.size > 1, `sessions spread over ${threads.size} threads`);
 });
 
-t.test('--sticky ip: one client, one thread; it waits for its blocked thread; moves when it is gone', { timeout: 60000 }, async (t) => {
+t.test('--sticky ip: one client, one thread; it waits for its blocked thread', { timeout: 60000 }, async (t) => {
   const s = await startCli(t, ['--bind', '127.0.0.1:0', '--threads', '4', '--sticky', 'ip', fixture('blocks.mjs')]);
   const thread = (r) => Number(r.text.split(' ')[1]);
   const first = await Promise.all(Array.from({ length: 40 }, () => get(s.port, '/')));
@@ -73,6 +74,20 @@ t.test('--sticky ip: a key moves to another thread when its thread is gone', { t
   const moved = thread(next[0]);
   t.not(moved, home, `moved to thread ${moved}`);
   t.same(new Set(next.map(thread)), new Set([moved]), 'and stays there');
+});
+
+t.test('--sticky ip behind a trusted proxy: the client is the last X-Forwarded-For entry', { timeout: 60000 }, async (t) => {
+  const s = await startCli(t, ['--bind', '127.0.0.1:0', '--threads', '4', '--sticky', 'ip', '--forwarded-allow-ips', '127.0.0.1', fixture('blocks.mjs')]);
+  const clients = Array.from({ length: 8 }, (_, i) => `203.0.113.${i + 1}`);
+  const seen = await Promise.all(clients.flatMap((ip) => Array.from({ length: 5 }, async () => {
+    const res = await fetch(`http://127.0.0.1:${s.port}/`, { headers: { 'x-forwarded-for': `198.51.100.7, ${ip}` } });
+    return { ip, thread: Number((await res.text()).split(' ')[1]) };
+  })));
+  const byClient = new Map();
+  for (const { ip, thread } of seen) byClient.set(ip, (byClient.get(ip) ?? new Set()).add(thread));
+  t.ok([...byClient.values()].every((threads) => threads.size === 1), 'each client\'s 5 requests on one thread');
+  const threads = new Set(seen.map((x) => x.thread));
+  t.ok(threads.size > 1, `the 8 clients behind one proxy address are on ${threads.size} threads`);
 });
 
 t.test('a bad --sticky is a one-line error naming the setting, exit 2', { timeout: 20000 }, async (t) => {

@@ -41,7 +41,7 @@ let nextId = 1;
 /** An exchange and the framed request that carries `cookie` (or none), from `peer`. */
 function request(d, { cookie = null, target = '/', peer = '10.0.0.1' } = {}) {
   const head = `GET ${target} HTTP/1.1\r\nHost: x\r\n${cookie === null ? '' : `Cookie: ${cookie}\r\n`}\r\n`;
-  const conn = { id: 1, gone: false, frameFlags: 0, peer: Buffer.alloc(0), socket: { remoteAddress: peer }, deliver() {}, respond() {} };
+  const conn = { id: 1, gone: false, frameFlags: 0, peer: Buffer.alloc(0), trusted: false, socket: { remoteAddress: peer }, deliver() {}, respond() {} };
   const ex = { id: nextId++, slot: -1, seq: -1, conn, parts: null, size: 0, keepAlive: true, last: false, key: null, learn: 0 };
   const buf = Buffer.from(head, 'latin1');
   d.submit(ex, { parts: [buf], size: buf.length, headEnd: buf.length, method: 'GET', target });
