@@ -468,6 +468,22 @@ export class Dispatcher {
     if (i > 0) h.pinned = i === q.length ? [] : q.slice(i);
   }
 
+  /**
+   * --sticky: requests pinned to a worker that is now retiring go to other workers at once, not at
+   * its next answer (a blocked worker may give none for long). The supervisor marks workers
+   * retiring itself, and calls this at each of its turns (every 100 ms at least).
+   */
+  unpinRetiring(): void {
+    if (this.keys === null) return;
+    let moved = false;
+    for (const h of this.workers) {
+      if (!h.retiring || h.pinned.length === 0) continue;
+      this.flushPinned(h);
+      moved = true;
+    }
+    if (moved) this.uncork();
+  }
+
   /** The response sink with --sticky on: learns the keys responses hand out, and frees pinned requests. */
   private responseSticky(h: WorkerHandle, flags: number, reqId: number, payload: Buffer): void {
     const ex = h.exchanges.get(reqId);
