@@ -12,6 +12,7 @@ import { Dispatcher } from './acceptor/dispatcher.js';
 import { proxyMatcher, type ProxyMatcher } from './acceptor/forwarded.js';
 import type { FramedRequest } from './acceptor/framer.js';
 import { statusResponse } from './acceptor/responses.js';
+import { parseSticky } from './acceptor/sticky.js';
 import { Operations } from './acceptor/operations.js';
 import type { MetricsSnapshot } from './acceptor/metrics.js';
 import type { StatusGauges } from './acceptor/status.js';
@@ -195,6 +196,7 @@ export class Server implements ConnectionHost {
     this.dispatcher = new Dispatcher(this.control, {
       limitConcurrency: config.limitConcurrency,
       threadConcurrency: config.threadConcurrency,
+      sticky: parseSticky(config.sticky),
     });
     this.ioHelper = new IoHelper(
       { jobs: config.jobs, jobsThreads: config.jobsThreads, jobsTimeout: config.jobsTimeout, logLevel: config.logLevel },

@@ -124,6 +124,10 @@ export class Exchange {
   pending: Buffer[] | null = null;
   /** The acceptor gave up on this exchange (its body was refused mid-stream): the worker's answer is dropped. */
   cancelled = false;
+  /** --sticky: the key that ties it to a worker thread (set by the dispatcher), or null. */
+  key: string | null = null;
+  /** --sticky: response bytes still to search for a key its worker hands out (0: none). */
+  learn = 0;
 
   constructor(id: number, conn: Connection) {
     this.id = id;

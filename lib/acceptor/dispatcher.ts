@@ -13,6 +13,16 @@
 // per event-loop turn (setImmediate), writing bytes to corked sockets and uncorking them at the
 // end of the turn (one writev per socket per turn). When a turn finds nothing it arms a single
 // Atomics.waitAsync on its doorbell, and workers ring the doorbell only while it sleeps.
+//
+// Sticky routing (--sticky, docs/decisions/0018-sticky-routing.md): a request with a key (the
+// client's address, a cookie, a query parameter: ./sticky.ts) goes to the worker its key was first
+// sent to, or learnt from (the key a worker handed out in a response), for as long as that worker
+// lives and is not retiring. When that worker cannot take it now (blocked, parked, full, being
+// revoked), it waits pinned to that worker (WorkerHandle.pinned), not in the shared queue; requests
+// taken back from a blocked worker come back to it the same way. Only a gone or retiring worker's
+// keys move, to another worker. Requests without a key, and new keys, are spread round-robin
+// (pickSpread): a key stays where it lands, so packing would tie every client to one thread. The
+// setting picks submit, place and the response sink at boot: with it off none of this runs.
 import { availableParallelism } from 'node:os';
 import { CLAIM_MASK, FL_CLOSE, FL_END, FL_KEEP_ALIVE, FL_LAST, T_ACK, T_CANCEL, T_REQUEST, T_RESPONSE, T_RETURN, WorkerState } from '../ring/layout.js';
 import { ring } from '../ring/ring.js';
@@ -21,6 +31,7 @@ import type { WorkerHandle } from '../supervisor/pool.js';
 import type { Connection, Exchange } from './connection.js';
 import type { FramedRequest } from './framer.js';
 import { statusResponse } from './responses.js';
+import { jsonMemberOf, keyReader, LEARN_QUERY_BYTES, MAX_KEY_LENGTH, setCookieOf, type KeyReader, type StickyMode } from './sticky.js';
 
 /** A handler running this long without returning counts as blocked for dispatch. */
 const BLOCKED_AFTER_MS = 2;
@@ -35,6 +46,9 @@ const PARK_HINT_MS = 1000;
  * CPU-bound handler of a few ms, must not grow the pool or have its queue moved.
  */
 const ELASTIC_BLOCKED_MS = 20;
+/** --sticky: keys remembered; past it the least recently used is forgotten (its next request lands anew). */
+const MAX_STICKY_KEYS = 100_000;
+const HEAD_END = Buffer.from('\r\n\r\n');
 
 export interface DispatcherOptions {
   limitConcurrency: number;
@@ -45,6 +59,8 @@ export interface DispatcherOptions {
    * each running the request path colder (see pickLeastLoaded).
    */
   activeWorkers?: number;
+  /** --sticky: how a request's key is read; null (off) leaves dispatch as it is. */
+  sticky?: StickyMode | null;
 }
 
 export class Dispatcher {
@@ -56,7 +72,7 @@ export class Dispatcher {
   /** The server is shutting down: every request sent from now on is its connection's last (FL_LAST). */
   closing = false;
   private readonly control: ControlBlock;
-  private readonly o: Required<DispatcherOptions>;
+  private readonly o: Required<Omit<DispatcherOptions, 'sticky'>>;
   private readonly workers: WorkerHandle[] = [];
   private waiting: Exchange[] = [];
   private corkedConns: Connection[] = [];
@@ -79,23 +95,67 @@ export class Dispatcher {
     this.turn();
   };
 
+  /** --sticky: the worker each key goes to, least recently used first (null: off). */
+  private readonly keys: Map<string, WorkerHandle> | null = null;
+  private readonly keyOf: KeyReader | null = null;
+  /** --sticky: how a response hands out a key (null: ip mode, nothing to learn). */
+  private readonly learner: ((payload: Buffer) => string | null) | null = null;
+  /** Whether a learnt key replaces the worker a key is tied to (cookie: the latest Set-Cookie wins). */
+  private readonly relearn: boolean = false;
+  /** Where pickSpread looks first. */
+  private spreadAt = 0;
+  /** Send an exchange to a worker, or say none can take it now (false): it then waits. */
+  private place: (ex: Exchange) => boolean = (ex) => {
+    const h = this.pick();
+    if (h === null) return false;
+    this.send(h, ex);
+    return true;
+  };
+
   constructor(control: ControlBlock, o: DispatcherOptions) {
     this.control = control;
-    this.o = { activeWorkers: availableParallelism(), ...o };
+    const { sticky, ...rest } = o;
+    this.o = { activeWorkers: availableParallelism(), ...rest };
     this.bell = control.i32;
+    if (sticky === undefined || sticky === null) return;
+    this.keys = new Map();
+    this.keyOf = keyReader(sticky);
+    if (sticky.kind === 'cookie') {
+      const name = sticky.name;
+      // The head only: up to its empty line (a response's first frame starts with it).
+      this.learner = (payload) => {
+        const end = payload.indexOf(HEAD_END);
+        return setCookieOf(payload.toString('latin1', 0, end < 0 ? Math.min(payload.length, LEARN_QUERY_BYTES) : end + 2), name);
+      };
+      this.relearn = true;
+    } else if (sticky.kind === 'query') {
+      const name = sticky.name;
+      this.learner = (payload) => jsonMemberOf(payload.length > LEARN_QUERY_BYTES ? payload.subarray(0, LEARN_QUERY_BYTES) : payload, name);
+    }
+    this.submit = this.submitSticky;
+    this.place = (ex) => this.placeSticky(ex);
   }
 
+  /** Requests waiting for a worker: in the shared queue, and pinned to their sticky worker. */
   get waitingCount(): number {
-    return this.waiting.length;
+    let n = this.waiting.length;
+    if (this.keys !== null) for (const h of this.workers) n += h.pinned.length;
+    return n;
   }
 
   /** A worker is ready: take work. */
   add(h: WorkerHandle): void {
-    h.sink = (type, flags, _connId, reqId, payload) => {
-      if (type === T_RESPONSE) this.response(h, flags, reqId, payload);
-      else if (type === T_RETURN) this.returned(h, reqId);
-      else if (type === T_ACK) this.acked(h, reqId, payload);
-    };
+    h.sink = this.keys === null
+      ? (type, flags, _connId, reqId, payload) => {
+        if (type === T_RESPONSE) this.response(h, flags, reqId, payload);
+        else if (type === T_RETURN) this.returned(h, reqId);
+        else if (type === T_ACK) this.acked(h, reqId, payload);
+      }
+      : (type, flags, _connId, reqId, payload) => {
+        if (type === T_RESPONSE) this.responseSticky(h, flags, reqId, payload);
+        else if (type === T_RETURN) this.returned(h, reqId);
+        else if (type === T_ACK) this.acked(h, reqId, payload);
+      };
     this.workers.push(h);
     this.flushWaiting();
   }
@@ -123,9 +183,24 @@ export class Dispatcher {
     h.overflow = [];
     this.outstanding -= h.outstanding;
     h.outstanding = 0;
+    const pinned = h.pinned;
+    h.pinned = [];
+    if (this.keys !== null) for (const [key, w] of this.keys) if (w === h) this.keys.delete(key);
     for (const ex of unsent) this.resubmit(ex);
+    // Pinned ones were never sent to it (they still count in `outstanding`): their keys move on.
+    for (const ex of pinned) this.replace(ex);
     this.uncork();
     return started;
+  }
+
+  /** Dispatch an exchange already counted in `outstanding` again (its sticky worker went away). */
+  private replace(ex: Exchange): void {
+    if (ex.conn.gone) this.outstanding--;
+    else if (!this.place(ex)) {
+      this.waiting.push(ex);
+      this.noteWait();
+    }
+    this.ensure();
   }
 
   /**
@@ -186,9 +261,7 @@ export class Dispatcher {
   private resubmit(ex: Exchange): void {
     if (ex.conn.gone) return;
     this.outstanding++;
-    const h = this.pick();
-    if (h !== null) this.send(h, ex);
-    else {
+    if (!this.place(ex)) {
       this.waiting.push(ex);
       this.noteWait();
     }
@@ -269,13 +342,21 @@ export class Dispatcher {
         this.take(h, ex);
         h.overflow = h.overflow.filter((o) => o !== ex);
       }
-    } else {
-      const i = this.waiting.indexOf(ex);
-      if (i < 0) return false;
-      this.waiting.splice(i, 1);
-      this.outstanding--;
-    }
+    } else if (!this.unqueue(ex)) return false;
     this.answer(ex, statusResponse(504, ex.close), ex.close);
+    return true;
+  }
+
+  /** Drop a request that waits for a worker (the shared queue, or pinned to its sticky worker). */
+  private unqueue(ex: Exchange): boolean {
+    let i = this.waiting.indexOf(ex);
+    if (i >= 0) this.waiting.splice(i, 1);
+    else {
+      const h = this.workers.find((w) => (i = w.pinned.indexOf(ex)) >= 0);
+      if (h === undefined) return false;
+      h.pinned.splice(i, 1);
+    }
+    this.outstanding--;
     return true;
   }
 
@@ -305,6 +386,150 @@ export class Dispatcher {
       this.noteWait();
     }
     this.ensure();
+  }
+
+  /** submit() with --sticky on: the request's key ties it to a worker (placeSticky). */
+  private submitSticky(ex: Exchange, req: FramedRequest): void {
+    if (this.outstanding >= this.o.limitConcurrency) {
+      ex.conn.respond(ex, statusResponse(503, false, 'Retry-After: 1\r\n'), false);
+      return;
+    }
+    this.outstanding++;
+    this.submitted++;
+    ex.method = req.method;
+    ex.target = req.target;
+    const parts = [ex.conn.peer];
+    for (let i = 0; i < req.parts.length; i++) parts.push(req.parts[i]!);
+    ex.parts = parts;
+    ex.size = ex.conn.peer.length + req.size;
+    const key = this.keyOf!(ex.conn.socket.remoteAddress, ex.conn.trusted, req);
+    ex.key = key !== null && key.length <= MAX_KEY_LENGTH ? key : null;
+    // cookie: every response may set the cookie (a session regenerated); query: the key is handed
+    // out in answer to a request that did not have one.
+    if (this.learner !== null && (this.relearn || ex.key === null)) ex.learn = this.relearn ? 1 : LEARN_QUERY_BYTES;
+    if (!this.place(ex)) {
+      this.waiting.push(ex);
+      this.noteWait();
+    }
+    this.ensure();
+  }
+
+  /**
+   * --sticky: send `ex` to the worker its key is tied to, or pin it there until that worker can
+   * take it; a key not seen yet, or whose worker is retiring, lands on pickSpread's worker and
+   * stays tied to it. False only when no worker can take a request that may go to any.
+   */
+  private placeSticky(ex: Exchange): boolean {
+    const key = ex.key;
+    const keys = this.keys!;
+    let h = key === null ? undefined : keys.get(key);
+    if (h !== undefined && h.retiring) {
+      keys.delete(key!);
+      h = undefined;
+    }
+    if (h === undefined) {
+      const to = this.pickSpread();
+      if (to === null) return false;
+      if (key !== null) this.bind(key, to);
+      this.send(to, ex);
+      return true;
+    }
+    keys.delete(key!); // most recently used last
+    keys.set(key!, h);
+    if (h.pinned.length === 0 && this.canTake(h)) this.send(h, ex);
+    else h.pinned.push(ex);
+    return true;
+  }
+
+  private bind(key: string, h: WorkerHandle): void {
+    const keys = this.keys!;
+    keys.delete(key);
+    keys.set(key, h);
+    if (keys.size > MAX_STICKY_KEYS) keys.delete(keys.keys().next().value!);
+  }
+
+  /**
+   * Whether `h` can run one more request soon, for a request that may go to no other worker: not
+   * retiring, draining or parked, no revoke under way, below --thread-concurrency, and not blocked
+   * in one synchronous handler (ELASTIC_BLOCKED_MS: past it, reclaim would take the request back).
+   */
+  private canTake(h: WorkerHandle): boolean {
+    if (h.retiring || h.revoking || h.outstanding >= this.o.threadConcurrency) return false;
+    const state = this.control.state(h.slot);
+    if (state === WorkerState.PARKED || state === WorkerState.DRAINING) return false;
+    return !(state === WorkerState.RUNNING && h.outstanding > 0 && this.control.runningFor(h.slot, epochNow()) >= ELASTIC_BLOCKED_MS);
+  }
+
+  /**
+   * --sticky: the next worker after the last one chosen that can take a request now (canTake,
+   * nothing pinned), the pool's own threads before elastic ones (these are retired when idle, and
+   * what a key left in their memory with them). Round-robin, not packing: see the file header.
+   */
+  private pickSpread(): WorkerHandle | null {
+    const workers = this.workers;
+    const n = workers.length;
+    for (let pass = 0; pass < 2; pass++) {
+      for (let k = 0; k < n; k++) {
+        const i = (this.spreadAt + k) % n;
+        const h = workers[i]!;
+        if (h.elastic !== (pass === 1) || h.pinned.length > 0 || !this.canTake(h)) continue;
+        this.spreadAt = i + 1;
+        return h;
+      }
+    }
+    return null;
+  }
+
+  /** --sticky: send what waits pinned to `h` while it can take it; if it is retiring, elsewhere. */
+  private flushPinned(h: WorkerHandle): void {
+    const q = h.pinned;
+    if (h.retiring) {
+      h.pinned = [];
+      for (const ex of q) this.replace(ex);
+      return;
+    }
+    let i = 0;
+    for (; i < q.length; i++) {
+      const ex = q[i]!;
+      if (ex.conn.gone) {
+        this.outstanding--;
+        continue;
+      }
+      if (!this.canTake(h)) break;
+      this.send(h, ex);
+    }
+    if (i > 0) h.pinned = i === q.length ? [] : q.slice(i);
+  }
+
+  /**
+   * --sticky: requests pinned to a worker that is now retiring go to other workers at once, not at
+   * its next answer (a blocked worker may give none for long). The supervisor marks workers
+   * retiring itself, and calls this at each of its turns (every 100 ms at least).
+   */
+  unpinRetiring(): void {
+    if (this.keys === null) return;
+    let moved = false;
+    for (const h of this.workers) {
+      if (!h.retiring || h.pinned.length === 0) continue;
+      this.flushPinned(h);
+      moved = true;
+    }
+    if (moved) this.uncork();
+  }
+
+  /** The response sink with --sticky on: learns the keys responses hand out, and frees pinned requests. */
+  private responseSticky(h: WorkerHandle, flags: number, reqId: number, payload: Buffer): void {
+    const ex = h.exchanges.get(reqId);
+    if (ex !== undefined && ex.learn > 0) {
+      const key = this.learner!(payload);
+      ex.learn = key !== null || (flags & FL_END) !== 0 ? 0 : Math.max(0, ex.learn - payload.length);
+      if (key !== null && !h.retiring) {
+        const was = this.keys!.get(key);
+        if (was === undefined || this.relearn || was.retiring) this.bind(key, h);
+      }
+    }
+    this.response(h, flags, reqId, payload);
+    if (h.pinned.length > 0 && (flags & FL_END) !== 0) this.flushPinned(h);
   }
 
   /** Called by connections that wrote in this turn: uncork them at the end of it. */
@@ -519,9 +744,7 @@ export class Dispatcher {
         this.outstanding--; // no answer can reach the client: drop it before it costs a worker anything
         continue;
       }
-      const h = this.pick();
-      if (h === null) break;
-      this.send(h, ex);
+      if (!this.place(ex)) break;
     }
     if (i > 0) this.waiting = i === q.length ? [] : q.slice(i);
   }
@@ -550,6 +773,10 @@ export class Dispatcher {
       if (h.overflow.length > 0) this.retryOverflow(h);
       // It skipped what was taken back (and rang): it may take requests again.
       if (h.revoking && h.requests.claimed() >= 0) h.revoking = false;
+      if (h.pinned.length > 0) {
+        this.flushPinned(h);
+        if (h.pinned.length > 0) unstarted = true; // sticky requests waiting for this worker: look again soon
+      }
       if (h.outstanding > 0 && !h.revoking && this.reclaim(h, now)) unstarted = true;
     }
     // Requests wait: a worker may take them now (it skipped what was taken back, the park hint

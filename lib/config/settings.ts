@@ -11,6 +11,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { KindGuard, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { allowIpsProblem } from '../acceptor/forwarded.js';
+import { stickyProblem } from '../acceptor/sticky.js';
 import { globProblem } from '../glob.js';
 import { ConfigError } from '../errors.js';
 
@@ -242,6 +243,27 @@ export const SETTINGS = [
     doc: 'The most requests accepted but not yet answered, across the server: those running on a ' +
       'worker plus those waiting for one. Past it a new request is answered at once with ' +
       '`503 Service Unavailable` (uvicorn\'s name for the same limit).',
+  }),
+  setting({
+    key: 'sticky', section: 'Concurrency', flag: '--sticky', env: 'GREENSERVE_STICKY', metavar: 'KEY',
+    schema: Type.String({ default: 'off' }),
+    allowed: 'off, ip, cookie:NAME or query:NAME',
+    help: 'send a client\'s requests to the same thread: off, ip, cookie:NAME or query:NAME',
+    doc: 'Sticky routing, for apps that keep per-client state in a thread\'s memory (express-session\'s ' +
+      'memory store, socket.io\'s long-polling sessions): each request with a key goes to the thread ' +
+      'its key was first sent to, for as long as that thread lives. `ip`: the key is the client\'s ' +
+      'address: the connection\'s peer, or for a peer in `--forwarded-allow-ips` the last entry of its ' +
+      '`X-Forwarded-For` (the address the app sees). `cookie:NAME`: the value of cookie NAME (`cookie:connect.sid` for express-session); ' +
+      'the thread whose response sets the cookie (Set-Cookie) is the one its requests go to. ' +
+      '`query:NAME`: the value of query parameter NAME (`query:sid` for socket.io); the thread whose ' +
+      'response hands the value out as a JSON member `"NAME":"VALUE"` (engine.io\'s handshake) is the ' +
+      'one. A request without its key, or with a key not seen yet, goes to the next thread that can ' +
+      'take it (round-robin, not packed on the first threads). A keyed request whose thread is busy ' +
+      'or blocked waits for that thread; only when the thread is gone (crashed, recycled, reloaded, ' +
+      'scaled down) do its keys move to another, and what the app kept in its memory is lost with it. ' +
+      'The 100 000 most recently used keys are remembered. `off` (the default) costs nothing per ' +
+      'request. See docs/per-thread-state.md and docs/decisions/0018-sticky-routing.md.',
+    check: stickyProblem,
   }),
   setting({
     key: 'jobs', section: 'Concurrency', flag: '--jobs', env: 'GREENSERVE_JOBS', metavar: 'JOB',

@@ -221,6 +221,7 @@ export class Arbiter {
     this.recycle(now);
     this.reap(now);
     this.manage(now);
+    this.dispatcher.unpinRetiring();
     this.elasticThreads.check(now);
     this.settleWaiters();
     this.noteFull(now);

@@ -116,6 +116,8 @@ export class WorkerHandle {
   readonly exchanges = new Map<number, Exchange>();
   /** Exchanges that did not fit in the request ring yet, in order. */
   overflow: Exchange[] = [];
+  /** --sticky: exchanges whose key ties them to this worker, waiting until it can take them, in order. */
+  pinned: Exchange[] = [];
   /** T_REQUEST frames written to its request ring (mod 2^31): with the ring's claim count, which of them it has not started. */
   sent = 0;
   /** The dispatcher took back its unstarted requests and waits for the worker to skip them (it gets no requests until then). */
