@@ -124,7 +124,7 @@ async function main(): Promise<void> {
 }
 
 /**
- * Exit 0 once the server has stopped; but a worker thread blocked in a native call (the error log
+ * Exit 0 once the server has stopped, after a last `stopped` record (written out first); but a worker thread blocked in a native call (the error log
  * has named it) would hold process.exit() until the call returns (node joins its threads at exit,
  * process.reallyExit too), for as long as that takes: the process ends itself with SIGKILL instead,
  * once the log is written out (docs/signals.md, "A worker blocked in a native call").
