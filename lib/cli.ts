@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // design: the `greenserve` command. Parse argv and environment once into a frozen Config, start
-// the server, print one banner line per address, and turn SIGTERM/SIGINT into a graceful close.
+// the server, print one banner line per address, and turn SIGTERM/SIGINT into a graceful close;
+// one line says when it has stopped.
 // Exit codes: 0 stopped cleanly, 1 a listener failed to start, 2 bad usage (a setting), 3 the app
 // did not load in a worker (WORKER_BOOT_ERROR, as gunicorn's 3); killed by its own SIGKILL when a
 // worker thread stuck in a native call outlived the stop (see exit()). Signals only enqueue events for
@@ -17,7 +18,7 @@ import { SETTINGS } from './config/settings.js';
 import { AppLoadError, ConfigError, GreenserveError } from './errors.js';
 import { DEMO_APP, prepareDemo, type DemoInfo } from './demo.js';
 import { serveConfig, SUPERVISOR_SIGNALS, type ServerHandle } from './index.js';
-import { closeLogger, createLogger, type Logger } from './log.js';
+import { closeLogger, createLogger, logsToTerminal, type Logger } from './log.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -93,7 +94,7 @@ async function main(): Promise<void> {
   if (config === null) return;
   let log: Logger;
   try {
-    log = createLogger(config.logLevel, {}, config.errorLog);
+    log = createLogger(config.logLevel, {}, config.errorLog, config.logFormat);
   } catch (err) {
     usageError((err as Error).message); // --error-log names a file that cannot be opened
   }
@@ -123,14 +124,18 @@ async function main(): Promise<void> {
 }
 
 /**
- * Exit 0 once the server has stopped; but a worker thread blocked in a native call (the error log
+ * Exit 0 once the server has stopped, after a last `stopped` record (written out first); but a worker thread blocked in a native call (the error log
  * has named it) would hold process.exit() until the call returns (node joins its threads at exit,
  * process.reallyExit too), for as long as that takes: the process ends itself with SIGKILL instead,
  * once the log is written out (docs/signals.md, "A worker blocked in a native call").
  */
 async function exit(log: Logger, handle: ServerHandle): Promise<void> {
   const stranded = handle.strandedThreads;
-  if (stranded === 0) process.exit(0);
+  if (stranded === 0) {
+    log.info('stopped');
+    await closeLogger(log);
+    process.exit(0);
+  }
   log.error({ threads: stranded }, `${stranded} worker thread(s) still blocked in a native call: ending the process with SIGKILL`);
   await closeLogger(log);
   process.kill(process.pid, 'SIGKILL');
@@ -139,7 +144,11 @@ async function exit(log: Logger, handle: ServerHandle): Promise<void> {
 
 /** The startup banner: one line per address, then the threads and the app as detected. */
 function banner(log: Logger, config: Config, handle: ServerHandle): void {
-  for (const a of handle.addresses) log.info({ address: a.url }, `listening on ${a.url}`);
+  // On a terminal, how to stop it (as uvicorn says it); not in a file or a pipe, where nobody can.
+  const hint = logsToTerminal(config.errorLog) ? ' (press Ctrl+C to quit)' : '';
+  handle.addresses.forEach((a, i) => {
+    log.info({ address: a.url }, `listening on ${a.url}${i === handle.addresses.length - 1 ? hint : ''}`);
+  });
   if (handle.metricsUrl !== null) log.info({ address: handle.metricsUrl }, `metrics on ${handle.metricsUrl}`);
   if (handle.statusUrl !== null) log.info({ address: handle.statusUrl }, `status dashboard on ${handle.statusUrl}`);
   const health = [config.healthPath, config.readyPath].filter((p) => p !== '');

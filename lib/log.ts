@@ -15,6 +15,10 @@
 // A worker finds its destination in workerData.errorLog (messages.ts WorkerLogInit) when this
 // module loads, before the app does; with --capture-output it then turns console calls into
 // records. Records written while the thread runs a request carry its id (request-context.ts).
+// Format (--log-format): pino writes JSON lines; in text mode each thread's destination is wrapped
+// in a TextDestination that turns each line into one for people (time, level, where, message, an
+// error's stack below it) before the same single write. The main thread decides (textFormat())
+// and tells the workers in WorkerLogInit.text, so every thread of a process writes the same format.
 // pino is loaded on first use (a synchronous require): a worker thread's own logger is a lazy
 // one that loads it only when a record at or above its level is written, so a worker that never
 // logs (the common case) starts without it: about 15 ms of CPU per worker start on this machine,
@@ -22,6 +26,7 @@
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { isatty } from 'node:tty';
 import { format, inspect, type InspectOptions } from 'node:util';
 import { isMainThread, threadId, workerData } from 'node:worker_threads';
 import type { DestinationStream, Logger } from 'pino';
@@ -106,7 +111,7 @@ const owned = new WeakMap<Logger, { dest: SonicBoom; file: string | null }>();
  * else a file, created with its directory; a file that cannot be opened is a ConfigError naming
  * errorLog). In a worker thread it writes to the thread's destination and `target` is ignored.
  */
-export function createLogger(level: string, bindings: Record<string, unknown> = {}, target = '-'): Logger {
+export function createLogger(level: string, bindings: Record<string, unknown> = {}, target = '-', format: LogFormat = 'json'): Logger {
   const base = { pid: process.pid, thread: threadId, ...bindings };
   if (!isMainThread) return lazyLogger(level, () => pino()({ level, base, mixin: requestIdMixin }, threadDestination()));
   const file = target === '-' ? null : target;
@@ -114,9 +119,22 @@ export function createLogger(level: string, bindings: Record<string, unknown> = 
   const dest = pino().destination({ dest: file ?? 2, sync: false, minLength: 0, mkdir: file !== null, append: true });
   if (file === null) giveUpWhenGone(dest, 'error log');
   else dest.on('error', (err: Error) => reportOnce('error log', err));
-  const log = pino()({ level, base }, dest);
+  const log = pino()({ level, base }, textFormat(format, target) ? new TextDestination(dest) : dest);
   owned.set(log, { dest, file });
   return log;
+}
+
+/** --log-format. */
+export type LogFormat = 'auto' | 'json' | 'text';
+
+/** Whether records for `target` (`-`: standard error, else a file) go to a terminal. */
+export function logsToTerminal(target: string): boolean {
+  return target === '-' && isatty(2);
+}
+
+/** Whether `format` means text for `target`: `auto` is text on a terminal only. */
+export function textFormat(format: LogFormat, target: string): boolean {
+  return format === 'text' || (format === 'auto' && logsToTerminal(target));
 }
 
 /** Reopen the file of a logger made by createLogger (SIGUSR1); anything else is left alone. */
@@ -278,6 +296,81 @@ class ReopeningDestination implements DestinationStream {
   }
 }
 
+// ── text format ────────────────────────────────────────────────────────────────────────────────
+
+const LEVEL_LABELS: Readonly<Record<number, string>> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** Fields a text line shows in its own way (or leaves out: pid and thread are the same on every line). */
+const SHOWN = new Set(['level', 'time', 'pid', 'thread', 'hostname', 'worker', 'name', 'requestId', 'msg', 'err', 'stack']);
+
+/** `time` (ms since the epoch) as local `YYYY-MM-DD HH:MM:SS.mmm`. */
+function localTime(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+}
+
+/** Lines below a record (a stack), indented by four spaces. */
+function indented(text: string): string {
+  return text.split('\n').map((l) => `\n    ${l}`).join('');
+}
+
+/**
+ * One pino JSON record as a line for people: `time LEVEL [worker N app request ID] message`, then
+ * an error's stack (or a `stack` field) on the lines below. The app's own records (those with a
+ * `name`: app, console) keep their other fields, as JSON after the message; greenserve's own
+ * messages say what their fields hold, but for the request a handler error was for (method and
+ * url follow the message). A line that is not a JSON object is passed on as it is.
+ */
+export function formatText(line: string): string {
+  let r: Record<string, unknown>;
+  try {
+    r = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return `${line}\n`;
+  }
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) return `${line}\n`;
+  const level = typeof r['level'] === 'number' ? LEVEL_LABELS[r['level']] ?? `LEVEL${r['level']}` : String(r['level'] ?? '');
+  const time = typeof r['time'] === 'number' ? localTime(r['time']) : '';
+  const where: string[] = [];
+  if (r['worker'] !== undefined) where.push(`worker ${String(r['worker'])}`);
+  if (typeof r['name'] === 'string') where.push(r['name']);
+  if (r['requestId'] !== undefined) where.push(`request ${String(r['requestId'])}`);
+  let text = `${time} ${level.padEnd(5)} ${where.length > 0 ? `[${where.join(' ')}] ` : ''}${typeof r['msg'] === 'string' ? r['msg'] : ''}`;
+  if (typeof r['name'] === 'string') {
+    const rest = Object.fromEntries(Object.entries(r).filter(([k]) => !SHOWN.has(k)));
+    if (Object.keys(rest).length > 0) text += ` ${JSON.stringify(rest)}`;
+  } else if (typeof r['method'] === 'string' && typeof r['url'] === 'string') text += `: ${r['method']} ${r['url']}`;
+  const err = r['err'] as { stack?: unknown; message?: unknown } | undefined;
+  if (typeof err === 'object' && err !== null) {
+    const stack = typeof err.stack === 'string' ? err.stack : typeof err.message === 'string' ? err.message : '';
+    if (stack !== '') text += indented(stack);
+  }
+  if (typeof r['stack'] === 'string' && r['stack'] !== '') text += indented(r['stack']);
+  return `${text}\n`;
+}
+
+/** A destination that writes each pino record as text (formatText), in one write as before. */
+class TextDestination implements DestinationStream {
+  private readonly inner: DestinationStream;
+
+  constructor(inner: DestinationStream) {
+    this.inner = inner;
+  }
+
+  write(chunk: string): void {
+    // pino writes one record per call; split anyway, so that no record is left as JSON.
+    const lines = chunk.split('\n');
+    let out = '';
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i]!;
+      if (l !== '') out += formatText(l);
+      else if (i < lines.length - 1) out += '\n';
+    }
+    if (out !== '') this.inner.write(out);
+  }
+}
+
 let threadDest: DestinationStream | null = null;
 
 /** This worker thread's destination, opened on first use. */
@@ -288,7 +381,8 @@ function threadDestination(): DestinationStream {
   const boom = pino().destination({ dest: file ?? 2, sync: true, minLength: 0, mkdir: file !== null, append: true });
   if (file === null) giveUpWhenGone(boom, 'error log');
   else boom.on('error', (err: Error) => reportOnce('error log', err));
-  threadDest = file === null ? boom : new ReopeningDestination(boom, threadInit!.log.reopen);
+  const dest = file === null ? boom : new ReopeningDestination(boom, threadInit!.log.reopen);
+  threadDest = threadInit?.log.text === true ? new TextDestination(dest) : dest;
   return threadDest;
 }
 

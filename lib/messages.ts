@@ -62,6 +62,8 @@ export interface WorkerLogInit {
   reopen: SharedArrayBuffer;
   /** --capture-output: console calls become log records. */
   captureOutput: boolean;
+  /** Write records as text, not JSON (--log-format, as the main thread resolved `auto`). */
+  text?: boolean;
 }
 
 

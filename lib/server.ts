@@ -20,7 +20,7 @@ import { readWorkers } from './acceptor/status-workers.js';
 import { loadTls } from './acceptor/tls.js';
 import { parseBind, type BindAddress, type Config } from './config/resolve.js';
 import { AppLoadError } from './errors.js';
-import { bumpReopenCounter, closeLogger, createLogger, createReopenCounter, reopenLogger, type Logger } from './log.js';
+import { bumpReopenCounter, closeLogger, createLogger, createReopenCounter, reopenLogger, textFormat, type Logger } from './log.js';
 import { startDevReload, type DevReload } from './dev-reload.js';
 import { ControlBlock, createControlBuffer } from './ring/control.js';
 import { CONTROL_SLOTS, WORKER_STATE_NAMES, WorkerState } from './ring/layout.js';
@@ -162,7 +162,7 @@ export class Server implements ConnectionHost {
 
   constructor(config: Config, log?: Logger) {
     this.config = config;
-    this.ownLog = log === undefined ? createLogger(config.logLevel, {}, config.errorLog) : null;
+    this.ownLog = log === undefined ? createLogger(config.logLevel, {}, config.errorLog, config.logFormat) : null;
     this.log = log ?? this.ownLog!;
     this.descriptors = new DescriptorWatch(this.log);
     this.tls = loadTls(config); // reads the files: a bad one stops the server before any worker starts
@@ -216,7 +216,12 @@ export class Server implements ConnectionHost {
         threadConcurrency: config.threadConcurrency,
         timeoutMs: config.timeout * 1000,
         logLevel: config.logLevel,
-        errorLog: { target: config.errorLog, reopen: this.logReopen, captureOutput: config.captureOutput },
+        errorLog: {
+          target: config.errorLog,
+          reopen: this.logReopen,
+          captureOutput: config.captureOutput,
+          text: textFormat(config.logFormat, config.errorLog),
+        },
         serverHeader: config.serverHeader,
         requestIdHeader: config.requestIdHeader.toLowerCase(),
         bootTimeoutMs: config.bootTimeout * 1000,

@@ -412,6 +412,12 @@ export class Connection implements FramerHandler {
       this.destroy();
       return;
     }
+    if (ex.out !== null) {
+      // Part of its response came from its worker but waits behind earlier responses: none of it
+      // reached the client, so the status replaces it whole instead of following it.
+      for (const b of ex.out) this.heldBytes -= b.length;
+      ex.out = null;
+    }
     ex.close = ex.close || close;
     this.deliver(ex, bytes, true, ex.close);
   }

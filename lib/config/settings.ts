@@ -59,6 +59,7 @@ const CORES = Math.min(1024, Math.max(1, availableParallelism()));
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const INTERFACES = ['auto', 'node', 'fetch'] as const;
 const ACCESS_LOG_FORMATS = ['json', 'combined'] as const;
+const LOG_FORMATS = ['auto', 'json', 'text'] as const;
 
 export const SETTINGS = [
   setting({
@@ -545,6 +546,18 @@ export const SETTINGS = [
       'appends to that file (its directory is created; SIGUSR1 reopens it, for logrotate). Every ' +
       'thread writes whole lines, so lines from different threads never mix. See docs/logging.md.',
     check: (v) => (String(v).includes('\0') ? 'must not contain NUL' : null),
+  }),
+  setting({
+    key: 'logFormat', section: 'Logging', flag: '--log-format', env: 'GREENSERVE_LOG_FORMAT', metavar: 'FORMAT',
+    schema: Type.Union(LOG_FORMATS.map((s) => Type.Literal(s)), { default: 'auto' }),
+    help: 'how log records are written: auto (text on a terminal, else json), json or text',
+    doc: 'How the records of `errorLog` are written. `json`: one pino JSON object per line, for log ' +
+      'collectors. `text`: one line per record for people to read, `time LEVEL [worker N] message`, ' +
+      'with an error\'s stack on the lines after it (greenserve\'s other JSON fields are left out; ' +
+      'those of the app\'s records follow the message). `auto` writes text when `errorLog` is ' +
+      'standard error and standard error is a terminal, and json otherwise (a pipe, a file, a ' +
+      'service manager), as uvicorn and gunicorn do. On a terminal the last listening line ends with ' +
+      '"(press Ctrl+C to quit)". See docs/logging.md.',
   }),
   setting({
     key: 'captureOutput', section: 'Logging', flag: '--capture-output', env: 'GREENSERVE_CAPTURE_OUTPUT',

@@ -11,7 +11,8 @@
 // enough workers of the current generation are ready, then it is marked retiring (the dispatcher
 // sends it nothing more), finishes what it has, and is stopped. A worker that is killed or dies
 // is settled: the requests it had started are answered (504 for the one past its deadline, 502
-// for the others, 503 when a drain ran out of time); those it never read are sent elsewhere.
+// for the others, 503 when a drain ran out of time) unless their response was under way (the
+// connection is cut; a WebSocket is told "going away"); those it never read go elsewhere.
 //
 // Before a timeout or unresponsive kill, the stuck worker's call frames are taken through the
 // inspector (./inspect.ts), and the app's onTimeout hook runs in it: the client has its 504 and
@@ -329,8 +330,20 @@ export class Arbiter {
     const owed = this.dispatcher.remove(h);
     if (reason === 'stopped' && owed.length === 0) return;
     const status = reason === 'stopped' || reason === 'graceful-timeout' ? 503 : 502;
-    const requests = owed.map((ex) => describe(ex, ex.id === cur ? ranMs : undefined));
-    const what = owed.length === 0 ? 'no request in flight' : `${owed.length} request(s) in flight get ${status}: ${requests.map((r) => r.text).join('; ')}`;
+    // What each client gets (Connection.respond): the status while nothing of its response has
+    // gone to the socket; a response under way is cut off, and a WebSocket is told "going away".
+    const requests = owed.map((ex) => {
+      const r = describe(ex, ex.id === cur ? ranMs : undefined);
+      const outcome = ex.tunnel ? 'going-away' : ex.streamed ? 'cut' : status;
+      return { text: r.text, outcome, data: { ...r.data, outcome } };
+    });
+    const list = (outcome: number | string): string[] => requests.filter((r) => r.outcome === outcome).map((r) => r.text);
+    const groups = [
+      { items: list(status), say: `request(s) in flight get ${status}` },
+      { items: list('cut'), say: 'request(s) whose response had started: connection cut' },
+      { items: list('going-away'), say: 'WebSocket(s) closed as going away' },
+    ].filter((g) => g.items.length > 0);
+    const what = owed.length === 0 ? 'no request in flight' : groups.map((g) => `${g.items.length} ${g.say}: ${g.items.join('; ')}`).join('; ');
     this.log.error(
       { err, code: WorkerCrashedError.code, reason, slot: h.slot, thread: h.threadId, requests: requests.map((r) => r.data) },
       `worker ${h.slot} ${reason}: ${what}`,

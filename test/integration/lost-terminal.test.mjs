@@ -97,8 +97,9 @@ t.test('a closed terminal: SIGHUP reloads, logging gives up quietly, SIGTERM sti
   const file = path.join(dir, 'pty-version.txt');
   writeFileSync(file, 'v1');
   // script(1) runs the command as the session leader of a new pty; its output comes to us. The
-  // access log goes to the terminal too (stdout).
-  const command = [process.execPath, cliPath, '--bind', '127.0.0.1:0', '--threads', '1', '--access-log', '-', fixture('versioned.mjs')]
+  // access log goes to the terminal too (stdout). JSON records, not the terminal's text, to read
+  // the server's pid from the banner.
+  const command = [process.execPath, cliPath, '--bind', '127.0.0.1:0', '--threads', '1', '--log-format', 'json', '--access-log', '-', fixture('versioned.mjs')]
     .map((a) => `'${a}'`).join(' ');
   const term = spawn('script', ['-q', '-f', '-e', '-c', `exec ${command}`, '/dev/null'], { env: { ...process.env, GS_VERSION_FILE: file }, stdio: ['pipe', 'pipe', 'ignore'] });
   let pid = 0;
