@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { fixture, parseResponses, portOf, rawExchange, serve, startServer, until, captureLog } from '../helpers.mjs';
+import { channel, fixture, parseResponses, portOf, rawExchange, serve, startServer, until, captureLog } from '../helpers.mjs';
 
 async function get(h, path) {
   const res = await fetch(new URL(path, h.url), { signal: AbortSignal.timeout(15000) });
@@ -187,8 +187,12 @@ t.test('an event loop stuck outside any request is found by the heartbeat', { ti
   const { serve } = await import('../helpers.mjs');
   const h = await serve({ app: fixture('hangs.mjs'), bind: ['127.0.0.1:0'], threads: 1, maxThreads: 1, timeout: 1, logLevel: 'silent', env: {} }, log);
   t.teardown(() => h.close());
-  const first = await get(h, '/stuck-later');
+  const ch = channel(t, `stuck-${process.pid}`);
+  const first = await get(h, `/stuck-later?ch=stuck-${process.pid}`);
   t.equal(first.status, 200, 'the request itself is answered');
+  // Handshake: the thread is in its stuck timer before the next request is sent (a response is
+  // published as soon as its handler returns, so without it the thread could run /ok first).
+  await ch.wait((m) => m.stuck !== undefined, 5000);
   const started = Date.now();
   // Dispatched to the stuck worker (it looks idle); it never reads it; the supervisor kills the
   // worker for its silent heartbeat and sends the request to the replacement.
