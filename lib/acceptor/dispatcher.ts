@@ -367,18 +367,7 @@ export class Dispatcher {
   }
 
   submit(ex: Exchange, req: FramedRequest): void {
-    if (this.outstanding >= this.o.limitConcurrency) {
-      ex.conn.respond(ex, statusResponse(503, false, 'Retry-After: 1\r\n'), false);
-      return;
-    }
-    this.outstanding++;
-    this.submitted++;
-    ex.method = req.method;
-    ex.target = req.target;
-    const parts = [ex.conn.peer];
-    for (let i = 0; i < req.parts.length; i++) parts.push(req.parts[i]!);
-    ex.parts = parts;
-    ex.size = ex.conn.peer.length + req.size;
+    if (!this.admit(ex, req)) return;
     const h = this.pick();
     if (h !== null) this.send(h, ex);
     else {
@@ -388,11 +377,14 @@ export class Dispatcher {
     this.ensure();
   }
 
-  /** submit() with --sticky on: the request's key ties it to a worker (placeSticky). */
-  private submitSticky(ex: Exchange, req: FramedRequest): void {
+  /**
+   * Count a new request in, with the bytes its frame will carry (the peer prefix, then the
+   * request); past --limit-concurrency it gets an immediate 503 instead (false).
+   */
+  private admit(ex: Exchange, req: FramedRequest): boolean {
     if (this.outstanding >= this.o.limitConcurrency) {
       ex.conn.respond(ex, statusResponse(503, false, 'Retry-After: 1\r\n'), false);
-      return;
+      return false;
     }
     this.outstanding++;
     this.submitted++;
@@ -402,6 +394,12 @@ export class Dispatcher {
     for (let i = 0; i < req.parts.length; i++) parts.push(req.parts[i]!);
     ex.parts = parts;
     ex.size = ex.conn.peer.length + req.size;
+    return true;
+  }
+
+  /** submit() with --sticky on: the request's key ties it to a worker (placeSticky). */
+  private submitSticky(ex: Exchange, req: FramedRequest): void {
+    if (!this.admit(ex, req)) return;
     const key = this.keyOf!(ex.conn.socket.remoteAddress, ex.conn.trusted, req);
     ex.key = key !== null && key.length <= MAX_KEY_LENGTH ? key : null;
     // cookie: every response may set the cookie (a session regenerated); query: the key is handed
