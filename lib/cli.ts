@@ -115,7 +115,7 @@ async function main(): Promise<void> {
   // node pipes through this thread, node's own warnings) is dropped, rather than an unhandled
   // 'error' event that would end the server. greenserve's own logs give up by themselves (log.ts).
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
-  // STYLE rule 5: a handler only enqueues; the supervisor's loop acts (a second TERM/INT: at once).
+  // A signal handler only enqueues; the supervisor's loop acts (a second TERM/INT: at once).
   for (const signal of SUPERVISOR_SIGNALS) process.on(signal, () => handle.signal(signal));
   // logrotate: reopen the access log file (installing a listener also stops node from starting
   // its inspector on SIGUSR1).

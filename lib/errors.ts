@@ -1,4 +1,4 @@
-// Errors with stable codes (STYLE rule 3). Every error greenserve raises is a GreenserveError
+// Errors with stable codes. Every error greenserve raises is a GreenserveError
 // subclass with a `code` (`GS_ERR_...`) and, where HTTP applies, a `statusCode`. Errors cross
 // threads as plain data (errorToData) and are rebuilt on the other side (errorFromData); match on
 // `code`, never `instanceof`. docs/errors.md lists every code; test/unit/errors.test.mjs checks

@@ -231,7 +231,7 @@ export class Server implements ConnectionHost {
       },
       this.control,
       {
-        // Pool events only enqueue (STYLE rule 5): the arbiter's loop handles them.
+        // Pool events only enqueue: the arbiter's loop handles them.
         ready: (handle) => this.arbiter.enqueue({ type: 'ready', handle }),
         bootFailed: (handle, error) => this.arbiter.enqueue({ type: 'boot-failed', handle, error }),
         exited: (handle, reason, error) => {

@@ -1,4 +1,4 @@
-// design: entry of the I/O helper thread (DESIGN §1, §5): an ordinary event-loop thread, started
+// design: entry of the I/O helper thread: an ordinary event-loop thread, started
 // once per server by lib/supervisor/io-helper.ts (never the acceptor), that performs the async work
 // behind the blocking shims. Each request worker has its own shim port here; an operation's reply
 // is posted on that port, then the worker's S_REPLY word is bumped and notified (in that order: see

@@ -1,4 +1,4 @@
-// design: the parking mechanism of the blocking shims (DESIGN §5). A shim call in a request worker
+// design: the parking mechanism of the blocking shims. A shim call in a request worker
 // publishes PARKED in its control-block line (the acceptor then dispatches elsewhere), posts the
 // operation to the I/O helper thread on the worker's own shim port, and sleeps in Atomics.wait on
 // its SHIM SIGNAL word (always with a timeout). The helper posts the reply, then bumps the word;

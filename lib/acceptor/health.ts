@@ -1,6 +1,6 @@
 // design: liveness and readiness answered by the acceptor itself (--health-path, --ready-path).
 // The server swaps its submit for one that compares the framed target with the two paths only
-// when either is set, so with both off the request path does no work for them (STYLE rule 8).
+// when either is set, so with both off the request path does no work for them (a disabled feature costs nothing per request).
 // The answer goes through Connection.respond, so it is written in order with the other responses
 // on the connection, and it never touches a worker: it stays fast while every worker is busy.
 import type { Exchange } from './connection.js';

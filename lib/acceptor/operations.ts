@@ -3,7 +3,7 @@
 // with request ids, metrics (--metrics-bind) and the status dashboard (--status-bind). Each is
 // decided once, at construction: with all of them off the server keeps its plain submit and opens
 // plain Connections, so the request path
-// does no work at all for them (STYLE rule 8). With any on, submit is wrapped once and
+// does no work at all for them (a disabled feature costs nothing per request). With any on, submit is wrapped once and
 // connections are ObservedConnections.
 import type { Socket } from 'node:net';
 import type { Config } from '../config/resolve.js';

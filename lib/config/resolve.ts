@@ -1,4 +1,4 @@
-// Resolves configuration once (STYLE rule 2): defaults < config file (--config) < GREENSERVE_* env
+// Resolves configuration once: defaults < config file (--config) < GREENSERVE_* env
 // < CLI flags < library options. Every value is validated against its entry in settings.ts, the result is deep-frozen and
 // passed down; nothing else reads process.env or argv. Unknown keys are errors that name the key
 // and the closest valid one. Every error is a ConfigError with a one-line message.

@@ -1,4 +1,4 @@
-// The settings table (STYLE rule 1: one setting, one entry). Each entry holds the key, CLI flag,
+// The settings table (one setting, one entry). Each entry holds the key, CLI flag,
 // env name, TypeBox schema (type, default, bounds), one-line help and longer doc. The CLI parser,
 // env and option validation, the Config type, `--help` and docs/settings.md are generated from it
 // (resolve.ts, help.ts, settings-doc.ts). To add a setting, add an entry here, rebuild, and run

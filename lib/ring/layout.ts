@@ -213,7 +213,7 @@ export const WORKER_STATE_NAMES = ['starting', 'idle', 'running', 'parked', 'dra
 //      shim port is posted on the worker's broker port first, then S_HELPER_GEN and S_REPLY are
 //      incremented (and S_REPLY notified), so a worker parked on the old helper wakes and fails its
 //      call, and its next call picks up the new port.
-//    - Only the worker waits on this buffer (STYLE rule 6: only workers call Atomics.wait).
+//    - Only the worker waits on this buffer (only workers ever call Atomics.wait).
 export const S_REPLY = 0;
 export const S_HELPER_GEN = 1;
 export const SHIM_SIGNAL_BYTES = 64;

@@ -1,4 +1,4 @@
-// design: the supervisor (gunicorn's arbiter), on the acceptor thread. STYLE rule 5: a queue and a
+// design: the supervisor (gunicorn's arbiter), on the acceptor thread. A queue and a
 // loop. Signals, library calls and worker events (ready, boot failure, exit) only enqueue; one
 // loop (run) handles the queue in order, then does its verbs on what the workers publish in the
 // control block: murder (a handler past --timeout, a heartbeat that stopped), recycle

@@ -1,4 +1,4 @@
-// design: the elastic-threads policy (DESIGN §4), driven by the supervisor's loop (./arbiter.ts).
+// design: the elastic-threads policy, driven by the supervisor's loop (./arbiter.ts).
 // While requests wait because workers are blocked (parked in a shim, or in a long synchronous
 // handler: Dispatcher.saturated), add workers up to --max-threads: first the pre-warmed spare,
 // ready at once, then new ones. New workers boot ELASTIC_BOOTING at a time, the next as soon as
@@ -72,7 +72,7 @@ export interface ElasticHost {
 
 export class ElasticThreads {
   /**
-   * The pre-warmed spare (DESIGN §4): a started worker with the app loaded that is given no
+   * The pre-warmed spare: a started worker with the app loaded that is given no
    * requests until every worker is blocked, then joins at once; null while there is none.
    */
   spare: WorkerHandle | null = null;

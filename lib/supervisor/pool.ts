@@ -504,7 +504,7 @@ function firstLine(text: string | undefined): string {
   return (text ?? 'unknown error').split('\n', 1)[0]!;
 }
 
-/** A boot error as the worker's ready() rejected with it: plain ErrorData (STYLE rule 3). */
+/** A boot error as the worker's ready() rejected with it: plain ErrorData (errors cross threads as plain data). */
 function bootError(data: unknown): Error {
   if (typeof data === 'object' && data !== null && typeof (data as ErrorData).code === 'string') return errorFromData(data as ErrorData);
   return new WorkerCrashedError(`worker failed to start: ${String((data as Error | null)?.message ?? data)}`);

@@ -1,4 +1,4 @@
-// design: the worker's end of the control plane (DESIGN §8: comlink, never the request path). The
+// design: the worker's end of the control plane (comlink, never the request path). The
 // worker exposes a WorkerApi with comlink on its own control port, separate from the ring spill
 // ports and the shim ports: the supervisor awaits ready() (it rejects with the boot error as
 // plain data), asks report() for stats, calls drain() on a worker it retires, and close() (the
@@ -55,7 +55,7 @@ export class WorkerControlPlane implements WorkerApi {
     this.settleBoot.resolve(ready);
   }
 
-  /** The app did not load: ready() rejects with the error as plain data (STYLE rule 3). */
+  /** The app did not load: ready() rejects with the error as plain data (errors cross threads as plain data). */
   bootFailed(err: unknown): void {
     this.settleBoot.reject(errorToData(err));
   }
