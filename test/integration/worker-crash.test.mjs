@@ -13,6 +13,17 @@ async function get(h, path) {
 
 
 
+/** A raw connection to `port` that keeps what it reads: { s, got() (latin1 text so far), closed }. */
+async function rawClient(t, port) {
+  const s = await connect(port);
+  t.teardown(() => s.destroy());
+  let text = '';
+  const closed = new Promise((resolve) => s.on('close', resolve));
+  s.on('data', (c) => (text += c.toString('latin1')));
+  s.on('error', () => {});
+  return { s, got: () => text, closed };
+}
+
 t.test('a worker that crashes outside any handler: 502 for its request in flight, then it is replaced', { timeout: 20000 }, async (t) => {
   const { log, lines } = captureLog();
   const h = await serve({ app: fixture('crashes.mjs'), bind: ['127.0.0.1:0'], threads: 1, maxThreads: 1, logLevel: 'silent', env: {} }, log);
@@ -32,19 +43,14 @@ t.test('a worker that crashes mid-response: that connection is cut, and the line
   const { log, lines } = captureLog();
   const h = await serve({ app: fixture('crashes.mjs'), bind: ['127.0.0.1:0'], threads: 1, maxThreads: 1, logLevel: 'silent', env: {} }, log);
   t.teardown(() => h.close());
-  const s = await connect(portOf(h));
-  t.teardown(() => s.destroy());
-  let got = '';
-  const closed = new Promise((resolve) => s.on('close', resolve));
-  s.on('data', (c) => (got += c.toString('latin1')));
-  s.on('error', () => {});
+  const { s, got, closed } = await rawClient(t, portOf(h));
   s.write('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
-  t.ok(await until(() => got.includes('partial'), 5000), 'its first chunk reached the client');
+  t.ok(await until(() => got().includes('partial'), 5000), 'its first chunk reached the client');
   // Then the worker dies (after /stream is counted as hanging): /crash in flight too.
   t.equal((await fetch(new URL('/crash?after=1', h.url))).status, 502, 'the request whose response had not begun gets 502');
   await closed;
-  t.match(got, /^HTTP\/1\.1 200 /, 'the stream began as a 200');
-  t.notMatch(got, /502|0\r\n\r\n$/, 'and was cut: no status line inside it, no last chunk');
+  t.match(got(), /^HTTP\/1\.1 200 /, 'the stream began as a 200');
+  t.notMatch(got(), /502|0\r\n\r\n$/, 'and was cut: no status line inside it, no last chunk');
   const line = lines.find((l) => l.reason === 'crashed');
   t.match(line?.msg, /^worker \d+ crashed: 1 request\(s\) in flight get 502: GET \/crash\?after=1 \(request \d+\)[^;]*; 1 request\(s\) whose response had started: connection cut: GET \/stream \(request \d+\)$/);
   t.same(line?.requests.map((r) => [r.path, r.outcome]).sort(), [['/crash?after=1', 502], ['/stream', 'cut']], 'each request with what its client got');
@@ -57,20 +63,15 @@ t.test('a worker that dies while its partial response waits behind an earlier on
   const ch = channel(t, 'held-crash');
   const h = await serve({ app: fixture('held-crash.mjs'), bind: ['127.0.0.1:0'], threads: 2, maxThreads: 2, threadConcurrency: 1, logLevel: 'silent', env: {} }, log);
   t.teardown(() => h.close());
-  const s = await connect(portOf(h));
-  t.teardown(() => s.destroy());
-  let got = '';
-  const closed = new Promise((resolve) => s.on('close', resolve));
-  s.on('data', (c) => (got += c.toString('latin1')));
-  s.on('error', () => {});
+  const { s, got, closed } = await rawClient(t, portOf(h));
   s.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /partial HTTP/1.1\r\nHost: x\r\n\r\n');
   await ch.wait((e) => e.key === 'first' && e.op === 'running');
   t.ok(await until(() => lines.some((l) => l.reason === 'crashed'), 10000), 'the worker of /partial died');
   ch.next('first');
   await closed;
   // (Checked first: parseResponses cannot find its way through a 502 inside a chunked body.)
-  if (!t.notMatch(got, /partial/, 'nothing of the response that was cut short', { got })) return;
-  t.same(parseResponses(got).map((r) => r.status), [200, 502], '/first\'s 200, then a 502 for /partial');
+  if (!t.notMatch(got(), /partial/, 'nothing of the response that was cut short', { got: got() })) return;
+  t.same(parseResponses(got()).map((r) => r.status), [200, 502], '/first\'s 200, then a 502 for /partial');
   t.match(lines.find((l) => l.reason === 'crashed')?.msg, /: 1 request\(s\) in flight get 502: GET \/partial \(request \d+\)/);
 });
 
