@@ -24,7 +24,9 @@
 // ends when the body does; the Fetch adapter streams `request.body` from it. A response that
 // finishes before its body was all read leaves that socket's parser mid-body: the socket is
 // dropped, not reused (the acceptor discards the rest of the body).
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { channel } from 'node:diagnostics_channel';
+import http, { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { Throttle, type Logger } from '../log.js';
 import { RequestContext, requestContext } from '../request-context.js';
 import { FL_ABORT, FL_CLOSE, FL_END, FL_LAST, FL_REQUEST_ID, FL_TLS, FL_TRUSTED_PROXY, PEER_BODY_STREAM, T_ACK, T_CANCEL, T_CREDIT, T_DATA, T_REQUEST, T_RESPONSE, T_RETURN } from '../ring/layout.js';
@@ -32,6 +34,7 @@ import { ring, type Doorbell, type RingWriter } from '../ring/ring.js';
 import type { WorkerControl } from '../ring/control.js';
 import type { Listener, UpgradeListener } from './app.js';
 import { applyForwarded } from './forwarded.js';
+import { readHead, type Head } from './head.js';
 import { VirtualSocket, type VirtualSocketOwner } from './vsocket.js';
 
 export interface RunnerOptions {
@@ -93,6 +96,61 @@ function lastOn(socket: VirtualSocket, res: ServerResponse): boolean {
   return (res as unknown as { _last?: boolean })._last === true || socket.requests > 1;
 }
 
+/** node's diagnostics channels for server requests, published for direct requests as node:http does. */
+const requestStart = channel('http.server.request.start');
+const responseFinish = channel('http.server.response.finish');
+
+/** node internals a direct request sets, as node's parser and server do. */
+interface ReqInternals {
+  _addHeaderLines(raw: string[], n: number): void;
+  _dumped: boolean;
+}
+interface ResInternals {
+  _keepAliveTimeout: number;
+}
+
+/** ServerResponse with the options node's server passes (its type declares only `req`). */
+const Response = ServerResponse as unknown as new (req: IncomingMessage, options: object) => ServerResponse;
+
+function noop(): void {}
+
+/** node's `emitCloseNT` for a finished response. */
+function emitClose(res: ServerResponse): void {
+  const r = res as unknown as { _closed: boolean; destroyed: boolean };
+  if (r._closed) return;
+  r.destroyed = true;
+  r._closed = true;
+  res.emit('close');
+}
+
+/**
+ * node's flag for a response whose write() returned false. Its server forwards the socket's
+ * 'drain' to such a response (`socketOnDrain`); a direct request's socket does the same. Found by
+ * name on a response; where a node version lacks it, every request goes through node's parser.
+ */
+const kNeedDrain = Object.getOwnPropertySymbols(new ServerResponse(new IncomingMessage(null as unknown as Socket))).find((k) => k.description === 'kNeedDrain');
+
+/** Newer node versions (`req.signal`): a finished request's signal is detached from its socket. */
+const kDetachAbortSignal = Object.getOwnPropertySymbols(IncomingMessage.prototype).find((k) => k.description === 'kDetachAbortSignal');
+
+function drainToResponse(this: VirtualSocket): void {
+  const msg = (this as unknown as { _httpMessage: (ServerResponse & Record<symbol, boolean>) | null })._httpMessage;
+  if (msg && !msg.finished && msg[kNeedDrain!]) {
+    msg[kNeedDrain!] = false;
+    msg.emit('drain');
+  }
+}
+
+/** A direct request's socket closed before its response finished: node's `abortIncoming`. */
+function abortOnClose(this: VirtualSocket): void {
+  const req = this.req;
+  if (req === null) return;
+  this.req = null;
+  const err = new Error('aborted') as NodeJS.ErrnoException;
+  err.code = 'ECONNRESET';
+  req.destroy(err);
+}
+
 /** Heartbeat period while responses outlive their handlers (well under any useful --timeout). */
 const STREAM_BEAT_MS = 100;
 
@@ -152,30 +210,42 @@ export class Runner implements VirtualSocketOwner {
   /** Ring frame entry point. */
   frame(type: number, flags: number, connId: number, reqId: number, payload: Buffer): void {
     if (type !== T_REQUEST) return this.signal(type, reqId, payload);
-    const socket = this.idle.pop() ?? this.newSocket();
+    const off = 3 + (payload[2]! & ~PEER_BODY_STREAM);
+    const upload = (payload[2]! & PEER_BODY_STREAM) !== 0;
+    let end = payload.length;
+    let requestId: string | null = null;
+    if ((flags & FL_REQUEST_ID) !== 0) {
+      // The frame ends with the request id, then its length in one byte (observe.ts).
+      const n = payload[end - 1]!;
+      requestId = payload.toString('latin1', end - 1 - n, end - 1);
+      end -= n + 1;
+    }
+    const head = upload || kNeedDrain === undefined ? null : readHead(payload, off, end, this.o.maxHeaderSize);
+    const socket = head !== null ? (this.lightIdle.pop() ?? this.newLightSocket()) : (this.idle.pop() ?? this.newSocket());
     socket.reqId = reqId;
     socket.connId = connId;
     socket.requests = 0;
     socket.unacked = 0;
-    const off = this.peer(socket, payload);
+    this.peer(socket, payload, off);
     socket.encrypted = (flags & FL_TLS) !== 0;
     socket.proxied = (flags & FL_TRUSTED_PROXY) !== 0;
     socket.last = (flags & FL_LAST) !== 0;
-    let end = payload.length;
-    if ((flags & FL_REQUEST_ID) !== 0) {
-      // The frame ends with the request id, then its length in one byte (observe.ts).
-      const n = payload[end - 1]!;
-      socket.requestId = payload.toString('latin1', end - 1 - n, end - 1);
-      end -= n + 1;
-    }
+    socket.requestId = requestId;
     this.inflight++;
     this.o.control.setInflight(this.inflight);
     const carried: Carried = { socket, req: null };
-    // Set before the push, so that the app (the Fetch adapter) can tell a streamed body.
-    socket.upload = (payload[2]! & PEER_BODY_STREAM) !== 0;
     this.current = carried;
+    if (head !== null) {
+      this.direct(socket, head, payload, end);
+      this.current = null;
+      this.afterRun();
+      return;
+    }
+    // Set before the push, so that the app (the Fetch adapter) can tell a streamed body.
+    socket.upload = upload;
     socket.push(off === 0 && end === payload.length ? payload : payload.subarray(off, end));
     this.current = null;
+    this.afterRun();
     if (socket.upload && carried.req !== null) return this.uploadStarts(socket, reqId);
     // The push parses synchronously (the socket is flowing); a request that is not complete now
     // means node's parser wants bytes the acceptor did not frame. Checked again next turn to be
@@ -184,6 +254,73 @@ export class Runner implements VirtualSocketOwner {
       this.unverified.push(carried);
       this.scheduleTurn();
     }
+  }
+
+  /**
+   * Direct requests: build `req` and `res` from the head the worker read (head.ts), as node's
+   * parser and http server would (`parserOnHeadersComplete`, `parserOnIncoming`, `resOnFinish` in
+   * node's lib/_http_common.js and lib/_http_server.js), run the app, then hand `req` its body and
+   * its end, in the order node's parser does: the handler's synchronous run sees an incomplete
+   * `req`, exactly as under node:http.
+   */
+  private direct(socket: VirtualSocket, head: Head, payload: Buffer, end: number): void {
+    const req = new IncomingMessage(socket as unknown as Socket);
+    req.httpVersionMajor = 1;
+    req.httpVersionMinor = head.minor;
+    req.httpVersion = head.minor === 1 ? '1.1' : '1.0';
+    req.url = head.url;
+    (req as unknown as { upgrade: boolean }).upgrade = false;
+    (req as unknown as ReqInternals)._addHeaderLines(head.raw, head.raw.length);
+    req.method = head.method;
+    const server = this.server;
+    const res = new Response(req, {
+      highWaterMark: socket.writableHighWaterMark,
+      rejectNonStandardBodyWrites: (server as unknown as { rejectNonStandardBodyWrites?: boolean }).rejectNonStandardBodyWrites,
+    });
+    (res as unknown as ResInternals)._keepAliveTimeout = server.keepAliveTimeout;
+    res.shouldKeepAlive = head.keepAlive;
+    if (requestStart.hasSubscribers) requestStart.publish({ request: req, response: res, socket, server });
+    res.assignSocket(socket as unknown as Socket);
+    socket.req = req;
+    res.on('finish', () => this.directFinished(req, res, socket));
+    this.request(req, res);
+    // What node's parser does after the head: the body (unless the request was dumped), then the end.
+    if (head.bodyStart < end && !(req as unknown as ReqInternals)._dumped) req.push(payload.subarray(head.bodyStart, end));
+    req.complete = true;
+    req.push(null);
+  }
+
+  /** node's `resOnFinish` for a direct request: the socket is free for the next one. */
+  private directFinished(req: IncomingMessage, res: ServerResponse, socket: VirtualSocket): void {
+    if (responseFinish.hasSubscribers) responseFinish.publish({ request: req, response: res, socket, server: this.server });
+    socket.req = null;
+    if (kDetachAbortSignal !== undefined) (req as unknown as Record<symbol, () => void>)[kDetachAbortSignal]!();
+    const r = req as unknown as { _consuming: boolean; _readableState: { resumeScheduled: boolean }; _dump(): void };
+    if (!r._consuming && !r._readableState.resumeScheduled) r._dump();
+    res.detachSocket(socket as unknown as Socket);
+    process.nextTick(emitClose, res);
+  }
+
+  /** Sockets for direct requests: no parser, no http server listeners (see direct()). */
+  private readonly lightIdle: VirtualSocket[] = [];
+
+  private newLightSocket(): VirtualSocket {
+    const socket = new VirtualSocket(this);
+    socket.light = true;
+    (socket as unknown as { server: http.Server }).server = this.server;
+    // node's server socket: an error is the connection's end (gone() aborts the request), and a
+    // close while a request is open aborts it ('aborted', then 'close' on req and res).
+    socket.on('error', noop);
+    socket.on('close', abortOnClose);
+    socket.on('drain', drainToResponse);
+    return socket;
+  }
+
+  /** The handler's synchronous run is over: a turn only if a response still has bytes to publish. */
+  private afterRun(): void {
+    const p = this.partials;
+    while (p.length > 0 && p[p.length - 1]!.outLen === 0) p.pop();
+    if (p.length > 0) this.scheduleTurn();
   }
 
   private current: Carried | null = null;
@@ -302,12 +439,14 @@ export class Runner implements VirtualSocketOwner {
 
   pending(socket: VirtualSocket): void {
     this.partials.push(socket);
-    this.scheduleTurn();
+    // Inside a frame's run, afterRun() decides: most responses are published when the handler returns.
+    if (this.current === null) this.scheduleTurn();
   }
 
   gone(socket: VirtualSocket): void {
-    const i = this.idle.indexOf(socket);
-    if (i >= 0) this.idle.splice(i, 1);
+    const list = socket.light ? this.lightIdle : this.idle;
+    const i = list.indexOf(socket);
+    if (i >= 0) list.splice(i, 1);
     if (socket.reqId === 0) return;
     // node ends the socket from its own 'finish' listener when the response said close; that
     // runs before ours, so a finished response is a normal end here, anything else an abort.
@@ -323,20 +462,17 @@ export class Runner implements VirtualSocketOwner {
     return socket;
   }
 
-  /** Read the peer prefix (u16 port, u8 address length, address) and return the request's offset. */
-  private peer(socket: VirtualSocket, payload: Buffer): number {
-    const port = payload.readUInt16LE(0);
-    const n = payload[2]! & ~PEER_BODY_STREAM;
-    if (n !== 0) {
-      socket.remoteAddress = payload.toString('latin1', 3, 3 + n);
+  /** Read the peer prefix (u16 port, u8 address length, address) that ends at `off`. */
+  private peer(socket: VirtualSocket, payload: Buffer, off: number): void {
+    if (off > 3) {
+      socket.remoteAddress = payload.toString('latin1', 3, off);
       socket.remoteFamily = socket.remoteAddress.includes(':') ? 'IPv6' : 'IPv4';
     } else {
       // A unix socket: no address (sockets are reused, so a stale one must not show through).
       socket.remoteAddress = undefined;
       socket.remoteFamily = undefined;
     }
-    socket.remotePort = port;
-    return 3 + n;
+    socket.remotePort = payload.readUInt16LE(0);
   }
 
   private request(req: IncomingMessage, res: ServerResponse, listener: Listener = this.o.listener): void {
@@ -418,7 +554,7 @@ export class Runner implements VirtualSocketOwner {
       // Published when its handler returned (endedInHandler): only the socket is left to recycle.
       socket.settled = 0;
       if (lastOn(socket, res)) socket.destroy();
-      else if (socket.alive) this.idle.push(socket);
+      else if (socket.alive) (socket.light ? this.lightIdle : this.idle).push(socket);
       return;
     }
     if (socket.reqId !== reqId) return;
@@ -427,7 +563,7 @@ export class Runner implements VirtualSocketOwner {
     const midBody = socket.upload && !(res as unknown as { req: IncomingMessage }).req.complete;
     this.complete(socket, last ? FL_END | FL_CLOSE : FL_END);
     if (last || midBody) socket.destroy();
-    else if (socket.alive) this.idle.push(socket);
+    else if (socket.alive) (socket.light ? this.lightIdle : this.idle).push(socket);
   }
 
   private clientError(err: NodeJS.ErrnoException, socket: VirtualSocket): void {

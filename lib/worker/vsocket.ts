@@ -24,7 +24,7 @@
 // does not read); pieces pushed meanwhile wait in this socket's readable buffer. Only bytes that
 // left it (its 'data' events: what the parser took) are acknowledged, so an app that does not read
 // stops the client's upload at the acceptor's window, and the worker holds about that much.
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
 import { RESPONSE_WINDOW, STREAM_FRAME } from '../ring/layout.js';
 
@@ -56,6 +56,10 @@ export class VirtualSocket extends Duplex {
   last = false;
   /** The response now being written on this socket. */
   res: ServerResponse | null = null;
+  /** A socket for direct requests (no node parser on it; see Runner.direct). */
+  light = false;
+  /** The direct request now open on this socket, until its response finished (aborted if the socket closes first). */
+  req: IncomingMessage | null = null;
   out: Buffer[] = [];
   outLen = 0;
   alive = true;
