@@ -20,7 +20,7 @@ import { readWorkers } from './acceptor/status-workers.js';
 import { loadTls } from './acceptor/tls.js';
 import { parseBind, type BindAddress, type Config } from './config/resolve.js';
 import { AppLoadError } from './errors.js';
-import { bumpReopenCounter, closeLogger, createLogger, createReopenCounter, reopenLogger, textFormat, type Logger } from './log.js';
+import { bumpReopenCounter, closeLogger, createLogger, createReopenCounter, reopenLogger, textFormat, Throttle, type Logger } from './log.js';
 import { startDevReload, type DevReload } from './dev-reload.js';
 import { ControlBlock, createControlBuffer } from './ring/control.js';
 import { CONTROL_SLOTS, WORKER_STATE_NAMES, WorkerState } from './ring/layout.js';
@@ -90,6 +90,8 @@ const SWEEP_MS = 1000;
 const IDLE_CLOSE_MS = 250;
 /** How often the drain looks for idle connections to close. */
 const DRAIN_TICK_MS = 50;
+/** At the --connections cap, how often the idle connections are looked for again once those found are used up. */
+const RECLAIM_SCAN_MS = 50;
 
 export function appUrlOf(app: string): string {
   if (/^(file|data|node):/.test(app)) return app;
@@ -140,6 +142,14 @@ export class Server implements ConnectionHost {
   private readonly connections = new Set<Connection>();
   /** Accepted sockets waiting for a slot under --connections (accept is paused for them). */
   private held: net.Socket[] = [];
+  /** Idle connections closed to admit held sockets, whose close has not come yet. */
+  private reclaiming = 0;
+  /** Idle connections found by the last scan at the cap, the longest idle last. */
+  private idleOrder: Connection[] = [];
+  private idleScanAt = -Infinity;
+  /** Connections closed at the cap since the last warning about it, and its rate limit. */
+  private reclaimedTotal = 0;
+  private readonly reclaimLog = new Throttle();
   private readonly connOptions: ConnectionOptions;
   private nextConnId = 1;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -190,6 +200,7 @@ export class Server implements ConnectionHost {
       frameFlags: this.ops.frameFlags,
       streamIdleMs: config.streamIdleTimeout * 1000,
       responseTimeoutMs: config.responseTimeout * 1000,
+      sendTimeoutMs: config.sendTimeout * 1000,
     };
     this.stopped = new Promise((resolve) => (this.markStopped = resolve));
     this.control = new ControlBlock(createControlBuffer(CONTROL_SLOTS));
@@ -453,6 +464,7 @@ export class Server implements ConnectionHost {
 
   closed(conn: Connection): void {
     this.connections.delete(conn);
+    if (conn.reclaimed) this.reclaiming--;
     this.admitHeld();
     if (this.onIdleConnections !== null && this.connections.size === 0) this.onIdleConnections();
   }
@@ -491,9 +503,13 @@ export class Server implements ConnectionHost {
       return;
     }
     if (this.connections.size >= this.config.connections) {
-      // At the cap: hold the socket unread (like a listen backlog) until a connection closes.
+      // At the cap: hold the socket unread (like a listen backlog) until a connection closes, and
+      // close an idle one for it if there is one.
       if (this.held.length >= this.config.backlog) socket.destroy();
-      else this.held.push(socket);
+      else {
+        this.held.push(socket);
+        this.reclaimIdle();
+      }
       return;
     }
     this.open(socket);
@@ -508,6 +524,44 @@ export class Server implements ConnectionHost {
     const id = this.nextConnId;
     this.nextConnId = (this.nextConnId + 1) >>> 0 || 1;
     this.connections.add(this.ops.connection(id, socket, this.connOptions, this));
+  }
+
+  /**
+   * At the --connections cap with sockets held: close the longest-idle connections (no request in
+   * progress, none owed, nothing left to write: keep-alive ones, and new ones that have sent
+   * nothing yet), one for each held socket not already promised a place; each one's close admits
+   * a held socket (closed() → admitHeld). Idle connections are looked for at most every
+   * RECLAIM_SCAN_MS, oldest first, so a flood of new connections costs one pass over them per scan.
+   */
+  private reclaimIdle(): void {
+    let want = this.held.length - this.reclaiming;
+    if (want <= 0 || this.closing !== null) return;
+    const now = performance.now();
+    if (this.idleOrder.length === 0 && now - this.idleScanAt >= RECLAIM_SCAN_MS) {
+      this.idleScanAt = now;
+      for (const c of this.connections) if (c.idle && !c.reclaimed) this.idleOrder.push(c);
+      this.idleOrder.sort((a, b) => b.lastActive - a.lastActive); // the longest idle last: pop() takes it
+    }
+    let closed = 0;
+    while (want > 0 && this.idleOrder.length > 0) {
+      const c = this.idleOrder.pop()!;
+      if (c.destroyed || c.reclaimed || !c.idle) continue;
+      c.reclaimed = true;
+      this.reclaiming++;
+      want--;
+      closed++;
+      c.destroy();
+    }
+    if (closed === 0) return;
+    this.reclaimedTotal += closed;
+    const heldBack = this.reclaimLog.take(now);
+    if (heldBack === null) return;
+    const n = this.reclaimedTotal;
+    this.reclaimedTotal = 0;
+    this.log.warn(
+      { connections: this.config.connections, closed: n },
+      `--connections ${this.config.connections} reached: closed ${n} idle connection(s) to admit new ones (at most one such line a minute)`,
+    );
   }
 
   private admitHeld(): void {
@@ -525,13 +579,16 @@ export class Server implements ConnectionHost {
     const now = (this.clock = performance.now());
     this.descriptors.check(now, this.connections.size);
     const limit = this.config.keepAlive * 1000;
+    // A connection that has sent no request yet waits --header-timeout from accept, not --keep-alive.
+    const first = this.config.headerTimeout * 1000;
     for (const conn of this.connections) {
       if (conn.idle) {
-        if (now - conn.lastActive >= limit) conn.destroy();
+        if (now - conn.lastActive >= (conn.fresh ? first : limit)) conn.destroy();
       } else {
         conn.checkTimeouts(now);
       }
     }
+    if (this.held.length > 0) this.reclaimIdle();
   }
 
   private maxHeadBytes(): number {

@@ -58,6 +58,8 @@ export interface ConnectionOptions {
   streamIdleMs: number;
   /** ms a request may wait for its response to begin (from when it was received whole) before it gets 504; 0 = off. */
   responseTimeoutMs: number;
+  /** ms the client may take none of the response bytes waiting for it before the connection closes; 0 = off. */
+  sendTimeoutMs: number;
 }
 
 export interface ConnectionHost {
@@ -128,6 +130,8 @@ export class Exchange {
   key: string | null = null;
   /** --sticky: response bytes still to search for a key its worker hands out (0: none). */
   learn = 0;
+  /** Its handler ended the response and only bytes for the client remain: no longer counted against its worker (set by the dispatcher). */
+  freed = false;
 
   constructor(id: number, conn: Connection) {
     this.id = id;
@@ -163,6 +167,14 @@ export class Connection implements FramerHandler {
   /** The socket closed. */
   destroyed = false;
   /**
+   * The client half-closed (its FIN came): every request of it that a worker runs is sent
+   * T_CANCEL right after it (the dispatcher), so what its handler does not answer at once is
+   * cancelled rather than kept for a client that may be gone.
+   */
+  halfClosed = false;
+  /** Closed by the server to admit a new connection at the --connections cap (server.ts). */
+  reclaimed = false;
+  /**
    * No response can reach the client any more: the connection ended (end(): our FIN went out) or
    * closed. Its requests not sent to a worker yet are dropped (the dispatcher checks this).
    */
@@ -185,6 +197,13 @@ export class Connection implements FramerHandler {
   private requests = 0;
   /** Clock time at which the request now being received (incomplete) began. */
   private partialSince = 0;
+  /** A request was framed on this connection (until then --header-timeout counts from accept). */
+  private used = false;
+  /** --send-timeout: clock time since which the client has taken none of the bytes waiting for it (0: none wait). */
+  private sendSince = 0;
+  /** The socket's buffered bytes and libuv's write queue at the last check: less now means the client took some. */
+  private sendPending = 0;
+  private sendQueued = 0;
   private readonly opts: ConnectionOptions;
   isCorked = false;
   /** The exchange whose body the framer is streaming now (onBody), or null. */
@@ -217,31 +236,42 @@ export class Connection implements FramerHandler {
     socket.on('data', this.onData);
     socket.on('drain', () => {
       this.writeBlocked = false;
+      this.sendSince = 0;
       const head = this.queue[0];
       if (head !== undefined && head.credit > 0) this.grant(head);
       this.updateReading();
     });
-    // The client half-closed (sent FIN): answer what it sent, then close our side too.
+    // The client half-closed (sent FIN). It may be gone (close() sends the same FIN as
+    // shutdown(SHUT_WR)), so nothing is kept running for it: what it sent is still framed and
+    // run, and what the handlers answer at once is written, in order; a request still waiting for
+    // its answer is cancelled (decision 0023), and the connection closes after the responses.
     socket.on('end', () => {
       if (this.tunnel !== null) {
         this.host.toWorker(this.tunnel, T_DATA, EMPTY); // half-close reaches the worker's socket
         return;
       }
       this.ending = true;
+      this.halfClosed = true;
       if (this.queue.length === 0) this.endOrFrame();
       // A client that hangs up during a streamed response has gone, not half-closed: its
       // handler hears of it (T_CANCEL at close) instead of streaming on to nobody. So does one
       // that hangs up in the middle of an upload: that body can never be complete.
       else if (this.queue[0]!.streamed || this.upload !== null) this.destroy();
+      else this.cancelWritten();
     });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.onClose());
     socket.resume();
   }
 
-  /** No request in progress and none owed: safe to close for idleness or shutdown. */
+  /** No request in progress, none owed, and every response byte handed to the kernel: safe to close for idleness or shutdown. */
   get idle(): boolean {
-    return this.queue.length === 0 && this.framer.buffered === 0;
+    return this.queue.length === 0 && this.framer.buffered === 0 && this.socket.writableLength === 0;
+  }
+
+  /** No request has been framed on it yet: its wait for one is --header-timeout's, counted from accept, not --keep-alive's. */
+  get fresh(): boolean {
+    return !this.used;
   }
 
   /** Requests owed a response on this connection. */
@@ -251,6 +281,7 @@ export class Connection implements FramerHandler {
 
   onRequest(req: FramedRequest): void {
     if (this.noMore) return;
+    this.used = true;
     const ex = new Exchange(newExchangeId(), this);
     ex.keepAlive = req.keepAlive;
     ex.close = !req.keepAlive;
@@ -332,6 +363,8 @@ export class Connection implements FramerHandler {
       return;
     }
     ex.upload = ex.upload === UP_WAIT_END ? UP_END : UP_OPEN;
+    // Half-closed: the T_CANCEL that followed its request (the dispatcher) ends it; no body goes.
+    if (this.halfClosed) return;
     if (pending !== null) for (let i = 0; i < pending.length; i++) this.host.toWorker(ex, T_DATA, pending[i]!);
   }
 
@@ -501,6 +534,10 @@ export class Connection implements FramerHandler {
    * once a second by the server's sweep). Only while we read: a paused connection is not slow.
    */
   checkTimeouts(now: number): void {
+    if (this.opts.sendTimeoutMs > 0 && this.sendStalled(now)) {
+      this.destroy(); // --send-timeout: the client took nothing of what waits for it
+      return;
+    }
     if (this.opts.responseTimeoutMs > 0 && this.queue.length > 0) this.checkResponses(now);
     const head = this.queue[0];
     if (head !== undefined && head.streamed && this.opts.streamIdleMs > 0 && now - this.lastActive > this.opts.streamIdleMs) {
@@ -516,6 +553,24 @@ export class Connection implements FramerHandler {
     if (this.framer.inHead) return this.onError(408, 'header timeout');
     const rate = this.opts.minBodyRate;
     if (rate > 0 && (held * 1000) / elapsed < rate) this.onError(408, 'body too slow');
+  }
+
+  /**
+   * --send-timeout: whether bytes have waited in the socket for the client for that long with none
+   * of them taken. Taken: the socket's buffer (what node holds) or libuv's write queue (the part
+   * of a write the kernel has not accepted) shrank since the last check, or 'drain' came.
+   */
+  private sendStalled(now: number): boolean {
+    const pending = this.socket.writableLength;
+    if (pending === 0) {
+      this.sendSince = 0;
+      return false;
+    }
+    const queued = writeQueueSize(this.socket);
+    if (this.sendSince === 0 || pending < this.sendPending || queued < this.sendQueued) this.sendSince = now;
+    this.sendPending = pending;
+    this.sendQueued = queued;
+    return now - this.sendSince > this.opts.sendTimeoutMs;
   }
 
   /**
@@ -611,7 +666,10 @@ export class Connection implements FramerHandler {
       this.socket.cork();
       this.host.corked(this);
     }
-    if (!this.socket.write(data)) this.writeBlocked = true;
+    if (!this.socket.write(data)) {
+      this.writeBlocked = true;
+      if (this.sendSince === 0) this.sendSince = this.host.clock; // --send-timeout counts from here
+    }
   }
 
   private end(): void {
@@ -682,6 +740,18 @@ export class Connection implements FramerHandler {
     this.host.closed(this);
   }
 
+  /**
+   * The client half-closed: exchanges already written to a worker's ring get T_CANCEL now (it
+   * follows their request there); those not written yet get it when they are (the dispatcher).
+   */
+  private cancelWritten(): void {
+    const q = this.queue;
+    for (let i = 0; i < q.length; i++) {
+      const ex = q[i]!;
+      if (!ex.done && ex.slot >= 0 && ex.seq >= 0 && ex.upload !== UP_WAIT && ex.upload !== UP_WAIT_END) this.host.streamSignal(ex, T_CANCEL, 0);
+    }
+  }
+
   /** Cancel (T_CANCEL) every exchange of the queue that a worker has and has not answered yet. */
   private cancelOwed(): void {
     const q = this.queue;
@@ -708,6 +778,13 @@ const GOING_AWAY = Buffer.from([0x88, 0x02, 0x03, 0xe9]);
 /** RFC 9110 §9.2.1 safe methods. */
 function isSafe(method: string): boolean {
   return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || method === 'TRACE';
+}
+
+/** Bytes of a write that libuv still holds for the kernel (it shrinks as the client reads); 0 where the handle does not say. */
+function writeQueueSize(socket: Socket): number {
+  const handle = (socket as unknown as { _handle?: { writeQueueSize?: unknown } | null })._handle;
+  const n = handle?.writeQueueSize;
+  return typeof n === 'number' ? n : 0;
 }
 
 function peerPrefix(socket: Socket): Buffer {

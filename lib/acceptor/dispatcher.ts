@@ -24,7 +24,7 @@
 // (pickSpread): a key stays where it lands, so packing would tie every client to one thread. The
 // setting picks submit, place and the response sink at boot: with it off none of this runs.
 import { availableParallelism } from 'node:os';
-import { CLAIM_MASK, FL_CLOSE, FL_END, FL_KEEP_ALIVE, FL_LAST, T_ACK, T_CANCEL, T_REQUEST, T_RESPONSE, T_RETURN, WorkerState } from '../ring/layout.js';
+import { CLAIM_MASK, FL_CLOSE, FL_END, FL_ENDED, FL_KEEP_ALIVE, FL_LAST, T_ACK, T_CANCEL, T_REQUEST, T_RESPONSE, T_RETURN, WorkerState } from '../ring/layout.js';
 import { ring } from '../ring/ring.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
 import type { WorkerHandle } from '../supervisor/pool.js';
@@ -66,6 +66,8 @@ export interface DispatcherOptions {
 export class Dispatcher {
   /** Requests accepted and not yet answered (in flight + waiting). */
   outstanding = 0;
+  /** Responses their handlers ended whose bytes still come from a worker (freed: not in `outstanding`); the pump runs for them too. */
+  private finishing = 0;
   /** Requests accepted so far, and answered by a worker so far: the supervisor derives rates from them (elastic threads). */
   submitted = 0;
   completed = 0;
@@ -176,6 +178,7 @@ export class Dispatcher {
     const unsent: Exchange[] = [...h.overflow];
     const started: Exchange[] = [];
     for (const ex of h.exchanges.values()) {
+      if (ex.freed) this.finishing--;
       if (ex.seq >= 0 && unclaimed(ex.seq, claimed, h.sent)) unsent.push(ex);
       else if (!h.overflow.includes(ex)) started.push(ex);
     }
@@ -274,6 +277,10 @@ export class Dispatcher {
    */
   take(h: WorkerHandle, ex: Exchange): void {
     if (!h.exchanges.delete(ex.id)) return;
+    if (ex.freed) {
+      this.finishing--;
+      return;
+    }
     h.outstanding--;
     this.outstanding--;
   }
@@ -527,7 +534,7 @@ export class Dispatcher {
       }
     }
     this.response(h, flags, reqId, payload);
-    if (h.pinned.length > 0 && (flags & FL_END) !== 0) this.flushPinned(h);
+    if (h.pinned.length > 0 && (flags & (FL_END | FL_ENDED)) !== 0) this.flushPinned(h);
   }
 
   /** Called by connections that wrote in this turn: uncork them at the end of it. */
@@ -717,6 +724,8 @@ export class Dispatcher {
     if (!h.requests.write(T_REQUEST, flags, ex.conn.id, ex.id, ex.parts!, ex.size)) return false;
     ex.seq = h.sent;
     h.sent = (h.sent + 1) & CLAIM_MASK;
+    // Its client half-closed: the cancel follows the request (Connection, 'end').
+    if (ex.conn.halfClosed) this.toWorker(ex, T_CANCEL, EMPTY);
     return true;
   }
 
@@ -725,8 +734,29 @@ export class Dispatcher {
     if (ex === undefined) return; // stale: the exchange was answered otherwise (worker replaced)
     const end = (flags & FL_END) !== 0;
     ex.conn.deliver(ex, payload, end, (flags & FL_CLOSE) !== 0);
-    if (!end) return;
+    if (!end) {
+      if ((flags & FL_ENDED) !== 0 && !ex.freed) this.free(h, ex);
+      return;
+    }
     h.exchanges.delete(reqId);
+    if (ex.freed) {
+      this.finishing--;
+      return;
+    }
+    h.outstanding--;
+    this.outstanding--;
+    this.completed++;
+    if (this.waiting.length > 0) this.flushWaiting();
+  }
+
+  /**
+   * The handler of `ex` ended its response and only its bytes remain, waiting for the client to
+   * take them (FL_ENDED): it no longer counts against its worker's --thread-concurrency or against
+   * --limit-concurrency. It stays the worker's exchange, so credits and a cancel still reach it.
+   */
+  private free(h: WorkerHandle, ex: Exchange): void {
+    ex.freed = true;
+    this.finishing++;
     h.outstanding--;
     this.outstanding--;
     this.completed++;
@@ -781,7 +811,7 @@ export class Dispatcher {
     // ran out, a handler returned) without a response having ended to say so.
     if (this.waiting.length > 0) this.flushWaiting();
     this.uncork();
-    if (this.outstanding === 0) {
+    if (this.outstanding === 0 && this.finishing === 0) {
       this.emptyTurns = 0;
       return;
     }

@@ -414,7 +414,9 @@ export const SETTINGS = [
     doc: 'How long, in seconds, a client may take to send a complete request line and header ' +
       'section, counted from the request\'s first byte. Past it the client gets `408 Request ' +
       'Timeout` and the connection closes, so clients that trickle header bytes (slowloris) hold a ' +
-      'connection slot for at most this long. Checked once a second.',
+      'connection slot for at most this long. A new connection that sends nothing is closed (no ' +
+      'response) this long after it was accepted: its first request is timed from accept. ' +
+      'Checked once a second.',
   }),
   setting({
     key: 'minBodyRate', section: 'Timeouts', flag: '--min-body-rate',
@@ -438,6 +440,18 @@ export const SETTINGS = [
       'that never answers. A handler still running synchronously is left to `--timeout`; a ' +
       'response that has begun (a stream) to `--stream-idle-timeout`. Checked once a second. 0 ' +
       'never answers for the app (docs/decisions/0021-response-timeout.md).',
+  }),
+  setting({
+    key: 'sendTimeout', section: 'Timeouts', flag: '--send-timeout',
+    env: 'GREENSERVE_SEND_TIMEOUT', metavar: 'SECONDS',
+    schema: Type.Number({ minimum: 0, maximum: 86400, default: 60 }),
+    help: 'seconds a client may take none of the response bytes waiting for it (0 = never)',
+    doc: 'How long, in seconds, response bytes may wait for a client that takes none of them (it ' +
+      'does not read, or reads nothing more) before the connection is closed; a handler still ' +
+      'writing that response sees `close` (an aborted `request.signal`). Counted from the last ' +
+      'time the client took any, not for the whole response: a slow reader that keeps reading is ' +
+      'never cut. nginx\'s `send_timeout`, and its default. Checked once a second. 0 never closes ' +
+      'a connection for this (docs/decisions/0024-slow-clients.md).',
   }),
   setting({
     key: 'streamIdleTimeout', section: 'Timeouts', flag: '--stream-idle-timeout',

@@ -465,7 +465,8 @@ export class Arbiter {
   private reap(now: number): void {
     for (const h of this.pool.live()) {
       if (!h.retiring || h.killReason !== null || h.stopping) continue;
-      if (h.outstanding === 0 && h.overflow.length === 0) this.pool.retire(h);
+      // exchanges, not outstanding: a finished response still sending to a slow client counts here.
+      if (h.exchanges.size === 0 && h.overflow.length === 0) this.pool.retire(h);
       else if (now > h.retireBy) this.kill(h, 'graceful-timeout', 0, 0);
     }
   }

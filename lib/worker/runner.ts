@@ -29,7 +29,7 @@ import http, { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Throttle, type Logger } from '../log.js';
 import { RequestContext, requestContext } from '../request-context.js';
-import { FL_ABORT, FL_CLOSE, FL_END, FL_LAST, FL_REQUEST_ID, FL_TLS, FL_TRUSTED_PROXY, PEER_BODY_STREAM, T_ACK, T_CANCEL, T_CREDIT, T_DATA, T_REQUEST, T_RESPONSE, T_RETURN } from '../ring/layout.js';
+import { FL_ABORT, FL_CLOSE, FL_END, FL_ENDED, FL_LAST, FL_REQUEST_ID, FL_TLS, FL_TRUSTED_PROXY, PEER_BODY_STREAM, T_ACK, T_CANCEL, T_CREDIT, T_DATA, T_REQUEST, T_RESPONSE, T_RETURN } from '../ring/layout.js';
 import { ring, type Doorbell, type RingWriter } from '../ring/ring.js';
 import type { WorkerControl } from '../ring/control.js';
 import type { Listener, UpgradeListener } from './app.js';
@@ -363,7 +363,13 @@ export class Runner implements VirtualSocketOwner {
     const socket = this.live.get(reqId);
     if (socket === undefined) return; // stale: the response is complete
     if (type === T_CREDIT) socket.credit(payload.readUInt32LE(0));
-    else if (type === T_CANCEL) socket.destroy();
+    else if (type === T_CANCEL) {
+      // On the next turn, as tunnel bytes are: never inside a handler parked in a shim, and a
+      // response its handler is completing in this turn (microtasks, ticks) still goes out.
+      setImmediate(() => {
+        if (socket.reqId === reqId) socket.destroy();
+      });
+    }
     else if (type === T_DATA) {
       // Pushed on the next turn, never here: this may run while a handler is parked in a shim,
       // and the app's data listeners must not run inside it.
@@ -609,6 +615,8 @@ export class Runner implements VirtualSocketOwner {
     // because a frame's worth was waiting may go on now (if the window allows).
     socket.unacked += len;
     if (!socket.tracked) this.track(socket);
+    // Ended by its handler: what is left only waits for the client (it frees its slot).
+    if (socket.res !== null && socket.res.writableEnded) flags |= FL_ENDED;
     this.write(T_RESPONSE, flags, socket.connId, socket.reqId, socket.drainOutput(), len);
     socket.release();
   }
