@@ -10,15 +10,13 @@
 // Without an APP it serves the built-in notes demo (lib/demo.ts).
 import { readFileSync } from 'node:fs';
 import { configFileOf, loadConfigFile, parseArgv, resolveConfig, type Config } from './config/resolve.js';
-import { loadTls } from './acceptor/tls.js';
-import { appUrlOf } from './server.js';
-import { loadApp } from './worker/app.js';
 import { helpText } from './config/help.js';
 import { SETTINGS } from './config/settings.js';
 import { AppLoadError, ConfigError, GreenserveError } from './errors.js';
 import { DEMO_APP, prepareDemo, type DemoInfo } from './demo.js';
-import { serveConfig, SUPERVISOR_SIGNALS, type ServerHandle } from './index.js';
+import type { ServerHandle } from './index.js';
 import { closeLogger, createLogger, logsToTerminal, type Logger } from './log.js';
+import { FORWARDED_SIGNALS, inheritListeners, isParentsChild, runParent, signalDeduper, wantsParent, type ParentMessage } from './parent.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -59,7 +57,8 @@ async function parse(argv: string[]): Promise<Config | null> {
       process.stdout.write(`${JSON.stringify(ordered, null, 2)}\n`);
       return null;
     }
-    if (!hasApp) demo = await prepareDemo(config.demoDb);
+    // A supervising parent prepares nothing of the app: its child does (lib/parent.ts).
+    if (!hasApp && (parsed.checkConfig || !wantsParent(config))) demo = await prepareDemo(config.demoDb);
     if (parsed.checkConfig) await checkConfig(config);
     return config;
   } catch (err) {
@@ -76,6 +75,7 @@ async function parse(argv: string[]): Promise<Config | null> {
 /** --check-config: the TLS files and the app must load too; exits 0, or 2 with the problem. */
 async function checkConfig(config: Config): Promise<never> {
   try {
+    const [{ loadTls }, { appUrlOf }, { loadApp }] = await Promise.all([import('./acceptor/tls.js'), import('./server.js'), import('./worker/app.js')]);
     loadTls(config);
     const app = await loadApp(appUrlOf(config.app), config.appExport, config.interface, {
       bind: config.bind,
@@ -92,6 +92,10 @@ async function checkConfig(config: Config): Promise<never> {
 async function main(): Promise<void> {
   const config = await parse(process.argv.slice(2));
   if (config === null) return;
+  // The parent loads none of the server's modules (nor the app): only what binds and supervises.
+  if (wantsParent(config)) return runParent(config, process.argv[1]!, process.argv.slice(2));
+  const { serveConfig, SUPERVISOR_SIGNALS } = await import('./index.js');
+  const child = isParentsChild();
   let log: Logger;
   try {
     log = createLogger(config.logLevel, {}, config.errorLog, config.logFormat);
@@ -100,7 +104,9 @@ async function main(): Promise<void> {
   }
   let handle;
   try {
-    handle = await serveConfig(config, log);
+    // Under the parent (--parent): listen on the sockets it bound, rather than bind them.
+    const inherited = child ? await inheritListeners(config.bind.length) : undefined;
+    handle = await serveConfig(config, log, inherited);
   } catch (err) {
     const e = err as GreenserveError;
     // A setting found bad only at boot (a TLS key that does not match its certificate) is still
@@ -116,10 +122,27 @@ async function main(): Promise<void> {
   // 'error' event that would end the server. greenserve's own logs give up by themselves (log.ts).
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   // A signal handler only enqueues; the supervisor's loop acts (a second TERM/INT: at once).
-  for (const signal of SUPERVISOR_SIGNALS) process.on(signal, () => handle.signal(signal));
-  // logrotate: reopen the access log file (installing a listener also stops node from starting
+  // logrotate: SIGUSR1 reopens the log files (installing a listener also stops node from starting
   // its inspector on SIGUSR1).
-  process.on('SIGUSR1', () => handle.reopenLogs());
+  const act = (signal: (typeof FORWARDED_SIGNALS)[number]): void => {
+    if (signal === 'SIGUSR1') handle.reopenLogs();
+    else handle.signal(signal);
+  };
+  if (!child) {
+    for (const signal of SUPERVISOR_SIGNALS) process.on(signal, () => act(signal));
+    process.on('SIGUSR1', () => act('SIGUSR1'));
+  } else {
+    // Under the parent: its signals come over the IPC channel; one that also reached this
+    // process straight (systemd signals every process of the service) counts once.
+    const signals = signalDeduper(act);
+    for (const signal of FORWARDED_SIGNALS) process.on(signal, () => signals.direct(signal));
+    process.on('message', (m: ParentMessage) => {
+      if (m?.type === 'greenserve:signal') signals.forwarded(m.signal);
+    });
+    // The parent is gone (killed): nobody restarts this server or passes signals on; stop gracefully.
+    process.once('disconnect', () => handle.signal('SIGTERM'));
+    process.send!({ type: 'greenserve:ready' });
+  }
   void handle.closed.then(() => exit(log, handle));
 }
 

@@ -3,7 +3,7 @@
 // listens, and returns a handle.
 import { configFileOf, loadConfigFile, resolveConfig, type Config, type ConfigOptions } from './config/resolve.js';
 import type { Logger } from './log.js';
-import { Server, type BoundAddress, type ServerStats } from './server.js';
+import { Server, type BoundAddress, type InheritedListener, type ServerStats } from './server.js';
 
 export type { Config, ConfigOptions } from './config/resolve.js';
 export type { BoundAddress, ServerStats, WorkerStats } from './server.js';
@@ -85,8 +85,8 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<Ser
 }
 
 /** Start a server from an already resolved configuration (the CLI's path). */
-export async function serveConfig(config: Config, logger?: Logger): Promise<ServerHandle> {
-  return handleOf(await new Server(config, logger).start());
+export async function serveConfig(config: Config, logger?: Logger, inherited?: ReadonlyArray<InheritedListener>): Promise<ServerHandle> {
+  return handleOf(await new Server(config, logger, inherited).start());
 }
 
 function handleOf(server: Server): ServerHandle {

@@ -30,6 +30,9 @@ import { elasticCeiling } from './supervisor/elastic.js';
 import { Pool, type WorkerDetail } from './supervisor/pool.js';
 import { IoHelper } from './supervisor/io-helper.js';
 
+/** A listening socket's handle as node passes it between processes (a bound TCP or pipe handle). */
+export type InheritedListener = { readonly fd: number };
+
 export type BoundAddress = { kind: 'tcp'; host: string; port: number; url: string } | { kind: 'unix'; path: string; url: string };
 
 export interface WorkerStats {
@@ -169,9 +172,15 @@ export class Server implements ConnectionHost {
   private devReload: DevReload | null = null;
   /** Says in the error log when the process runs out of file descriptors (checked at each sweep). */
   private readonly descriptors: DescriptorWatch;
+  /**
+   * Sockets bound by the supervising parent process (lib/parent.ts), one per --bind address in
+   * order: listened on here instead of binding; the parent owns them (and a unix socket's file).
+   */
+  private readonly inherited: ReadonlyArray<InheritedListener> | null;
 
-  constructor(config: Config, log?: Logger) {
+  constructor(config: Config, log?: Logger, inherited?: ReadonlyArray<InheritedListener>) {
     this.config = config;
+    this.inherited = inherited ?? null;
     this.ownLog = log === undefined ? createLogger(config.logLevel, {}, config.errorLog, config.logFormat) : null;
     this.log = log ?? this.ownLog!;
     this.descriptors = new DescriptorWatch(this.log);
@@ -281,7 +290,7 @@ export class Server implements ConnectionHost {
     const detail = this.appDetail;
     if (detail.endsWith(LISTEN_IGNORED)) this.log.warn({ app: detail }, `the app ${detail.slice(detail.lastIndexOf('; it calls ') + 5)}`);
     try {
-      for (const spec of this.config.bind) await this.listen(parseBind(spec));
+      for (const [i, spec] of this.config.bind.entries()) await this.listen(parseBind(spec), this.inherited?.[i] ?? null);
     } catch (err) {
       await this.close();
       throw err;
@@ -470,7 +479,7 @@ export class Server implements ConnectionHost {
   }
 
   // ── listening and accepting ──────────────────────────────────────────────────────────────────
-  private async listen(addr: BindAddress): Promise<void> {
+  private async listen(addr: BindAddress, inherited: InheritedListener | null): Promise<void> {
     const options = { pauseOnConnect: true, noDelay: true, allowHalfOpen: true };
     // TLS: the Connection gets the TLSSocket once its handshake is done ('secureConnection');
     // failed handshakes (plain HTTP sent to the port, a refused client certificate) only close.
@@ -485,7 +494,11 @@ export class Server implements ConnectionHost {
         server.off('error', reject);
         resolve();
       };
-      if (addr.kind === 'unix') {
+      if (inherited !== null) {
+        // Bound by the parent: listen() on it (a TCP handle directly; a unix one by its descriptor).
+        if (addr.kind === 'unix') server.listen({ fd: inherited.fd, backlog: this.config.backlog }, done);
+        else server.listen(inherited, this.config.backlog, done);
+      } else if (addr.kind === 'unix') {
         removeStaleSocket(addr.path);
         server.listen({ path: addr.path, backlog: this.config.backlog }, done);
       } else {
@@ -632,7 +645,7 @@ export class Server implements ConnectionHost {
     for (const conn of [...this.connections]) if (!conn.goAway() && !(this.graceful && conn.gone)) conn.destroy();
     await this.pool.stop(this.graceful ? graceEnd - performance.now() : 0);
     await this.ioHelper.close();
-    for (const a of this.addresses) if (a.kind === 'unix') removeStaleSocket(a.path);
+    if (this.inherited === null) for (const a of this.addresses) if (a.kind === 'unix') removeStaleSocket(a.path);
     await this.ops.close();
     if (this.ownLog !== null) await closeLogger(this.ownLog);
     this.markStopped();

@@ -144,6 +144,19 @@ export const SETTINGS = [
       'connections wait in the listen backlog until one closes.',
   }),
   setting({
+    key: 'parent', section: 'Listening', flag: '--parent', env: 'GREENSERVE_PARENT', metavar: 'BOOL',
+    schema: Type.Boolean({ default: true }),
+    help: 'the greenserve command runs the server in a child process and restarts it if it dies',
+    doc: 'The `greenserve` command only (the library\'s `serve()` always serves in its own process). ' +
+      'On: a small parent process opens the listening sockets, starts the server (acceptor and ' +
+      'worker threads) in a child process and hands them to it, forwards signals to it, and, when ' +
+      'the child dies without being asked to stop (a V8 abort, a native crash, the kernel\'s OOM ' +
+      'killer), logs why and starts a new one at once: new connections wait in the listen backlog ' +
+      'meanwhile instead of being refused. `--no-parent` serves in the one process, as a service ' +
+      'manager\'s own restart would then. See docs/signals.md and ' +
+      'docs/decisions/0022-supervising-parent.md.',
+  }),
+  setting({
     key: 'certfile', section: 'TLS', flag: '--certfile', env: 'GREENSERVE_CERTFILE', metavar: 'PATH',
     schema: Type.String({ default: '' }),
     defaultDoc: 'none',
@@ -319,12 +332,17 @@ export const SETTINGS = [
     key: 'maxWorkerMemory', section: 'Concurrency', flag: '--max-worker-memory',
     env: 'GREENSERVE_MAX_WORKER_MEMORY', metavar: 'MB',
     schema: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 0 }),
-    help: 'V8 heap limit of a worker thread in MiB; recycled when it stays near it (0 = none)',
-    doc: 'The V8 old-generation heap limit of each worker thread, in MiB (`resourceLimits.' +
-      'maxOldGenerationSizeMb`). A worker whose old generation in use stays above 80 % of it for a second is ' +
-      'recycled like `--max-requests` (replacement first, no failed requests); one that runs out of ' +
-      'memory anyway dies, its requests in flight get `502`, and it is replaced. 0: no limit ' +
-      'besides node\'s own.',
+    help: 'heap limit of a worker thread in MiB: recycled near it, terminated past it (0 = none)',
+    doc: 'The most V8 old generation (the heap a worker keeps) each worker thread may use, in MiB. A ' +
+      'worker whose old generation in use stays above 80 % of it for a second is recycled like ' +
+      '`--max-requests` (replacement first, no failed requests); one found above it is terminated: ' +
+      'its requests in flight get `502`, and it is replaced. V8\'s own limit for the thread ' +
+      '(`resourceLimits.maxOldGenerationSizeMb`) is set well above: twice this, and at least 512 MiB ' +
+      'more, so that one large allocation past this limit (a 50 MiB array, `split(\'\')` of a large ' +
+      'string) fits and the worker is stopped by greenserve, rather than being V8\'s fatal ' +
+      'out-of-memory error, which aborts the whole process; a request that reaches V8\'s limit gets ' +
+      '`502`. 0: no limit besides node\'s own (where one large allocation past it aborts the process; ' +
+      'the CLI\'s `parent` then starts a new server process).',
   }),
   setting({
     key: 'limitRequestLine', section: 'Request limits', flag: '--limit-request-line',

@@ -397,8 +397,10 @@ export class Arbiter {
       ? `worker ${h.slot} timeout: ${req?.text ?? `request ${reqId}`} ran ${ms} ms, past --timeout ${limitS} s; terminating the worker`
       : reason === 'unresponsive'
         ? `worker ${h.slot} unresponsive: no heartbeat for ${ms} ms outside any request (--timeout ${limitS} s); terminating the worker`
-        : `worker ${h.slot} ${reason}: terminating the worker`;
-    const code = reason === 'graceful-timeout' ? WorkerCrashedError.code : WorkerTimeoutError.code;
+        : reason === 'out-of-memory'
+          ? `worker ${h.slot} out-of-memory: its V8 old generation in use, ${this.control.heapOldMb(h.slot)} MiB, is past --max-worker-memory ${this.o.maxWorkerMemoryMb} MiB; terminating the worker`
+          : `worker ${h.slot} ${reason}: terminating the worker`;
+    const code = reason === 'timeout' || reason === 'unresponsive' ? WorkerTimeoutError.code : WorkerCrashedError.code;
     const kill: KillNote = { msg, fields: { code, reason, slot: h.slot, thread: h.threadId, request: req?.data, ranMs: ms } };
     if (ex !== undefined) {
       this.dispatcher.take(h, ex);
@@ -439,11 +441,21 @@ export class Arbiter {
     h.zombieTimer.unref();
   }
 
-  /** Mark workers past --max-requests or near --max-worker-memory for replacement. */
+  /**
+   * Mark workers past --max-requests or near --max-worker-memory for replacement; terminate one
+   * whose old generation is past --max-worker-memory (its V8 limit is well above: see
+   * workerHeapLimitMb in ./pool.ts), as V8 itself would have at its limit.
+   */
   private recycle(now: number): void {
+    const maxMb = this.o.maxWorkerMemoryMb;
+    if (maxMb > 0) {
+      for (const h of this.pool.live()) {
+        if (!h.ready || h.dead || h.killReason !== null || h.stopping) continue;
+        if (this.control.heapOldMb(h.slot) > maxMb) this.kill(h, 'out-of-memory', 0, 0);
+      }
+    }
     let recycling = 0;
     for (const h of this.pool.live()) if (h.recycle !== null && h.recycle !== 'reload' && !h.dead) recycling++;
-    const maxMb = this.o.maxWorkerMemoryMb;
     for (const h of this.pool.live()) {
       if (!h.ready || h.retiring || h.recycle !== null || h.killReason !== null || h.stopping) continue;
       let why: string | null = null;

@@ -50,7 +50,7 @@ t.test('bad settings: one line naming the setting, exit 2', { timeout: 30000 }, 
   t.match(env.stderr, /GREENSERVE_CONNECTIONS/);
 });
 
-t.test('an app that cannot load stops the server with a clear message, exit 3', { timeout: 15000 }, async (t) => {
+t.test('an app that cannot load stops the server with a clear message, exit 3', { timeout: 30000 }, async (t) => {
   const missing = await runCli(['--bind', '127.0.0.1:0', '/nonexistent/app.mjs']);
   t.equal(missing.code, 3, 'exit 3: the app did not load (WORKER_BOOT_ERROR)');
   t.match(missing.stderr, /GS_ERR_APP_LOAD.*\/nonexistent\/app\.mjs/);

@@ -108,10 +108,33 @@ t.test('--max-worker-memory: a heap that stays near the limit is recycled withou
 });
 
 t.test('--max-worker-memory: a worker that runs out of heap costs its request a 502 and is replaced', { timeout: 30000 }, async (t) => {
-  // 64 MiB: enough to boot (module loading, node's http) on Node 20 and 24 even under load.
+  // 64 MiB: enough to boot (module loading, node's http) on Node 20 and 24 even under load. V8's
+  // own limit is 512 MiB above it: one request that holds 700 MiB, in 1 MiB steps, reaches it.
   const h = await startServer(t, { app: fixture('leaks.mjs'), threads: 1, maxThreads: 1, maxWorkerMemory: 64 });
-  t.equal((await get(h, '/leak?mb=400')).status, 502);
+  t.equal((await get(h, '/leak?mb=700')).status, 502);
   t.ok(await until(async () => (await get(h, '/ok').catch(() => null))?.status === 200), 'replaced');
+});
+
+// Large steps: past --max-worker-memory, V8's own limit (which node lets a worker pass by only
+// 16 MiB to terminate) would have been V8's fatal out-of-memory error: the whole process aborted.
+// With V8's limit well above, the step fits, and the supervisor terminates the worker.
+t.test('--max-worker-memory 256: allocations in 50 MiB steps past it cost at most one request; the process goes on', { timeout: 60000 }, async (t) => {
+  const { log, lines } = captureLog();
+  const h = await serve({ app: fixture('hog.mjs'), bind: ['127.0.0.1:0'], threads: 1, maxThreads: 1, maxWorkerMemory: 256, logLevel: 'silent', env: {} }, log);
+  t.teardown(() => h.close());
+  const first = (await get(h, '/ok')).body.split(' ')[1];
+  const statuses = [];
+  for (let i = 0; i < 6; i++) statuses.push((await get(h, '/alloc?mb=50')).status);
+  t.same(statuses.slice(0, 5), [200, 200, 200, 200, 200], 'the first five steps (250 MiB) are served');
+  t.ok([200, 502].includes(statuses[5]), `the sixth (300 MiB) is served or gets 502: ${statuses[5]}`);
+  t.ok(await until(() => lines.some((l) => l.reason === 'out-of-memory')), 'the worker past the limit is terminated');
+  const line = lines.find((l) => l.reason === 'out-of-memory');
+  t.match(line.msg, /^worker 0 out-of-memory: its V8 old generation in use, \d+ MiB, is past --max-worker-memory 256 MiB; terminating the worker/);
+  t.ok(await until(async () => (await get(h, '/ok').catch(() => null))?.body.split(' ')[1] !== first), 'a new worker serves');
+  // One 480 MiB array at once (s.split('') of a 60 MiB string, 8 bytes a character).
+  const split = (await get(h, '/split?mb=60')).status;
+  t.ok([200, 502].includes(split), `s.split('') of 60 MiB: ${split}`);
+  t.ok(await until(async () => (await get(h, '/ok').catch(() => null))?.status === 200), 'served again');
 });
 
 t.test('crashes that repeat back off', { timeout: 30000 }, async (t) => {
