@@ -9,6 +9,7 @@ import { RequestContext, enableRequestContext, requestContext } from '../dist/li
 
 const N = 200_000;
 const headers = { host: 'x', 'x-request-id': 'r-1' };
+// eslint-disable-next-line no-unused-vars -- written by the handlers so their work is not optimized away
 let sink = 0;
 function syncHandler(req) { sink += req.n; }
 async function asyncHandler(req) { await null; await Promise.resolve(); sink += req.n; }

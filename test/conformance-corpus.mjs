@@ -99,7 +99,7 @@ export function loadLlhttp() {
       if (h) { titles[h[1].length - 1] = h[2]; titles.length = h[1].length; continue; }
       const m = /^<!--\s*meta=(\{.*\})\s*-->/.exec(line);
       if (m) {
-        cur = { id: `${file}:${i + 1} ${titles.filter(Boolean).join(' / ')}`, file, title: titles.at(-1), meta: JSON.parse(m[1]), raw: null, log: null };
+        cur = { id: `${file}:${i + 1} ${titles.filter(Boolean).join(' / ')}`, file, title: titles.at(-1), meta: JSON.parse(m[1]), raw: /** @type {Buffer | null} */ (null), log: /** @type {string[] | null} */ (null) };
         cases.push(cur);
         continue;
       }
@@ -123,7 +123,7 @@ export function loadLlhttp() {
 export function bytesOf(s) {
   const out = [];
   for (const ch of String(s)) {
-    const cp = ch.codePointAt(0);
+    const cp = /** @type {number} */ (ch.codePointAt(0));
     if (cp < 256) out.push(cp);
     else out.push(...Buffer.from(ch, 'utf8'));
   }

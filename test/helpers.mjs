@@ -10,7 +10,8 @@ export const fixture = (name) => path.join(root, 'test', 'fixtures', name);
 export const example = (name) => path.join(root, 'examples', name);
 export const cliPath = path.join(root, 'dist', 'lib', 'cli.js');
 
-const { serve } = await import(path.join(root, 'dist', 'lib', 'index.js'));
+/** @type {typeof import('../dist/lib/index.js').serve} */
+const serve = (await import(path.join(root, 'dist', 'lib', 'index.js'))).serve;
 export { serve };
 
 /** Start a server for the test and close it at teardown. */

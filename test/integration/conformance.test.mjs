@@ -290,8 +290,10 @@ function llhttpMessages(log) {
     if (sp) {
       const [, at, len, kind, quoted, word] = sp;
       const b = quoted !== undefined ? spanBytes(quoted, Number(len)) : { cr: latin1('\r'), lf: latin1('\n') }[word] ?? null;
-      if (kind === 'method') { if (m.methodAt < 0) m.methodAt = Number(at); m.method.push(b); }
-      else if (kind === 'url') m.url.push(b);
+      if (kind === 'method') {
+        if (m.methodAt < 0) m.methodAt = Number(at);
+        m.method.push(b);
+      } else if (kind === 'url') m.url.push(b);
       else if (kind === 'header_field') field.push(b);
       else if (kind === 'header_value') value.push(b);
       else if (kind === 'body') m.body.push(b);

@@ -96,7 +96,7 @@ t.test('on a pipe, --log-format text writes text; a bad GREENSERVE_LOG_FORMAT is
   t.ok(await until(() => listening.test(srv.out()), 15000), 'the listening line as text, no hint (not a terminal)', { output: srv.out() });
   const port = Number(listening.exec(srv.out())[1]);
   t.equal((await get(port, '/throw')).status, 500);
-  t.ok(await until(() => /^\S+ \S+ ERROR \[worker \d+(?: request \S+)?\] handler threw: GET \/throw\n    Error: format test failure\n/m.test(srv.out()), 5000), 'a worker writes text too', { output: srv.out() });
+  t.ok(await until(() => /^\S+ \S+ ERROR \[worker \d+(?: request \S+)?\] handler threw: GET \/throw\n {4}Error: format test failure\n/m.test(srv.out()), 5000), 'a worker writes text too', { output: srv.out() });
   srv.child.kill('SIGTERM');
   t.equal(await srv.exited, 0);
   t.match(srv.out(), new RegExp(String.raw`\n${TIME} INFO  stopped\n$`));

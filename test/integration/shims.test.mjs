@@ -18,7 +18,9 @@ async function get(base, path) {
   let json = null;
   try {
     json = JSON.parse(text);
-  } catch {}
+  } catch {
+    // not JSON: json stays null
+  }
   return { status: res.status, json, text };
 }
 

@@ -12,7 +12,6 @@ async function get(h, path) {
 }
 
 
-
 /** A raw connection to `port` that keeps what it reads: { s, got() (latin1 text so far), closed }. */
 async function rawClient(t, port) {
   const s = await connect(port);
