@@ -39,8 +39,8 @@
 // limits are the same; an error mid-body is reported by onError as before.
 //
 // Size: the scanners are the per-byte hot path and stay whole functions on purpose (one loop
-// per phase, locals in registers, no closures), which makes this file longer than STYLE.md's
-// usual 400 lines (rule 10).
+// per phase, locals in registers, no closures), which makes this file longer than the usual
+// 400 lines.
 
 import { Buffer } from 'node:buffer';
 
