@@ -5,16 +5,11 @@
 // with a last "stopped" line. On a pipe `auto` keeps the JSON lines, and either format can be chosen.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { cliPath, fixture, until } from '../helpers.mjs';
+import { cliPath, fixture, until, fetchText as get } from '../helpers.mjs';
 
 const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
 const TIME = String.raw`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}`;
 const app = fixture('log-format.mjs');
-
-async function get(port, target) {
-  const res = await fetch(`http://127.0.0.1:${port}${target}`, { signal: AbortSignal.timeout(5000) });
-  return { status: res.status, body: await res.text() };
-}
 
 /** Start `args` under script(1): its pty's output (CRLF turned back to LF) in out(), its input to type(). */
 function underTerminal(t, args) {
