@@ -3,7 +3,7 @@
 // turn, as under load. "per-line write" is the previous way, kept here as the baseline: the same
 // line handed to sonic-boom one by one; "batched" is AccessLog as it is (the turn's lines joined
 // and written once, the ISO time built once per millisecond). Interleaved rounds, medians.
-// Run after a build: `node bench/micro-access-log.mjs`. Compares, does not assert (STYLE.md rule 12).
+// Run after a build: `node bench/micro-access-log.mjs`. Compares, does not assert.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

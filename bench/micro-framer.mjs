@@ -1,5 +1,5 @@
 // Micro-benchmark of the acceptor's request framer (lib/acceptor/framer.ts): ns per request.
-// Run after a build: `node bench/micro-framer.mjs`. Compares, does not assert (STYLE.md rule 12).
+// Run after a build: `node bench/micro-framer.mjs`. Compares, does not assert.
 import { Framer } from '../dist/lib/acceptor/framer.js';
 
 const limits = { requestLine: 8190, fields: 100, fieldSize: 8190, body: 1 << 20 };

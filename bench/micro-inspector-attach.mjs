@@ -6,7 +6,7 @@
 // (NodeWorker.enable: a session in every worker, no domain enabled: what a capture leaves on the
 // healthy workers), "debugger" (Debugger.enable in every worker as well, for comparison).
 // Interleaved rounds, medians. Run after a build: `node bench/micro-inspector-attach.mjs`.
-// Compares, does not assert (STYLE.md rule 12).
+// Compares, does not assert: benchmarks compare.
 import { spawn } from 'node:child_process';
 import { Session } from 'node:inspector';
 import path from 'node:path';

@@ -2,13 +2,14 @@
 // runner adds to each call of the app when the context is on (an AsyncLocalStorage entered around
 // the call, with a RequestContext) against a plain call, for a sync handler and for an async one
 // with two awaits. ns per request, median of 5 rounds. Run after a build, with each Node to compare:
-// `node bench/micro-request-context.mjs`. Compares, does not assert (STYLE.md rule 12).
+// `node bench/micro-request-context.mjs`. Compares, does not assert.
 // The context is entered only once the thread needs it (docs/decisions/0008-app-logs.md), so a
 // thread that never logs pays the "off" column.
 import { RequestContext, enableRequestContext, requestContext } from '../dist/lib/request-context.js';
 
 const N = 200_000;
 const headers = { host: 'x', 'x-request-id': 'r-1' };
+// eslint-disable-next-line no-unused-vars -- written by the handlers so their work is not optimized away
 let sink = 0;
 function syncHandler(req) { sink += req.n; }
 async function asyncHandler(req) { await null; await Promise.resolve(); sink += req.n; }

@@ -1,6 +1,6 @@
-// Reload and recycle under load (issue 4's "done when"): greenserve (CLI, a child process) serves
+// Reload and recycle under load: greenserve (CLI, a child process) serves
 // bench/apps/hello.mjs while autocannon (programmatic API) runs 100 connections. Two runs, side by
-// side (STYLE rule 12: compare, don't assert):
+// side (compare, don't assert):
 //   baseline  no reload, no recycling
 //   reload    SIGHUP (a real signal) at 1/3 and 2/3 of the run, and --max-requests so that
 //             workers recycle during it

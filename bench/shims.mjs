@@ -1,4 +1,4 @@
-// Issue #5's figures for the blocking shims and elastic threads: req/s of a synchronous handler
+// Figures for the blocking shims and elastic threads: req/s of a synchronous handler
 // that waits 10 ms through `sleep` and one through `fetchSync` (a local upstream answering after
 // 10 ms), with `--threads 2 --max-threads 2` (a fixed pool: 2 waits at a time) and with
 // `--threads 2 --max-threads 64` (elastic), next to an async handler awaiting a 10 ms timer;

@@ -1,9 +1,9 @@
-// Streaming figures of issue #9 (docs/decisions/0012-streaming-and-upgrades.md): a 100 MiB
+// Streaming figures (docs/decisions/0012-streaming-and-upgrades.md): a 100 MiB
 // streamed download and a 100 MiB upload through greenserve and through node:http on the same
 // machine (each server a child process, the client this process; 3 runs each, alternating
 // between the servers, median MiB/s and the ratio), and the RSS of a greenserve server holding
 // 1,000 open WebSockets (`ws`, 4 threads).
-// Benchmarks compare, they don't assert (STYLE rule 12). Usage:
+// Benchmarks compare, they don't assert. Usage:
 //   node bench/streaming.mjs [--mib 100] [--runs 3] [--sockets 1000] [--threads 4]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';

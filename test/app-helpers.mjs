@@ -10,8 +10,7 @@ export async function text(handle, path, init) {
 
 /** serve() must reject: returns the error (closes the server and fails if it started instead). */
 export async function serveError(t, options) {
-  let handle = null;
-  const err = await serve({ ...BASE, ...options }).then((h) => { handle = h; return null; }, (e) => e);
+  const [handle, err] = await serve({ ...BASE, ...options }).then((h) => [h, null], (e) => [null, e]);
   if (handle !== null) {
     await handle.close();
     t.fail(`serve() started ${options.app} (${handle.app}) instead of rejecting`);

@@ -1,6 +1,9 @@
-// Loaders for the HTTP/1.1 conformance corpora in ../shared/conformance (see its README.md):
-// gunicorn (.http + .json), llhttp (Markdown: meta, http block, log block) and
-// http-desync-guardian (YAML). Each loader returns plain case objects with the raw request bytes;
+// Loaders for the HTTP/1.1 conformance corpora: gunicorn (.http + .json), llhttp (Markdown: meta,
+// http block, log block) and http-desync-guardian (YAML). They are not part of this repository:
+// they are read from `shared/conformance` in the folder that holds the repository's folder
+// (corpusRoot below), one subfolder per corpus (gunicorn/, llhttp/, desync-guardian/). Without
+// them the tests that use them skip and say what went untested; with CI=true they fail instead
+// (corpusCheck). Each loader returns plain case objects with the raw request bytes;
 // the tests decide what each case means for greenserve. Shared by
 // test/integration/conformance.test.mjs and test/integration/fuzz.test.mjs.
 import fs from 'node:fs';
@@ -19,6 +22,19 @@ function findRepoRoot(dir) {
 export const repoRoot = findRepoRoot(path.dirname(fileURLToPath(import.meta.url)));
 export const corpusRoot = path.resolve(repoRoot, '../shared/conformance');
 export const corpusPresent = () => fs.existsSync(corpusRoot);
+
+/**
+ * Whether the corpus folder `dir` is there. When it is not, `t` gets a skipped test that names
+ * the folder and `untested`, what goes untested without it; except in CI (`CI=true`), where it
+ * gets a failure instead: a CI run must test everything it reports on.
+ */
+export function corpusCheck(t, untested, dir = corpusRoot, env = process.env) {
+  if (fs.existsSync(dir)) return true;
+  const msg = `${dir} not found: ${untested} not tested`;
+  if (env.CI === 'true') t.fail(`${msg} (CI=true: the corpora must be there; see test/conformance-corpus.mjs)`);
+  else t.skip(msg);
+  return false;
+}
 
 /** Small deterministic PRNG (mulberry32): same seed, same cases, same splits. */
 export function prng(seed) {
@@ -99,7 +115,7 @@ export function loadLlhttp() {
       if (h) { titles[h[1].length - 1] = h[2]; titles.length = h[1].length; continue; }
       const m = /^<!--\s*meta=(\{.*\})\s*-->/.exec(line);
       if (m) {
-        cur = { id: `${file}:${i + 1} ${titles.filter(Boolean).join(' / ')}`, file, title: titles.at(-1), meta: JSON.parse(m[1]), raw: null, log: null };
+        cur = { id: `${file}:${i + 1} ${titles.filter(Boolean).join(' / ')}`, file, title: titles.at(-1), meta: JSON.parse(m[1]), raw: /** @type {Buffer | null} */ (null), log: /** @type {string[] | null} */ (null) };
         cases.push(cur);
         continue;
       }
@@ -123,7 +139,7 @@ export function loadLlhttp() {
 export function bytesOf(s) {
   const out = [];
   for (const ch of String(s)) {
-    const cp = ch.codePointAt(0);
+    const cp = /** @type {number} */ (ch.codePointAt(0));
     if (cp < 256) out.push(cp);
     else out.push(...Buffer.from(ch, 'utf8'));
   }

@@ -1,6 +1,8 @@
 // Shared test helpers: start greenserve in-process (library) or as a CLI child, and talk raw
 // HTTP over real sockets. Every server listens on 127.0.0.1 port 0; everything has a timeout.
 import { spawn } from 'node:child_process';
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +12,8 @@ export const fixture = (name) => path.join(root, 'test', 'fixtures', name);
 export const example = (name) => path.join(root, 'examples', name);
 export const cliPath = path.join(root, 'dist', 'lib', 'cli.js');
 
-const { serve } = await import(path.join(root, 'dist', 'lib', 'index.js'));
+/** @type {typeof import('../dist/lib/index.js').serve} */
+const serve = (await import(path.join(root, 'dist', 'lib', 'index.js'))).serve;
 export { serve };
 
 /** Start a server for the test and close it at teardown. */
@@ -22,6 +25,52 @@ export async function startServer(t, options) {
 
 export function portOf(handle) {
   return handle.addresses[0].port;
+}
+
+/**
+ * Request `path` with fetch from `where`: a server handle (its `url`), a base URL, or a port on
+ * 127.0.0.1. `init` goes to fetch; the whole exchange is aborted after `timeoutMs`. Resolves
+ * { status, headers (a Headers), body (text), json (the body parsed, or null), ms }.
+ */
+export async function fetchText(where, path = '/', init = {}, { timeoutMs = 15000 } = {}) {
+  const base = typeof where === 'number' ? `http://127.0.0.1:${where}` : typeof where === 'string' || where instanceof URL ? where : where.url;
+  const started = performance.now();
+  const res = await fetch(new URL(path, base), { signal: AbortSignal.timeout(timeoutMs), ...init });
+  const body = await res.text();
+  let json = null;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    // not JSON: json stays null
+  }
+  return { status: res.status, headers: res.headers, body, json, ms: performance.now() - started };
+}
+
+/**
+ * One request with node:http (node:https for an https: URL), on a connection of its own unless
+ * `agent` is given. `target`: a URL, or node:http request options ({ port, path }, host
+ * 127.0.0.1 by default; { socketPath, path }). Other `options` (headers, ca...) go to the
+ * request; it fails when the connection is idle for `timeoutMs`. Resolves { status, headers (an
+ * object), body (text), ms, reused (whether the agent reused a connection) }.
+ */
+export function httpGet(target, { method = 'GET', agent = false, timeoutMs = 15000, ...options } = {}) {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const url = typeof target === 'string' || target instanceof URL ? new URL(target) : null;
+    const onResponse = (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body, ms: performance.now() - started, reused: req.reusedSocket }));
+      res.on('error', reject);
+    };
+    const req = url === null
+      ? http.request({ host: '127.0.0.1', ...target, method, agent, ...options }, onResponse)
+      : (url.protocol === 'https:' ? https : http).request(url, { method, agent, ...options }, onResponse);
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${url ?? target.path}: no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 /** Open a raw TCP connection. */

@@ -128,5 +128,5 @@ function certificate({ cn, key, issuerCn, issuerKey, extensions }) {
   );
   const signature = sign('sha256', tbs, issuerKey.privateKey);
   const cert = seq(tbs, ECDSA_SHA256, der(0x03, Buffer.from([0]), signature));
-  return `-----BEGIN CERTIFICATE-----\n${cert.toString('base64').match(/.{1,64}/g).join('\n')}\n-----END CERTIFICATE-----\n`;
+  return `-----BEGIN CERTIFICATE-----\n${cert.toString('base64').match(/.{1,64}/g)?.join('\n')}\n-----END CERTIFICATE-----\n`;
 }

@@ -156,10 +156,10 @@ export class RawConn {
       }
       const left = deadline - Date.now();
       if (left <= 0) return { timeout: true, partial: this.buf.length };
-      await new Promise((resolve) => {
+      await /** @type {Promise<void>} */ (new Promise((resolve) => {
         const timer = setTimeout(resolve, left);
         this.wake = () => { clearTimeout(timer); resolve(); };
-      });
+      }));
     }
   }
 
@@ -169,10 +169,10 @@ export class RawConn {
     while (!this.closed) {
       const left = deadline - Date.now();
       if (left <= 0) return false;
-      await new Promise((resolve) => {
+      await /** @type {Promise<void>} */ (new Promise((resolve) => {
         const timer = setTimeout(resolve, left);
         this.wake = () => { clearTimeout(timer); resolve(); };
-      });
+      }));
     }
     return true;
   }

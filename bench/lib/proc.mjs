@@ -92,7 +92,7 @@ export function treeRssKb(rootPid) {
  */
 export function machineCpuS() {
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.split(/\s+/).slice(1, 9).map(Number);
+  const [user, nice, system, _idle, _iowait, irq, softirq, steal] = line.split(/\s+/).slice(1, 9).map(Number);
   return { busyS: (user + nice + system + irq + softirq) / TICKS_PER_S, stealS: steal / TICKS_PER_S };
 }
 

@@ -31,8 +31,8 @@ export const SERVERS = {
       ? null : `${GREENSERVE_CLI} not found (build it with \`npx tsc -p tsconfig.json\`)`),
   },
   // Variants (not in the default server list; name them with --servers): the same greenserve
-  // with its access log on, written to a file (issue #6's figure), and with elastic threads up to
-  // 64 (issue #5's io-sync figure). Compare them with `greenserve` in the same run.
+  // with its access log on, written to a file, and with elastic threads up to
+  // 64 (the io-sync figure). Compare them with `greenserve` in the same run.
   'greenserve-access-log': {
     label: 'greenserve +access log',
     args: (app, port, opts) => [...SERVERS.greenserve.args(app, port, opts).slice(0, -1),

@@ -36,6 +36,7 @@ function clfTime(): string {
 
 /** A value inside a quoted combined-log field: `"`, `\` and control bytes escaped. */
 function quoted(s: string): string {
+  // eslint-disable-next-line no-control-regex -- control bytes are what this escapes
   return s === '' ? '-' : s.replace(/["\\\x00-\x1f\x7f-\xff]/g, (c) => (c === '"' || c === '\\' ? `\\${c}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 

@@ -188,14 +188,16 @@ export const HEAP_REPORT_MS = 250;
  */
 export const CONTROL_SLOTS = 2 * 1024 + 64;
 
-export const enum WorkerState {
-  STARTING = 0,
-  IDLE = 1,
-  RUNNING = 2,
-  PARKED = 3,
-  DRAINING = 4,
-  DEAD = 5,
-}
+// A const object, not a `const enum`: each file compiles on its own (isolatedModules).
+export const WorkerState = {
+  STARTING: 0,
+  IDLE: 1,
+  RUNNING: 2,
+  PARKED: 3,
+  DRAINING: 4,
+  DEAD: 5,
+} as const;
+export type WorkerState = (typeof WorkerState)[keyof typeof WorkerState];
 
 export const WORKER_STATE_NAMES = ['starting', 'idle', 'running', 'parked', 'draining', 'dead'] as const;
 

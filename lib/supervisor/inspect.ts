@@ -1,4 +1,4 @@
-// design: a look inside a stuck worker before the supervisor kills it (issue #4; gunicorn users'
+// design: a look inside a stuck worker before the supervisor kills it (gunicorn users'
 // most common complaint is a timeout kill with no clue where the code was stuck). Runs on the
 // acceptor thread through node:inspector, asynchronously: every `post` answers through a
 // callback and the worker's replies arrive as events, so the acceptor never blocks.

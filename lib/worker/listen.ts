@@ -71,6 +71,7 @@ export class ListenInterceptor {
 
   /** Take over net.Server.prototype.listen in this thread: from now on this interceptor gets every listen(). */
   install(): void {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the module-level interceptor in charge
     current = this;
     const proto = net.Server.prototype as unknown as { listen: (...args: unknown[]) => net.Server };
     if (proto.listen === intercepted) return;

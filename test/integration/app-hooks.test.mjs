@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
-import { captureLog, fixture, runCli, serve, startCli, until } from '../helpers.mjs';
+import { captureLog, fixture, runCli, serve, startCli, until, fetchText as get } from '../helpers.mjs';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'gs-hooks-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,11 +27,6 @@ async function start(t, app, options = {}) {
   const h = await serve({ app: app.url, bind: ['127.0.0.1:0'], threads: 2, maxThreads: 2, logLevel: 'silent', env: {}, ...options }, log);
   t.teardown(() => h.close({ graceful: false }));
   return { h, log: lines };
-}
-
-async function get(h, p = '/') {
-  const res = await fetch(new URL(p, h.url), { signal: AbortSignal.timeout(15000) });
-  return { status: res.status, body: await res.text() };
 }
 
 const of = (lines, event) => lines.filter((l) => l.event === event);

@@ -1,4 +1,4 @@
-// Logs from app code in workers (issue #6): the app logger (`import { logger } from
+// Logs from app code in workers: the app logger (`import { logger } from
 // 'greenserve/logger'` or 'greenserve') and, with --capture-output, console calls reach the
 // --error-log file as whole JSON lines, each with the id of the request it was written for, in
 // sync handlers and in async ones with many requests in flight per thread. Without

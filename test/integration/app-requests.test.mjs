@@ -1,9 +1,9 @@
 // Split from app-shapes.test.mjs (each file has its own time budget): how request and response
 // details reach the app and the client, for both app shapes.
 import t from 'tap';
-import { connect, fixture, portOf, serve, startServer } from '../helpers.mjs';
+import { connect, fixture, portOf, startServer } from '../helpers.mjs';
 
-import { BASE, BINARY, bodyOf, raw, serveError, text } from '../app-helpers.mjs';
+import { BINARY, bodyOf, raw } from '../app-helpers.mjs';
 
 // ── shapes that load ─────────────────────────────────────────────────────────────────────────
 

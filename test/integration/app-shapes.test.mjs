@@ -2,9 +2,9 @@
 // and Fetch handlers, sync and async), the errors for modules it cannot run, and the request and
 // response details that must reach the app and the client unchanged in both shapes.
 import t from 'tap';
-import { connect, fixture, portOf, serve, startServer } from '../helpers.mjs';
+import { fixture, startServer } from '../helpers.mjs';
 
-import { BASE, BINARY, bodyOf, raw, serveError, text } from '../app-helpers.mjs';
+import { serveError, text } from '../app-helpers.mjs';
 
 // ── shapes that load ─────────────────────────────────────────────────────────────────────────
 

@@ -1,5 +1,5 @@
-// Replays every case of the HTTP/1.1 conformance corpora (../shared/conformance: gunicorn,
-// llhttp, http-desync-guardian; see its README.md) over real sockets against greenserve with a
+// Replays every case of the HTTP/1.1 conformance corpora (gunicorn, llhttp,
+// http-desync-guardian; found as test/conformance-corpus.mjs says) over real sockets against greenserve with a
 // recording app (test/fixtures/record.mjs). Each case goes out as one write and as seeded random
 // small writes. Valid cases must reach the app with the right method, target, version, fields
 // and body, pipelined ones all of them in order; invalid ones must get a 4xx/5xx or a closed
@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { fixture, startServer } from '../helpers.mjs';
-import { bytesOf, corpusPresent, corpusRoot, desyncHead, lacksHost, loadDesyncGuardian, loadGunicorn, loadLlhttp, prng, withHost } from '../conformance-corpus.mjs';
+import { bytesOf, corpusCheck, desyncHead, lacksHost, loadDesyncGuardian, loadGunicorn, loadLlhttp, prng, withHost } from '../conformance-corpus.mjs';
 import { pool, randomCuts, RawConn } from '../wire.mjs';
 import { echoOf, withoutAborted } from '../fixtures/record.mjs';
 
@@ -290,8 +290,10 @@ function llhttpMessages(log) {
     if (sp) {
       const [, at, len, kind, quoted, word] = sp;
       const b = quoted !== undefined ? spanBytes(quoted, Number(len)) : { cr: latin1('\r'), lf: latin1('\n') }[word] ?? null;
-      if (kind === 'method') { if (m.methodAt < 0) m.methodAt = Number(at); m.method.push(b); }
-      else if (kind === 'url') m.url.push(b);
+      if (kind === 'method') {
+        if (m.methodAt < 0) m.methodAt = Number(at);
+        m.method.push(b);
+      } else if (kind === 'url') m.url.push(b);
       else if (kind === 'header_field') field.push(b);
       else if (kind === 'header_value') value.push(b);
       else if (kind === 'body') m.body.push(b);
@@ -653,9 +655,7 @@ async function exchange(srv, v, mode, seed) {
 
 // ---- the run ----------------------------------------------------------------------------------
 
-if (!corpusPresent()) {
-  t.skip(`conformance corpora not found at ${corpusRoot}`);
-} else {
+if (corpusCheck(t, 'the gunicorn, llhttp and http-desync-guardian conformance cases')) {
   const started = Date.now();
   const items = [
     ...gunicornCases(loadGunicorn()),

@@ -67,7 +67,7 @@ async function batch(srv, upstream, n) {
 
 const get = (url) => fetch(url).then(async (r) => ({ status: r.status, body: await r.json() }));
 
-t.test('issue #5: --threads 2 --max-threads 64, 64 concurrent fetchSync calls of 100 ms finish well under 3.2 s', { timeout: 60000 }, async (t) => {
+t.test('elastic threads: --threads 2 --max-threads 64, 64 concurrent fetchSync calls of 100 ms finish well under 3.2 s', { timeout: 60000 }, async (t) => {
   const upstream = await slowServer(t, 100);
   // The server is a CLI process, as in production, without this process's NODE_OPTIONS: in a
   // test process (and its children) every worker thread also loads tap's loader hooks, which

@@ -1,14 +1,7 @@
 // The examples answer as their comments document: examples/hello.mjs (through the CLI, as its
 // comment runs it) and examples/blocking.mjs.
 import t from 'tap';
-import { example, startCli, startServer } from '../helpers.mjs';
-
-async function get(base, path) {
-  const start = performance.now();
-  const res = await fetch(new URL(path, base));
-  const body = await res.text();
-  return { status: res.status, headers: res.headers, body, ms: performance.now() - start };
-}
+import { example, startCli, startServer, fetchText as get } from '../helpers.mjs';
 
 /** Resolves once some worker publishes that it is running a handler (bounded). */
 async function untilRunning(handle, ms = 5000) {

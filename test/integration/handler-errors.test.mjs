@@ -3,12 +3,7 @@
 // closed connection) and the same worker keeps serving. A worker that crashes outside any handler
 // costs the requests it had in flight (502) and is replaced.
 import t from 'tap';
-import { delay, fixture, parseResponses, portOf, rawExchange, startServer } from '../helpers.mjs';
-
-async function get(handle, path) {
-  const res = await fetch(new URL(path, handle.url));
-  return { status: res.status, headers: res.headers, body: await res.text() };
-}
+import { delay, fixture, parseResponses, portOf, rawExchange, startServer, fetchText as get } from '../helpers.mjs';
 
 t.test('node listener: sync throw and async rejection get a 500; the worker keeps serving', { timeout: 15000 }, async (t) => {
   const h = await startServer(t, { app: fixture('throws.mjs'), threads: 1 });

@@ -1,21 +1,7 @@
 // --health-path and --ready-path: answered by the acceptor, in order with the connection's other
 // responses, never by a worker (fast while the only worker is blocked), 503 once draining.
 import t from 'tap';
-import http from 'node:http';
-import { connect, delay, fixture, parseResponses, portOf, rawExchange, startServer, until } from '../helpers.mjs';
-
-function get(port, path, { method = 'GET' } = {}) {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const req = http.request({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode, body, headers: res.headers, ms: performance.now() - started }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { connect, delay, fixture, httpGet, parseResponses, portOf, rawExchange, startServer, until } from '../helpers.mjs';
 
 /** Wait until the server's worker runs a handler (the blocked request has started). */
 async function untilRunning(t, handle) {
@@ -29,15 +15,15 @@ async function untilRunning(t, handle) {
 t.test('liveness and readiness answer; other paths reach the app', { timeout: 20000 }, async (t) => {
   const h = await startServer(t, { app: fixture('echo.mjs'), healthPath: '/healthz' });
   const port = portOf(h);
-  const live = await get(port, '/healthz');
+  const live = await httpGet({ port, path: '/healthz' });
   t.same([live.status, live.body], [200, 'ok\n']);
   t.equal(live.headers['cache-control'], 'no-store');
-  t.same((await get(port, '/healthz?probe=1')).body, 'ok\n', 'a query string is ignored');
-  const ready = await get(port, '/healthz/ready');
+  t.same((await httpGet({ port, path: '/healthz?probe=1' })).body, 'ok\n', 'a query string is ignored');
+  const ready = await httpGet({ port, path: '/healthz/ready' });
   t.same([ready.status, ready.body], [200, 'ready\n'], 'readiness defaults to PATH/ready');
-  const head = await get(port, '/healthz', { method: 'HEAD' });
+  const head = await httpGet({ port, path: '/healthz' }, { method: 'HEAD' });
   t.same([head.status, head.body, head.headers['content-length']], [200, '', '3'], 'HEAD: no body');
-  const other = await get(port, '/healthzz');
+  const other = await httpGet({ port, path: '/healthzz' });
   t.equal(JSON.parse(other.body).url, '/healthzz', 'a longer path goes to the app');
   // A worker counts a request served just after it publishes the response: wait for that count.
   const served = () => h.stats().workers.reduce((n, w) => n + w.served, 0);
@@ -48,19 +34,19 @@ t.test('liveness and readiness answer; other paths reach the app', { timeout: 20
 t.test('--ready-path on its own', { timeout: 20000 }, async (t) => {
   const h = await startServer(t, { app: fixture('echo.mjs'), readyPath: '/ready' });
   const port = portOf(h);
-  t.same((await get(port, '/ready')).body, 'ready\n');
-  t.equal(JSON.parse((await get(port, '/healthz')).body).url, '/healthz', 'no liveness path set');
+  t.same((await httpGet({ port, path: '/ready' })).body, 'ready\n');
+  t.equal(JSON.parse((await httpGet({ port, path: '/healthz' })).body).url, '/healthz', 'no liveness path set');
 });
 
 t.test('fast while the only worker is blocked in a sync handler', { timeout: 20000 }, async (t) => {
   const h = await startServer(t, { app: fixture('blocks.mjs'), threads: 1, healthPath: '/healthz' });
   const port = portOf(h);
-  const blocked = get(port, '/block?ms=1500');
+  const blocked = httpGet({ port, path: '/block?ms=1500' });
   await untilRunning(t, h);
-  const live = await get(port, '/healthz');
+  const live = await httpGet({ port, path: '/healthz' });
   t.equal(live.status, 200);
   t.ok(live.ms < 50, `liveness took ${live.ms.toFixed(1)} ms`);
-  const ready = await get(port, '/healthz/ready');
+  const ready = await httpGet({ port, path: '/healthz/ready' });
   t.equal(ready.status, 200, 'a blocked worker is still a ready one');
   t.ok(ready.ms < 50, `readiness took ${ready.ms.toFixed(1)} ms`);
   t.match((await blocked).body, /^blocked/);

@@ -5,16 +5,11 @@
 // with a last "stopped" line. On a pipe `auto` keeps the JSON lines, and either format can be chosen.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { cliPath, fixture, until } from '../helpers.mjs';
+import { cliPath, fixture, until, fetchText as get } from '../helpers.mjs';
 
 const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
 const TIME = String.raw`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}`;
 const app = fixture('log-format.mjs');
-
-async function get(port, target) {
-  const res = await fetch(`http://127.0.0.1:${port}${target}`, { signal: AbortSignal.timeout(5000) });
-  return { status: res.status, body: await res.text() };
-}
 
 /** Start `args` under script(1): its pty's output (CRLF turned back to LF) in out(), its input to type(). */
 function underTerminal(t, args) {
@@ -96,7 +91,7 @@ t.test('on a pipe, --log-format text writes text; a bad GREENSERVE_LOG_FORMAT is
   t.ok(await until(() => listening.test(srv.out()), 15000), 'the listening line as text, no hint (not a terminal)', { output: srv.out() });
   const port = Number(listening.exec(srv.out())[1]);
   t.equal((await get(port, '/throw')).status, 500);
-  t.ok(await until(() => /^\S+ \S+ ERROR \[worker \d+(?: request \S+)?\] handler threw: GET \/throw\n    Error: format test failure\n/m.test(srv.out()), 5000), 'a worker writes text too', { output: srv.out() });
+  t.ok(await until(() => /^\S+ \S+ ERROR \[worker \d+(?: request \S+)?\] handler threw: GET \/throw\n {4}Error: format test failure\n/m.test(srv.out()), 5000), 'a worker writes text too', { output: srv.out() });
   srv.child.kill('SIGTERM');
   t.equal(await srv.exited, 0);
   t.match(srv.out(), new RegExp(String.raw`\n${TIME} INFO  stopped\n$`));

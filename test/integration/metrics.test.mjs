@@ -2,18 +2,7 @@
 // (framer 413 included), the duration histogram, gauges, workers by state, served per worker,
 // restarts by reason, RSS and the acceptor's event-loop delay.
 import t from 'tap';
-import http from 'node:http';
-import { delay, fixture, portOf, rawExchange, startServer } from '../helpers.mjs';
-
-function get(url, path = '') {
-  return new Promise((resolve, reject) => {
-    http.get(url + path, { agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode, body, type: res.headers['content-type'] }));
-    }).on('error', reject);
-  });
-}
+import { delay, fixture, httpGet, portOf, rawExchange, startServer } from '../helpers.mjs';
 
 /** Parses the text format into { samples: Map<'name{labels}', number>, types: Map<name, type> }. */
 function parse(t, text) {
@@ -37,9 +26,9 @@ function parse(t, text) {
 }
 
 const scrape = async (t, h) => {
-  const r = await get(h.metricsUrl.replace(/\/metrics$/, ''), '/metrics');
+  const r = await httpGet(h.metricsUrl);
   t.equal(r.status, 200);
-  t.match(r.type, /^text\/plain; version=0\.0\.4/);
+  t.match(r.headers['content-type'], /^text\/plain; version=0\.0\.4/);
   return parse(t, r.body);
 };
 
@@ -80,7 +69,7 @@ t.test('the scrape reflects the traffic', { timeout: 30000 }, async (t) => {
   t.ok(s.get('process_resident_memory_bytes') > 1e6);
   t.ok(s.has('greenserve_acceptor_event_loop_delay_seconds{stat="p99"}'));
   t.ok(s.get('greenserve_acceptor_event_loop_delay_seconds{stat="max"}') >= 0);
-  const notFound = await get(h.metricsUrl.replace(/\/metrics$/, ''), '/other');
+  const notFound = await httpGet(h.metricsUrl.replace(/\/metrics$/, '/other'));
   t.equal(notFound.status, 404);
 });
 

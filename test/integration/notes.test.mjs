@@ -152,7 +152,7 @@ t.test('the page: HTML, script and style of its own, with the ids a browser test
   t.notMatch(page.text, /<script>|https?:\/\//, 'no inline script and nothing from a CDN');
   const js = await request(h.url, 'GET', '/notes.js');
   t.match([js.status, js.headers['content-type']], [200, /^text\/javascript/]);
-  t.match(js.text, "fetch(path, init)");
+  t.match(js.text, 'fetch(path, init)');
   const css = await request(h.url, 'GET', '/notes.css');
   t.match([css.status, css.headers['content-type']], [200, /^text\/css/]);
   const head = await request(h.url, 'HEAD', '/');

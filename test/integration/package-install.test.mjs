@@ -30,7 +30,7 @@ t.test('npm pack, npm install of the tarball, then the installed greenserve serv
   const project = path.join(dir, 'my-app');
   mkdirSync(project);
   writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'my-app', private: true, type: 'module' }));
-  writeFileSync(path.join(project, 'app.mjs'), "export default (req, res) => res.end(`hello from ${req.url}`);\n");
+  writeFileSync(path.join(project, 'app.mjs'), 'export default (req, res) => res.end(`hello from ${req.url}`);\n');
   // From npm's cache alone first; where it lacks something, npm may fetch that (bounded). The
   // optional better-sqlite3 (the built-in demo's SQLite driver) is left out: the app here does not
   // use it, and with it the install took 100 s instead of 5 on a loaded 2-core machine.

@@ -2,20 +2,7 @@
 // cancelled, which frees its worker's --thread-concurrency place. Without it, async handlers that
 // never answer wedge the server once they fill every place.
 import t from 'tap';
-import http from 'node:http';
-import { channel, fixture, portOf, startServer } from '../helpers.mjs';
-
-function get(port, path, ms = 10000) {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    });
-    req.setTimeout(ms, () => req.destroy(new Error(`GET ${path}: no answer within ${ms} ms`)));
-    req.on('error', reject);
-  });
-}
+import { channel, fixture, httpGet, portOf, startServer } from '../helpers.mjs';
 
 t.test('handlers that never answer get 504 and are cancelled; the worker serves again', { timeout: 30000 }, async (t) => {
   const ch = channel(t, `never-${process.pid}`);
@@ -23,7 +10,7 @@ t.test('handlers that never answer get 504 and are cancelled; the worker serves 
   const srv = await startServer(t, { app: fixture('never-answers.mjs'), threads: 1, maxThreads: 1, threadConcurrency: 2, responseTimeout: 1 });
   const port = portOf(srv);
   const start = performance.now();
-  const stuck = await Promise.all([1, 2].map((id) => get(port, `/never?ch=never-${process.pid}&id=${id}`)));
+  const stuck = await Promise.all([1, 2].map((id) => httpGet({ port, path: `/never?ch=never-${process.pid}&id=${id}` }, { timeoutMs: 10000 })));
   const ms = performance.now() - start;
   for (const r of stuck) t.equal(r.status, 504, 'past --response-timeout: 504');
   t.ok(ms >= 900 && ms < 5000, `answered after ${Math.round(ms)} ms (1 s deadline, checked once a second)`);
@@ -32,7 +19,7 @@ t.test('handlers that never answer get 504 and are cancelled; the worker serves 
     t.equal(e.ended, false, `handler ${id} saw its request close`);
   }
   // Both places are free again: this used to wait forever behind the two.
-  const hello = await get(port, '/hello', 5000);
+  const hello = await httpGet({ port, path: '/hello' }, { timeoutMs: 5000 });
   t.equal(hello.status, 200);
   t.equal(hello.body, 'hello');
 });
@@ -41,6 +28,6 @@ t.test('0 turns the deadline off', { timeout: 20000 }, async (t) => {
   // gracefulTimeout 1: at the teardown, the request that never answers holds the drain that long.
   const srv = await startServer(t, { app: fixture('never-answers.mjs'), threads: 1, maxThreads: 1, responseTimeout: 0, gracefulTimeout: 1 });
   const port = portOf(srv);
-  await t.rejects(get(port, '/never?id=x', 2500), /no answer within 2500 ms/, 'no 504 without the deadline');
-  t.equal((await get(port, '/hello')).status, 200);
+  await t.rejects(httpGet({ port, path: '/never?id=x' }, { timeoutMs: 2500 }), /no answer within 2500 ms/, 'no 504 without the deadline');
+  t.equal((await httpGet({ port, path: '/hello' }, { timeoutMs: 10000 })).status, 200);
 });

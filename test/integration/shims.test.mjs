@@ -7,20 +7,10 @@ import { Worker } from 'node:worker_threads';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fixture, root, startCli, startServer, until } from '../helpers.mjs';
+import { fixture, root, startCli, startServer, until, fetchText as get } from '../helpers.mjs';
 
 const { sleep, fetchSync, createSyncFn, jobs } = await import(`${root}/dist/native-shims/index.js`);
 const JOBS = [`square=${fixture('jobs/square.mjs')}`];
-
-async function get(base, path) {
-  const res = await fetch(new URL(path, base));
-  const text = await res.text();
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch {}
-  return { status: res.status, json, text };
-}
 
 const q = (v) => encodeURIComponent(JSON.stringify(v));
 

@@ -1,4 +1,4 @@
-// Streamed responses (issue #9, item 1 and 4): pieces reach the client as they are written
+// Streamed responses: pieces reach the client as they are written
 // (node shape, Fetch ReadableStream, sync generator), backpressure from a client that does not
 // read reaches the handler while the acceptor's buffer stays bounded, server-sent events outlive
 // --keep-alive and --timeout, a client that goes away reaches the handler, and a stalled stream

@@ -1,4 +1,4 @@
-// Streamed request bodies (issue #9 item 2): a body above --body-buffer-size reaches the handler
+// Streamed request bodies: a body above --body-buffer-size reaches the handler
 // while it is still being sent (node `req`, Fetch `request.body`), byte-exact; a handler that does
 // not read stops the upload with the acceptor holding a bounded amount; --limit-request-body gives
 // 413 up front (Content-Length) and mid-stream (chunked); a client that goes away mid-upload

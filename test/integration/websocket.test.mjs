@@ -1,4 +1,4 @@
-// WebSocket through the rings (issue #9, item 3): the `ws` package, unchanged, on the app's
+// WebSocket through the rings: the `ws` package, unchanged, on the app's
 // `upgrade` export. Echo (text, binary), ping/pong, close codes, 1,000 sockets across 4 worker
 // threads, pinned sockets counting against a worker's --thread-concurrency, and a worker being
 // retired (reload) closing its sockets with 1001 after --graceful-timeout.

@@ -4,14 +4,7 @@
 // stays near the limit is recycled before that, without failing a request; crashes that repeat
 // back off.
 import t from 'tap';
-import { captureLog, channel, connect, fixture, parseResponses, portOf, serve, startServer, until } from '../helpers.mjs';
-
-async function get(h, path) {
-  const res = await fetch(new URL(path, h.url));
-  return { status: res.status, body: await res.text() };
-}
-
-
+import { captureLog, channel, connect, fixture, parseResponses, portOf, serve, startServer, until, fetchText as get } from '../helpers.mjs';
 
 /** A raw connection to `port` that keeps what it reads: { s, got() (latin1 text so far), closed }. */
 async function rawClient(t, port) {

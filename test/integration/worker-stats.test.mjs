@@ -6,12 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { fixture, startServer, until } from '../helpers.mjs';
-
-async function get(h, p) {
-  const res = await fetch(new URL(p, h.url), { signal: AbortSignal.timeout(15000) });
-  return { status: res.status, body: await res.text() };
-}
+import { fixture, startServer, until, fetchText as get } from '../helpers.mjs';
 
 // Generous: a worker answers between two idle slices (50 ms) on an idle machine; a loaded 2-core
 // machine may not schedule its thread for a while.
@@ -85,6 +80,7 @@ t.test('a retiring worker drains through the control plane: DRAINING while its r
   t.equal((await get(h, '/')).status, 200, 'the new generation serves');
   t.notOk(existsSync(flag));
   writeFileSync(flag, '');
-  t.same(await held, { status: 200, body: 'released' }, 'the drained request finished');
+  const drained = await held;
+  t.same([drained.status, drained.body], [200, 'released'], 'the drained request finished');
   t.ok(await until(() => h.stats().workers.every((w) => w.slot !== oldSlot || w.generation !== 0)), 'the old worker stopped');
 });

@@ -8,12 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { channel, fixture, parseResponses, portOf, rawExchange, serve, startServer, until, captureLog } from '../helpers.mjs';
-
-async function get(h, path) {
-  const res = await fetch(new URL(path, h.url), { signal: AbortSignal.timeout(15000) });
-  return { status: res.status, body: await res.text(), connection: res.headers.get('connection') };
-}
+import { channel, fixture, parseResponses, portOf, rawExchange, serve, startServer, until, captureLog, fetchText as get } from '../helpers.mjs';
 
 /** A server on `app` whose log lines are recorded; closed at teardown. */
 async function logged(t, app, options = {}) {
@@ -34,7 +29,6 @@ async function servesAgain(t, h, threads = 2) {
   t.ok(await until(() => h.stats().workers.filter((w) => !w.retiring && w.state === 'idle').length === threads), `${threads} idle worker(s) serving`);
   t.equal((await get(h, '/ok')).status, 200, 'served again');
 }
-
 
 t.test('a busy-loop handler gets a 504 within --timeout and the server keeps serving', { timeout: 20000 }, async (t) => {
   const { log, lines } = captureLog();

@@ -25,7 +25,7 @@ function setup(specs, waiting) {
       w.enter(100 + slot);
       control.f64[wIndexF64(slot, W_F64_RUN_SINCE)] = epochNow() - spec.ranMs;
     } else {
-      w.setState(WORKER_STATE_NAMES.indexOf(spec.state)); // WorkerState is a const enum: by name
+      w.setState(WORKER_STATE_NAMES.indexOf(spec.state)); // the state by its name
     }
     d.workers.push({ slot, outstanding: spec.outstanding ?? 1, retiring: spec.retiring ?? false });
   });

@@ -1,4 +1,4 @@
-// Replays the gunicorn request corpus (../shared/conformance/gunicorn, see its README.md) through
+// Replays the gunicorn request corpus (found as test/conformance-corpus.mjs says) through
 // lib/acceptor/framer.ts. Valid cases must frame into the expected requests (method, target,
 // version, body length); invalid ones must end in onError with a 4xx/5xx. Every case is also
 // replayed byte by byte and at seeded random splits, which must not change the outcome.
@@ -8,9 +8,9 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Framer } from '../../../dist/lib/acceptor/framer.js';
-import { decodeGunicorn, lacksHost, prng, repoRoot, withHost } from '../../conformance-corpus.mjs';
+import { corpusCheck, corpusRoot, decodeGunicorn, lacksHost, prng, withHost } from '../../conformance-corpus.mjs';
 
-const corpusDir = path.resolve(repoRoot, '../shared/conformance/gunicorn');
+const corpusDir = path.join(corpusRoot, 'gunicorn');
 
 // Corpus cases that need gunicorn settings greenserve does not have: not run.
 const SKIP = {
@@ -141,9 +141,7 @@ function checkFramed(t, out, expected, casefold) {
   });
 }
 
-if (!fs.existsSync(corpusDir)) {
-  t.skip(`corpus not found at ${corpusDir}`);
-} else {
+if (corpusCheck(t, 'the framer against the gunicorn request corpus', corpusDir)) {
   const counts = { valid: 0, validWithHost: 0, rejectOnPurpose: 0, invalid: 0, acceptOnPurpose: 0, incomplete: 0, skip: 0 };
   const cases = [];
   for (const kind of ['valid', 'invalid']) {
