@@ -369,8 +369,7 @@ export class Runner implements VirtualSocketOwner {
       setImmediate(() => {
         if (socket.reqId === reqId) socket.destroy();
       });
-    }
-    else if (type === T_DATA) {
+    } else if (type === T_DATA) {
       // Pushed on the next turn, never here: this may run while a handler is parked in a shim,
       // and the app's data listeners must not run inside it.
       this.tunnelIn.push(socket, payload);
