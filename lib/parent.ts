@@ -20,6 +20,7 @@ import { statSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { getSystemErrorMap } from 'node:util';
 import { parseBind, type BindAddress, type Config } from './config/resolve.js';
+import type { GreenserveError } from './errors.js';
 import { closeLogger, createLogger, type Logger } from './log.js';
 
 /** Set in the child's environment (to the parent's pid): it serves the sockets its parent hands it. */
@@ -44,6 +45,8 @@ const STOP_SIGNALS: ReadonlySet<string> = new Set(['SIGTERM', 'SIGINT', 'SIGQUIT
 const YOUNG_MS = 10_000;
 const RESTART_BACKOFF_MS = 250;
 const RESTART_BACKOFF_MAX_MS = 30_000;
+/** The longest the parent waits for its log to flush when it ends. */
+const LOG_CLOSE_MS = 1000;
 
 /** A handle as node's net module makes it for a server: bound, not listening. */
 type ServerHandle = { fd: number; close(): void };
@@ -75,7 +78,18 @@ export async function runParent(config: Config, script: string, argv: readonly s
     }
     handles.push(h);
   }
-  const log = createLogger(config.logLevel, { role: 'parent' }, config.errorLog, config.logFormat);
+  let log: Logger;
+  try {
+    log = createLogger(config.logLevel, { role: 'parent' }, config.errorLog, config.logFormat);
+  } catch (err) {
+    for (const x of handles) x.close();
+    // A bad --error-log: one line naming it, exit 2, as the server itself says it without a parent.
+    if ((err as GreenserveError).code === 'GS_ERR_CONFIG') {
+      process.stderr.write(`greenserve: error: ${(err as Error).message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   new Parent(log, handles, addrs, script, argv).start();
 }
 
@@ -191,6 +205,12 @@ class Parent {
     this.child = null;
     const lived = performance.now() - this.childStartedAt;
     if (this.stopping) return void this.end(code, signal);
+    // Status 0: the server stopped as asked, by a signal sent to its own pid (kill, a service
+    // manager that signals each process): the command ends too. A crash never exits 0.
+    if (code === 0 && signal === null) {
+      this.log.info({ childPid: child.pid }, `server process ${child.pid} stopped (status 0): the command ends`);
+      return void this.end(0, null);
+    }
     // The first server never served (a bad setting, an app that does not load, a TLS key that
     // does not match): it has said why on stderr; the command ends with its status, as without
     // a parent.
@@ -239,7 +259,8 @@ class Parent {
   /** End the parent with the child's status: its exit code, or the signal that ended it. */
   private async end(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     for (const a of this.addrs) if (a.kind === 'unix') removeStaleSocket(a.path);
-    await closeLogger(this.log);
+    // A log destination that went away (a closed terminal or pipe) may never say it is done.
+    await Promise.race([closeLogger(this.log), new Promise((r) => setTimeout(r, LOG_CLOSE_MS).unref())]);
     if (signal !== null) {
       process.removeAllListeners(signal);
       process.kill(process.pid, signal);

@@ -204,6 +204,7 @@ export class Connection implements FramerHandler {
   /** The socket's buffered bytes and libuv's write queue at the last check: less now means the client took some. */
   private sendPending = 0;
   private sendQueued = 0;
+  private sendAccepted = 0;
   private readonly opts: ConnectionOptions;
   isCorked = false;
   /** The exchange whose body the framer is streaming now (onBody), or null. */
@@ -557,8 +558,10 @@ export class Connection implements FramerHandler {
 
   /**
    * --send-timeout: whether bytes have waited in the socket for the client for that long with none
-   * of them taken. Taken: the socket's buffer (what node holds) or libuv's write queue (the part
-   * of a write the kernel has not accepted) shrank since the last check, or 'drain' came.
+   * of them taken. Taken: the kernel accepted more bytes since the last check (what node handed
+   * to libuv minus libuv's write queue: it grows even while new response bytes keep the buffers
+   * as full as before), the socket's buffer (what node holds) or libuv's write queue shrank, or
+   * 'drain' came.
    */
   private sendStalled(now: number): boolean {
     const pending = this.socket.writableLength;
@@ -567,9 +570,11 @@ export class Connection implements FramerHandler {
       return false;
     }
     const queued = writeQueueSize(this.socket);
-    if (this.sendSince === 0 || pending < this.sendPending || queued < this.sendQueued) this.sendSince = now;
+    const accepted = bytesDispatched(this.socket) - queued;
+    if (this.sendSince === 0 || pending < this.sendPending || queued < this.sendQueued || accepted > this.sendAccepted) this.sendSince = now;
     this.sendPending = pending;
     this.sendQueued = queued;
+    this.sendAccepted = accepted;
     return now - this.sendSince > this.opts.sendTimeoutMs;
   }
 
@@ -781,6 +786,12 @@ function isSafe(method: string): boolean {
 }
 
 /** Bytes of a write that libuv still holds for the kernel (it shrinks as the client reads); 0 where the handle does not say. */
+/** Bytes node has handed to libuv on this socket so far (0 where the socket does not say). */
+function bytesDispatched(socket: Socket): number {
+  const n = (socket as unknown as { _bytesDispatched?: unknown })._bytesDispatched;
+  return typeof n === 'number' ? n : 0;
+}
+
 function writeQueueSize(socket: Socket): number {
   const handle = (socket as unknown as { _handle?: { writeQueueSize?: unknown } | null })._handle;
   const n = handle?.writeQueueSize;
