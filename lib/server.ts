@@ -216,6 +216,8 @@ export class Server implements ConnectionHost {
     this.dispatcher = new Dispatcher(this.control, {
       limitConcurrency: config.limitConcurrency,
       threadConcurrency: config.threadConcurrency,
+      // Never below --thread-concurrency: a setting raised for async work before this one existed keeps its effect.
+      workerConnections: Math.max(config.workerConnections, config.threadConcurrency),
       sticky: parseSticky(config.sticky),
     });
     this.ioHelper = new IoHelper(
@@ -267,7 +269,7 @@ export class Server implements ConnectionHost {
         gracefulMs: config.gracefulTimeout * 1000,
         maxWorkerMemoryMb: config.maxWorkerMemory,
         maxThreads: elasticCeiling(config.maxThreads, config.threads),
-        threadConcurrency: config.threadConcurrency,
+        workerConnections: Math.max(config.workerConnections, config.threadConcurrency),
       },
       this.pool,
       this.dispatcher,

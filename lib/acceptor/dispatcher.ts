@@ -52,7 +52,10 @@ const HEAD_END = Buffer.from('\r\n\r\n');
 
 export interface DispatcherOptions {
   limitConcurrency: number;
+  /** --thread-concurrency: requests sent to a worker that its handlers have not returned from yet (read or not). */
   threadConcurrency: number;
+  /** --worker-connections: all requests in flight on a worker, those whose handlers returned (awaits, streams, WebSockets) too. */
+  workerConnections: number;
   /**
    * How many runnable workers (not blocked, parked or retiring) share the requests, the first in
    * the pool's order: the core count. More would only spread the same CPU over more isolates,
@@ -454,12 +457,32 @@ export class Dispatcher {
   }
 
   /**
+   * Requests sent to `h` that it has not read yet. With the one its handler may be running, these
+   * are the requests waiting on its thread: what --thread-concurrency bounds. The worker publishes
+   * what it has read and not completed (its in-flight count); a response freed while its bytes
+   * stream (FL_ENDED) is in that count and no longer in `outstanding`, hence the floor.
+   */
+  private unread(h: WorkerHandle): number {
+    const n = h.outstanding - this.control.inflight(h.slot);
+    return n > 0 ? n : 0;
+  }
+
+  /**
+   * `h` takes no more requests now: --worker-connections requests in flight on it, or
+   * --thread-concurrency requests it has not read yet (the queue behind a running synchronous
+   * handler stays short, while async handlers that returned may hold many more).
+   */
+  private full(h: WorkerHandle): boolean {
+    return h.outstanding >= this.o.workerConnections || (h.outstanding >= this.o.threadConcurrency && this.unread(h) >= this.o.threadConcurrency);
+  }
+
+  /**
    * Whether `h` can run one more request soon, for a request that may go to no other worker: not
    * retiring, draining or parked, no revoke under way, below --thread-concurrency, and not blocked
    * in one synchronous handler (ELASTIC_BLOCKED_MS: past it, reclaim would take the request back).
    */
   private canTake(h: WorkerHandle): boolean {
-    if (h.retiring || h.revoking || h.outstanding >= this.o.threadConcurrency) return false;
+    if (h.retiring || h.revoking || this.full(h)) return false;
     const state = this.control.state(h.slot);
     if (state === WorkerState.PARKED || state === WorkerState.DRAINING) return false;
     return !(state === WorkerState.RUNNING && h.outstanding > 0 && this.control.runningFor(h.slot, epochNow()) >= ELASTIC_BLOCKED_MS);
@@ -558,7 +581,6 @@ export class Dispatcher {
     const waiting = this.waiting.length;
     if (waiting === 0) return false;
     const now = epochNow();
-    const cap = this.o.threadConcurrency;
     let blocked = 0;
     let between = 0;
     for (const h of this.workers) {
@@ -567,20 +589,20 @@ export class Dispatcher {
       if (state === WorkerState.PARKED) blocked++;
       else if (state === WorkerState.RUNNING && this.control.runningFor(h.slot, now) >= ELASTIC_BLOCKED_MS) blocked++;
       else if (state === WorkerState.DRAINING) continue;
-      else if (h.outstanding >= cap) return false;
+      else if (this.full(h)) return false;
       else between++;
     }
     return blocked > 0 && waiting > between;
   }
 
   /**
-   * Requests wait only because every worker that takes work has --thread-concurrency requests in
+   * Requests wait only because every worker that takes work has --worker-connections requests in
    * flight (async handlers, streams, pinned WebSockets): raising the setting is what would let
    * them run. The supervisor warns about it (rate-limited).
    */
   get waitingOnFullWorkers(): boolean {
     if (this.waiting.length === 0) return false;
-    const cap = this.o.threadConcurrency;
+    const cap = this.o.workerConnections;
     let full = 0;
     for (const h of this.workers) {
       const state = this.control.state(h.slot);
@@ -629,7 +651,7 @@ export class Dispatcher {
   private pickUnqueued(): WorkerHandle | null {
     let best: WorkerHandle | null = null;
     for (const h of this.workers) {
-      if (h.outstanding >= this.o.threadConcurrency || h.outstanding > this.control.inflight(h.slot)) continue;
+      if (h.outstanding >= this.o.workerConnections || h.outstanding > this.control.inflight(h.slot)) continue;
       const state = this.control.state(h.slot);
       if (state === WorkerState.PARKED || state === WorkerState.DRAINING || h.retiring || h.revoking) continue;
       if (state === WorkerState.RUNNING && h.outstanding > 0) continue; // its handler may be about to block
@@ -654,7 +676,6 @@ export class Dispatcher {
    */
   private pickLeastLoaded(): WorkerHandle | null {
     const workers = this.workers;
-    const cap = this.o.threadConcurrency;
     let best: WorkerHandle | null = null;
     let bestLoad = 0x7fffffff;
     let runnable = 0;
@@ -671,11 +692,11 @@ export class Dispatcher {
         if (now === 0) now = epochNow();
         if (this.control.runningFor(h.slot, now) > BLOCKED_AFTER_MS) continue;
       }
-      if (load < bestLoad && load < cap) {
+      if (load < bestLoad && !this.full(h)) {
         best = h;
         bestLoad = load;
         if (load === 0) break;
-      } else if (load >= cap && this.control.inflight(h.slot) < load) queued = true;
+      } else if (load >= this.o.threadConcurrency && load < this.o.workerConnections && this.unread(h) >= this.o.threadConcurrency) queued = true;
       if (++runnable >= this.o.activeWorkers && (best !== null || queued)) break;
     }
     return best;

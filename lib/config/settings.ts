@@ -245,9 +245,24 @@ export const SETTINGS = [
     key: 'threadConcurrency', section: 'Concurrency', flag: '--thread-concurrency',
     env: 'GREENSERVE_THREAD_CONCURRENCY', metavar: 'INT',
     schema: Type.Integer({ minimum: 1, maximum: 10_000, default: 64 }),
-    help: 'most requests in flight on one worker thread (async handlers)',
-    doc: 'The most requests in flight at once on one worker thread. Only async handlers have more ' +
-      'than one: a synchronous handler runs one request at a time whatever this says.',
+    help: 'most requests sent to one worker thread and not yet returned from by its handler',
+    doc: 'The most requests sent to one worker thread that its handlers have not returned from yet: ' +
+      'the one running and those queued behind it in the thread\'s ring. A synchronous handler runs ' +
+      'one request at a time, so this is how many requests can wait behind a handler that turns ' +
+      'slow (those it has not started are taken back and given to another thread once it has run ' +
+      'for 20 ms). Requests whose handlers returned (async handlers awaiting, streamed responses, ' +
+      'WebSockets) count against `--worker-connections` instead. ' +
+      'See docs/decisions/0029-worker-connections.md.',
+  }),
+  setting({
+    key: 'workerConnections', section: 'Concurrency', flag: '--worker-connections',
+    env: 'GREENSERVE_WORKER_CONNECTIONS', metavar: 'INT',
+    schema: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
+    help: 'most requests in flight on one worker thread, async awaits, streams and WebSockets included',
+    doc: 'The most requests in flight at once on one worker thread, counting those whose handlers ' +
+      'returned and still await, stream or hold a WebSocket (gunicorn\'s `--worker-connections` ' +
+      'for its gevent workers, also 1000 by default). Never below `--thread-concurrency`. Past it, ' +
+      'requests wait in the acceptor\'s queue for a place (bounded by `--limit-concurrency`).',
   }),
   setting({
     key: 'limitConcurrency', section: 'Concurrency', flag: '--limit-concurrency',

@@ -65,8 +65,8 @@ export interface ArbiterOptions {
   maxWorkerMemoryMb: number;
   /** --max-threads: the most workers in all while every one is blocked (elastic); <= threads: off. */
   maxThreads: number;
-  /** --thread-concurrency: named in the warning when every worker is full. */
-  threadConcurrency: number;
+  /** --worker-connections (at least --thread-concurrency): named in the warning when every worker is full. */
+  workerConnections: number;
 }
 
 export interface ArbiterHost {
@@ -229,7 +229,7 @@ export class Arbiter {
   }
 
   /**
-   * Requests wait because every worker is at --thread-concurrency (not blocked, only full): say
+   * Requests wait because every worker is at --worker-connections (not blocked, only full): say
    * so, at most once a minute. Without it a server of WebSockets or long streams that reached
    * threads x --thread-concurrency would hold the next upgrades with nothing in the log.
    */
@@ -242,10 +242,10 @@ export class Arbiter {
     if (++this.fullTicks < FULL_WARN_TICKS) return;
     this.fullTicks = 0;
     this.fullWarn.take(now);
-    const cap = this.o.threadConcurrency;
-    this.log.warn({ waiting: this.dispatcher.waitingCount, threadConcurrency: cap },
-      `${this.dispatcher.waitingCount} request(s) wait because every worker holds --thread-concurrency ${cap} requests ` +
-      '(async handlers in flight, streams and WebSockets count); raise --thread-concurrency if this is the expected load');
+    const cap = this.o.workerConnections;
+    this.log.warn({ waiting: this.dispatcher.waitingCount, workerConnections: cap },
+      `${this.dispatcher.waitingCount} request(s) wait because every worker holds --worker-connections ${cap} requests ` +
+      '(async handlers in flight, streams and WebSockets count); raise --worker-connections if this is the expected load');
   }
 
   private handle(ev: SupervisorEvent): void {

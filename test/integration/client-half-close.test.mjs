@@ -44,7 +44,7 @@ t.test('clients that half-close while their handlers never answer free their pla
   const name = `half-${process.pid}`;
   const ch = channel(t, name);
   // One thread with two places, no --response-timeout: only the FIN can free them.
-  const srv = await startServer(t, { app: fixture('half-close.mjs'), threads: 1, maxThreads: 1, threadConcurrency: 2, responseTimeout: 0 });
+  const srv = await startServer(t, { app: fixture('half-close.mjs'), threads: 1, maxThreads: 1, threadConcurrency: 2, workerConnections: 2, responseTimeout: 0 });
   const port = portOf(srv);
   // Five such clients, more than the two places.
   const gone = await Promise.all([1, 2, 3, 4, 5].map((id) => sendThenFin(port, `GET /hang?ch=${name}&id=${id} HTTP/1.1\r\nHost: x\r\n\r\n`)));
@@ -84,7 +84,7 @@ t.test('a request still waiting is cancelled: responses before it go out, none a
 t.test('Fetch-style apps: an answer after the usual awaits goes out; a waiting request.signal aborts', { timeout: 20000 }, async (t) => {
   const name = `half-fetch-${process.pid}`;
   const ch = channel(t, name);
-  const srv = await startServer(t, { app: fixture('half-close-fetch.mjs'), threads: 1, maxThreads: 1, threadConcurrency: 1, responseTimeout: 0 });
+  const srv = await startServer(t, { app: fixture('half-close-fetch.mjs'), threads: 1, maxThreads: 1, threadConcurrency: 1, workerConnections: 1, responseTimeout: 0 });
   const port = portOf(srv);
   const ok = await sendThenFin(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   t.same(ok.responses, [{ status: 200, body: 'fetch ok' }], 'answered');

@@ -87,7 +87,7 @@ t.test('a request pipelined behind a response that closes the connection is canc
 t.test('a pipelined request still waiting for a worker when the connection closes never runs', { timeout: 30000 }, async (t) => {
   const ch = channel(t, 'gs-says-close');
   // One thread that takes one request at a time: /stream waits in the acceptor's queue behind /close.
-  const srv = await startServer(t, { app: fixture('says-close.mjs'), threads: 1, maxThreads: 1, threadConcurrency: 1 });
+  const srv = await startServer(t, { app: fixture('says-close.mjs'), threads: 1, maxThreads: 1, threadConcurrency: 1, workerConnections: 1 });
   const port = portOf(srv);
   const c = await RawConn.open(port);
   t.teardown(() => c.destroy());

@@ -139,13 +139,13 @@ t.test('the spare worker takes the first request that would wait, and a new spar
   t.equal((await parked).body.status, 200);
 });
 
-t.test('async handlers at --thread-concurrency add no threads; parked or long sync handlers do', { timeout: 60000 }, async (t) => {
+t.test('async handlers at --worker-connections add no threads; parked or long sync handlers do', { timeout: 60000 }, async (t) => {
   const flag = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gs-elastic-')), 'go');
   t.teardown(() => fs.rmSync(path.dirname(flag), { recursive: true, force: true }));
 
   t.test('full, not blocked: 2 async requests in flight on the one worker, 4 waiting', async (t) => {
     const up = await gate(t);
-    const srv = await startServer(t, { app: fixture('shims.mjs'), threads: 1, maxThreads: 4, threadConcurrency: 2 });
+    const srv = await startServer(t, { app: fixture('shims.mjs'), threads: 1, maxThreads: 4, threadConcurrency: 1, workerConnections: 2 });
     // The worker's first fetch() loads undici, synchronously (tens of ms: a long sync handler).
     const warm = get(`${srv.url}/async-fetch?url=${encodeURIComponent(up.url)}`);
     t.ok(await until(() => up.held === 1), 'warm-up: the worker has loaded fetch()');

@@ -133,7 +133,7 @@ t.test('a worker of the old generation that becomes ready after a reload began i
   // B must not serve and then be killed as past a graceful deadline it was never given.
   const { log, lines } = captureLog();
   const app = `${pathToFileURL(fixture('slow-setup.mjs')).href}?setupMs=300`;
-  const h = await serve({ app, bind: ['127.0.0.1:0'], threads: 1, maxThreads: 1, threadConcurrency: 1, gracefulTimeout: 30, logLevel: 'silent', env: {} }, log);
+  const h = await serve({ app, bind: ['127.0.0.1:0'], threads: 1, maxThreads: 1, threadConcurrency: 1, workerConnections: 1, gracefulTimeout: 30, logLevel: 'silent', env: {} }, log);
   t.teardown(() => h.close());
   const scaled = h.scale(2);
   await delay(50);

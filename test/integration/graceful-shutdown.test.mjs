@@ -76,7 +76,7 @@ t.test('SIGTERM past --graceful-timeout: requests still owed get 503 and the err
   // One worker with room for two requests: /slow runs (async), /stream has sent its head, and a
   // third request waits in the acceptor's queue. None can finish within --graceful-timeout 1.
   const { log, lines } = captureLog();
-  const h = await serve({ app: fixture('versioned.mjs'), bind: ['127.0.0.1:0'], threads: 1, maxThreads: 1, threadConcurrency: 2, gracefulTimeout: 1, env: {} }, log);
+  const h = await serve({ app: fixture('versioned.mjs'), bind: ['127.0.0.1:0'], threads: 1, maxThreads: 1, threadConcurrency: 2, workerConnections: 2, gracefulTimeout: 1, env: {} }, log);
   t.teardown(() => h.close());
   const port = h.addresses[0].port;
   const running = await rawRequest(port, 'GET /slow?ms=20000 HTTP/1.1\r\nHost: x\r\n\r\n');

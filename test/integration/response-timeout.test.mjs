@@ -7,7 +7,7 @@ import { channel, fixture, httpGet, portOf, startServer } from '../helpers.mjs';
 t.test('handlers that never answer get 504 and are cancelled; the worker serves again', { timeout: 30000 }, async (t) => {
   const ch = channel(t, `never-${process.pid}`);
   // One thread with two places: two requests that never answer fill it.
-  const srv = await startServer(t, { app: fixture('never-answers.mjs'), threads: 1, maxThreads: 1, threadConcurrency: 2, responseTimeout: 1 });
+  const srv = await startServer(t, { app: fixture('never-answers.mjs'), threads: 1, maxThreads: 1, threadConcurrency: 2, workerConnections: 2, responseTimeout: 1 });
   const port = portOf(srv);
   const start = performance.now();
   const stuck = await Promise.all([1, 2].map((id) => httpGet({ port, path: `/never?ch=never-${process.pid}&id=${id}` }, { timeoutMs: 10000 })));

@@ -88,7 +88,7 @@ t.test('a slow reader that keeps reading is not cut, though its response takes l
 
 t.test('a handler that has ended its response does not hold its place while the bytes wait', { timeout: 30000 }, async (t) => {
   // Two places on one thread, no send timeout: only freeing the place lets the next request run.
-  const srv = await startServer(t, { app: fixture('sized.mjs'), threads: 1, maxThreads: 1, threadConcurrency: 2, sendTimeout: 0, gracefulTimeout: 1 });
+  const srv = await startServer(t, { app: fixture('sized.mjs'), threads: 1, maxThreads: 1, threadConcurrency: 2, workerConnections: 2, sendTimeout: 0, gracefulTimeout: 1 });
   const port = portOf(srv);
   const slow = [];
   t.teardown(() => { for (const s of slow) s.destroy(); });

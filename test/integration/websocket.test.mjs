@@ -1,6 +1,6 @@
 // WebSocket through the rings: the `ws` package, unchanged, on the app's
 // `upgrade` export. Echo (text, binary), ping/pong, close codes, 1,000 sockets across 4 worker
-// threads, pinned sockets counting against a worker's --thread-concurrency, and a worker being
+// threads, pinned sockets counting against a worker's --worker-connections, and a worker being
 // retired (reload) closing its sockets with 1001 after --graceful-timeout.
 import t from 'tap';
 import { availableParallelism } from 'node:os';
@@ -68,7 +68,7 @@ t.test('1,000 concurrent sockets across 4 worker threads', { timeout: 120000 }, 
   // maxThreads 4: a fixed pool. With elastic threads on (the default), a loaded machine can keep one
   // worker in a handler for 20 ms during the burst of upgrades, and a fifth thread joins (seen in
   // a loaded run of the suite).
-  const srv = await startServer(t, { app: fixture('websocket.mjs'), threads: 4, maxThreads: 4, threadConcurrency: 1000 });
+  const srv = await startServer(t, { app: fixture('websocket.mjs'), threads: 4, maxThreads: 4 });
   const port = portOf(srv);
   const socks = [];
   for (let i = 0; i < 1000; i++) socks.push(open(port));
@@ -90,9 +90,9 @@ t.test('1,000 concurrent sockets across 4 worker threads', { timeout: 120000 }, 
   await until(() => srv.stats().outstanding === 0);
 });
 
-t.test("pinned sockets count against a worker's --thread-concurrency", { timeout: 20000 }, async (t) => {
+t.test("pinned sockets count against a worker's --worker-connections", { timeout: 20000 }, async (t) => {
   const { log, lines } = captureLog();
-  const srv = await serve({ bind: ['127.0.0.1:0'], app: fixture('websocket.mjs'), threads: 1, threadConcurrency: 2, maxThreads: 1, env: {} }, log);
+  const srv = await serve({ bind: ['127.0.0.1:0'], app: fixture('websocket.mjs'), threads: 1, threadConcurrency: 1, workerConnections: 2, maxThreads: 1, env: {} }, log);
   t.teardown(() => srv.close());
   const port = portOf(srv);
   const a = open(port);
@@ -103,12 +103,12 @@ t.test("pinned sockets count against a worker's --thread-concurrency", { timeout
   await delay(500);
   t.equal(c.opened, false, 'a third socket waits while two are pinned');
   t.equal(srv.stats().waiting, 1);
-  const isFull = (l) => l.level === 'warn' && /every worker holds --thread-concurrency 2 requests/.test(l.msg);
+  const isFull = (l) => l.level === 'warn' && /every worker holds --worker-connections 2 requests/.test(l.msg);
   t.ok(await until(() => lines.some(isFull), 5000), 'the operator is told why it waits');
   await delay(300); // three more supervisor ticks
   const full = lines.filter(isFull);
   t.equal(full.length, 1, 'once (at most once a minute)');
-  t.match(full[0], { waiting: 1, threadConcurrency: 2, msg: /^1 request\(s\) wait .*raise --thread-concurrency/ });
+  t.match(full[0], { waiting: 1, workerConnections: 2, msg: /^1 request\(s\) wait .*raise --worker-connections/ });
   a.ws.close(1000);
   await c.ready;
   t.pass('it opens once one closes');

@@ -54,7 +54,7 @@ t.test('a worker that dies while its partial response waits behind an earlier on
   // replaces them whole, after /first's 200, instead of following a head and a chunk.
   const { log, lines } = captureLog();
   const ch = channel(t, 'held-crash');
-  const h = await serve({ app: fixture('held-crash.mjs'), bind: ['127.0.0.1:0'], threads: 2, maxThreads: 2, threadConcurrency: 1, logLevel: 'silent', env: {} }, log);
+  const h = await serve({ app: fixture('held-crash.mjs'), bind: ['127.0.0.1:0'], threads: 2, maxThreads: 2, threadConcurrency: 1, workerConnections: 1, logLevel: 'silent', env: {} }, log);
   t.teardown(() => h.close());
   const { s, got, closed } = await rawClient(t, portOf(h));
   s.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /partial HTTP/1.1\r\nHost: x\r\n\r\n');

@@ -11,7 +11,7 @@ const { ControlBlock, createControlBuffer } = await import(path.join(root, 'dist
 /** A dispatcher with one idle stand-in worker whose request ring records the ids written to it. */
 function setup() {
   const control = new ControlBlock(createControlBuffer(8));
-  const d = new Dispatcher(control, { limitConcurrency: 1000, threadConcurrency: 8 });
+  const d = new Dispatcher(control, { limitConcurrency: 1000, threadConcurrency: 8, workerConnections: 8 });
   d.schedule = () => {}; // no pump turns: the test drives the queues itself
   const written = [];
   const h = {

@@ -18,7 +18,7 @@ const CAP = 4; // --thread-concurrency
 function setup(specs, waiting) {
   const sab = createControlBuffer(8);
   const control = new ControlBlock(sab);
-  const d = new Dispatcher(control, { limitConcurrency: 1000, threadConcurrency: CAP });
+  const d = new Dispatcher(control, { limitConcurrency: 1000, threadConcurrency: CAP, workerConnections: CAP });
   specs.forEach((spec, slot) => {
     const w = new WorkerControl(sab, slot);
     if (spec.state === 'running') {

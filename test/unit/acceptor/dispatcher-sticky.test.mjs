@@ -15,7 +15,7 @@ const PARKED = 3;
 /** A dispatcher with `n` idle stand-in workers; `written[slot]` records the request ids written to each. */
 function setup(sticky, n = 3, threadConcurrency = 8) {
   const control = new ControlBlock(createControlBuffer(8));
-  const d = new Dispatcher(control, { limitConcurrency: 1000, threadConcurrency, sticky });
+  const d = new Dispatcher(control, { limitConcurrency: 1000, threadConcurrency, workerConnections: threadConcurrency, sticky });
   d.schedule = () => {}; // no pump turns: the test drives the queues itself
   const written = [];
   const workers = [];
