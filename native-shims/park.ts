@@ -10,17 +10,16 @@
 import { isMainThread, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { ShimHelperError, ShimThreadError, ShimTimeoutError } from '../lib/errors.js';
 import type { HelperToWorker, ShimOp, ShimPortOffer, WorkerToHelper } from '../lib/messages.js';
-import { S_HELPER_GEN, S_REPLY, W_CUR_REQ, W_INFLIGHT, W_STATE, WorkerState, wIndex } from '../lib/ring/layout.js';
+import { WorkerControl } from '../lib/ring/control.js';
+import { S_HELPER_GEN, S_REPLY, WorkerState } from '../lib/ring/layout.js';
 import { shimContext, type ShimContext } from './context.js';
 import { shimErrorFromData } from './wire.js';
 
 /** This thread's state (module state is per thread). */
 interface Line {
   ctx: ShimContext;
-  ctl: Int32Array;
-  iState: number;
-  iCur: number;
-  iInflight: number;
+  /** This worker's line of the control block. */
+  ctl: WorkerControl;
   sig: Int32Array | null;
   port: MessagePort | null;
   gen: number;
@@ -40,10 +39,7 @@ function lineOf(): Line | null {
   if (ctx === null) return (line = null);
   line = {
     ctx,
-    ctl: new Int32Array(ctx.control),
-    iState: wIndex(ctx.slot, W_STATE),
-    iCur: wIndex(ctx.slot, W_CUR_REQ),
-    iInflight: wIndex(ctx.slot, W_INFLIGHT),
+    ctl: new WorkerControl(ctx.control, ctx.slot),
     sig: ctx.shims === null ? null : new Int32Array(ctx.shims.signal),
     port: null,
     gen: -1,
@@ -105,26 +101,26 @@ function takeOffer(l: Line, gen: number): void {
 }
 
 /** Publish PARKED; returns the state to restore. */
-function park(l: Line, what: string): number {
-  const prev = Atomics.load(l.ctl, l.iState);
+function park(l: Line, what: string): WorkerState {
+  const prev = l.ctl.state();
   // A shim called after an await (not inside a handler's synchronous part) while other requests
   // are in flight on this worker freezes them all until it returns.
-  if (!l.warned && Atomics.load(l.ctl, l.iCur) === 0 && Atomics.load(l.ctl, l.iInflight) > 1) {
+  if (!l.warned && l.ctl.currentRequest() === 0 && l.ctl.inflight() > 1) {
     l.warned = true;
     l.ctx.warn(
-      { shim: what, inflight: Atomics.load(l.ctl, l.iInflight) },
+      { shim: what, inflight: l.ctl.inflight() },
       `${what} was called from an async handler while other requests were in flight on this worker: ` +
         'a blocking shim parks the whole thread, so they wait until it returns. Use the async API in ' +
         'async handlers (this warning is logged once per worker). See docs/shims.md.',
     );
   }
-  Atomics.store(l.ctl, l.iState, WorkerState.PARKED);
+  l.ctl.setState(WorkerState.PARKED);
   l.ctx.beforePark();
   return prev;
 }
 
-function unpark(l: Line, prev: number): void {
-  Atomics.store(l.ctl, l.iState, prev);
+function unpark(l: Line, prev: WorkerState): void {
+  l.ctl.setState(prev);
 }
 
 function checkTimeout(timeoutMs: number, what: string): void {

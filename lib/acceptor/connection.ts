@@ -34,7 +34,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { FL_TLS, FL_TRUSTED_PROXY, PEER_BODY_STREAM, REQUEST_WINDOW, T_CANCEL, T_CREDIT, T_DATA } from '../ring/layout.js';
 import { Framer, type FramedRequest, type FramerHandler, type FramerLimits } from './framer.js';
-import type { RequestRecord } from './observe.js';
+import type { RequestRecord } from './request-record.js';
 import { CONTINUE, statusResponse } from './responses.js';
 
 /** Responses owed on one connection before the acceptor stops reading more requests from it. */
@@ -106,7 +106,7 @@ export class Exchange {
   /** Set by the dispatcher from the framed request: what the supervisor's log lines name. */
   method = '';
   target = '';
-  /** Only while observing (--access-log, --metrics-bind): what observe.ts records; else null. */
+  /** Only while observing (--access-log, --metrics-bind): what ./observe.ts records; else null. */
   rec: RequestRecord | null = null;
   /** The response streams: bytes of it went out before its END frame. */
   streamed = false;

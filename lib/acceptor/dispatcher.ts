@@ -27,11 +27,12 @@ import { availableParallelism } from 'node:os';
 import { CLAIM_MASK, FL_CLOSE, FL_END, FL_ENDED, FL_KEEP_ALIVE, FL_LAST, T_ACK, T_CANCEL, T_REQUEST, T_RESPONSE, T_RETURN, WorkerState } from '../ring/layout.js';
 import { ring } from '../ring/ring.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
-import type { WorkerHandle } from '../supervisor/pool.js';
+import type { StickyMode } from '../config/sticky-mode.js';
+import type { WorkerHandle } from './worker-handle.js';
 import type { Connection, Exchange } from './connection.js';
 import type { FramedRequest } from './framer.js';
 import { statusResponse } from './responses.js';
-import { jsonMemberOf, keyReader, LEARN_QUERY_BYTES, MAX_KEY_LENGTH, setCookieOf, type KeyReader, type StickyMode } from './sticky.js';
+import { jsonMemberOf, keyReader, LEARN_QUERY_BYTES, MAX_KEY_LENGTH, setCookieOf, type KeyReader } from './sticky.js';
 
 /** A handler running this long without returning counts as blocked for dispatch. */
 const BLOCKED_AFTER_MS = 2;
@@ -45,7 +46,7 @@ const PARK_HINT_MS = 1000;
  * than BLOCKED_AFTER_MS: a worker that a loaded machine merely descheduled for a few ms, or a
  * CPU-bound handler of a few ms, must not grow the pool or have its queue moved.
  */
-const ELASTIC_BLOCKED_MS = 20;
+export const ELASTIC_BLOCKED_MS = 20;
 /** --sticky: keys remembered; past it the least recently used is forgotten (its next request lands anew). */
 const MAX_STICKY_KEYS = 100_000;
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -367,8 +368,17 @@ export class Dispatcher {
     return true;
   }
 
-  /** Answer an exchange that no worker will (its worker died): counts it as done. */
-  answer(ex: Exchange, bytes: Buffer, close = true): void {
+  /**
+   * Fail an exchange that no worker will answer (its worker died, was killed, or did not drain in
+   * time) with `status` (502, 503, 504): the client gets it while nothing of its response has gone
+   * out; a response under way is cut off instead, and a WebSocket is told "going away"
+   * (Connection.respond). The supervisor settles a worker's exchanges through this.
+   */
+  fail(ex: Exchange, status: number, close = true): void {
+    this.answer(ex, statusResponse(status, close), close);
+  }
+
+  private answer(ex: Exchange, bytes: Buffer, close = true): void {
     ex.conn.respond(ex, bytes, close);
     this.uncork();
   }
@@ -543,67 +553,19 @@ export class Dispatcher {
     if (!this.scheduled) this.schedule();
   }
 
-  /**
-   * More requests wait than the workers can take soon, because workers are blocked: at least one
-   * is parked in a blocking shim or has run one synchronous handler for ELASTIC_BLOCKED_MS or
-   * more, none is merely full (async handlers at --thread-concurrency: its event loop is free and
-   * it takes more as those end; another thread would only add memory, so the requests wait for a
-   * place, bounded by --limit-concurrency), and the requests waiting outnumber the workers in
-   * between (a handler that began a moment ago, requests sent and not read yet: each takes about
-   * one more soon). This is when the supervisor adds elastic threads. Counting rather than asking
-   * "can no worker take one right now" keeps a burst from looking unsaturated whenever one of many
-   * workers happens to be between two requests.
-   */
-  get saturated(): boolean {
-    const waiting = this.waiting.length;
-    if (waiting === 0) return false;
-    const now = epochNow();
-    const cap = this.o.threadConcurrency;
-    let blocked = 0;
-    let between = 0;
-    for (const h of this.workers) {
-      if (h.retiring) continue; // takes no new work
-      const state = this.control.state(h.slot);
-      if (state === WorkerState.PARKED) blocked++;
-      else if (state === WorkerState.RUNNING && this.control.runningFor(h.slot, now) >= ELASTIC_BLOCKED_MS) blocked++;
-      else if (state === WorkerState.DRAINING) continue;
-      else if (h.outstanding >= cap) return false;
-      else between++;
-    }
-    return blocked > 0 && waiting > between;
+  /** The workers that take requests (ready and added), in the pool's order: what the supervisor's sensors read (lib/supervisor/sensors.ts). */
+  get serving(): readonly WorkerHandle[] {
+    return this.workers;
   }
 
-  /**
-   * Requests wait only because every worker that takes work has --thread-concurrency requests in
-   * flight (async handlers, streams, pinned WebSockets): raising the setting is what would let
-   * them run. The supervisor warns about it (rate-limited).
-   */
-  get waitingOnFullWorkers(): boolean {
-    if (this.waiting.length === 0) return false;
-    const cap = this.o.threadConcurrency;
-    let full = 0;
-    for (const h of this.workers) {
-      const state = this.control.state(h.slot);
-      if (h.retiring || state === WorkerState.DRAINING) continue;
-      // In flight on the worker and its event loop free (not running a handler, not parked): a
-      // synchronous app at the cap has one handler running and the rest queued behind it, and
-      // raising the setting would only move that queue. (A fast synchronous app can show IDLE
-      // with requests read but not yet completed for a moment: the supervisor asks several times.)
-      if (state !== WorkerState.IDLE || h.outstanding < cap || this.control.inflight(h.slot) < cap) return false;
-      full++;
-    }
-    return full > 0;
+  /** Requests in the shared wait queue (not those pinned to a sticky worker). */
+  get queued(): number {
+    return this.waiting.length;
   }
 
-  /** Some worker is blocked now: parked in a shim, or running one synchronous handler for ELASTIC_BLOCKED_MS or more. */
-  get anyBlocked(): boolean {
-    const now = epochNow();
-    for (const h of this.workers) {
-      const state = this.control.state(h.slot);
-      if (state === WorkerState.PARKED) return true;
-      if (state === WorkerState.RUNNING && this.control.runningFor(h.slot, now) >= ELASTIC_BLOCKED_MS) return true;
-    }
-    return false;
+  /** --thread-concurrency: the most requests a worker is given at once. */
+  get threadConcurrency(): number {
+    return this.o.threadConcurrency;
   }
 
   private noteWait(): void {

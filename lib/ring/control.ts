@@ -94,7 +94,7 @@ export class ControlBlock {
   }
 }
 
-/** A worker's writer for its own line. */
+/** A worker's access to its own line (the worker and the blocking shims that run in it). */
 export class WorkerControl {
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
@@ -120,8 +120,23 @@ export class WorkerControl {
     this.fSince = wIndexF64(slot, W_F64_RUN_SINCE);
   }
 
+  /** The state this worker published last (a blocking shim restores it after parking). */
+  state(): WorkerState {
+    return Atomics.load(this.i32, this.iState) as WorkerState;
+  }
+
   setState(state: WorkerState): void {
     Atomics.store(this.i32, this.iState, state);
+  }
+
+  /** The request whose handler runs now (as enter() published it), or 0. */
+  currentRequest(): number {
+    return Atomics.load(this.i32, this.iCur) >>> 0;
+  }
+
+  /** Requests in flight on this worker, as setInflight() published it. */
+  inflight(): number {
+    return Atomics.load(this.i32, this.iInflight);
   }
 
   beat(): void {
