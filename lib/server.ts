@@ -337,7 +337,7 @@ export class Server implements ConnectionHost {
       connections: this.connections.size,
       inflight: this.dispatcher.outstanding,
       queued: this.dispatcher.waitingCount,
-      workers: readWorkers(this.pool.handles, this.control),
+      workers: readWorkers(this.pool.live(), this.control),
     };
   }
 
@@ -384,7 +384,7 @@ export class Server implements ConnectionHost {
 
   /** What the workers detected the app to be (e.g. "default export: node request listener"). */
   get appDetail(): string {
-    const h = this.pool.handles.find((x) => x !== null);
+    const h = this.pool.live()[0];
     return h ? h.detail : '';
   }
 
@@ -424,7 +424,7 @@ export class Server implements ConnectionHost {
       });
     }
     let workerWakes = 0;
-    for (const h of this.pool.handles) if (h !== null) workerWakes += Atomics.load(h.bell.i32, h.bell.bellIndex);
+    for (const h of this.pool.live()) workerWakes += Atomics.load(h.bell.i32, h.bell.bellIndex);
     const acc = this.control.acceptorBell();
     return {
       connections: this.connections.size,
@@ -463,8 +463,8 @@ export class Server implements ConnectionHost {
     return true;
   }
 
-  streamSignal(ex: Exchange, type: number, value: number): void {
-    this.dispatcher.signal(ex, type, value);
+  streamControl(ex: Exchange, type: number, value: number): void {
+    this.dispatcher.streamControl(ex, type, value);
   }
 
   toWorker(ex: Exchange, type: number, payload: Buffer): void {

@@ -30,6 +30,7 @@ import { epochNow, type ControlBlock } from '../ring/control.js';
 import type { StickyMode } from '../config/sticky-mode.js';
 import type { WorkerHandle } from './worker-handle.js';
 import type { Connection, Exchange } from './connection.js';
+import { Deque } from './deque.js';
 import type { FramedRequest } from './framer.js';
 import { statusResponse } from './responses.js';
 import { jsonMemberOf, keyReader, LEARN_QUERY_BYTES, MAX_KEY_LENGTH, setCookieOf, type KeyReader } from './sticky.js';
@@ -77,10 +78,13 @@ export class Dispatcher {
   private readonly control: ControlBlock;
   private readonly o: Required<Omit<DispatcherOptions, 'sticky'>>;
   private readonly workers: WorkerHandle[] = [];
-  private waiting: Exchange[] = [];
+  /** Requests no worker could take yet, oldest first (taken-back ones go in front: takeBack). */
+  private readonly waiting = new Deque<Exchange>();
   private corkedConns: Connection[] = [];
   /** Workers that were sent requests in this turn and must be woken at its end. */
   private toWake: WorkerHandle[] = [];
+  /** Exchanges whose stream frames wait for room in their worker's request ring (toWorker). */
+  private readonly backlogged = new Set<Exchange>();
   private scheduled = false;
   private armed = false;
   private emptyTurns = 0;
@@ -233,7 +237,7 @@ export class Dispatcher {
       else ahead.push(ex);
     }
     if (ahead.length === 0) return;
-    this.waiting = this.waiting.length === 0 ? ahead : ahead.concat(this.waiting);
+    for (let i = ahead.length - 1; i >= 0; i--) this.waiting.unshift(ahead[i]!);
     this.flushWaiting();
     if (this.waiting.length > 0) this.noteWait();
     this.ensure();
@@ -289,15 +293,21 @@ export class Dispatcher {
   /**
    * Stream control for one exchange (T_CREDIT with `value` bytes, or T_CANCEL) to the worker that
    * has it, if it still does. Only streamed responses and closed clients get here, never the
-   * small-request path. A full request ring only delays it: credits must not be lost.
+   * small-request path. A full request ring only delays it: credits must not be lost. The value
+   * is written into one scratch buffer that the ring copies; only a frame that has to wait gets a
+   * buffer of its own.
    */
-  signal(ex: Exchange, type: number, value: number): void {
-    const payload = Buffer.allocUnsafe(4);
-    payload.writeUInt32LE(value >>> 0, 0);
-    this.toWorker(ex, type, payload);
+  streamControl(ex: Exchange, type: number, value: number): void {
+    CONTROL_VALUE.writeUInt32LE(value >>> 0, 0);
+    if (ex.backlog === null && this.trySend(ex, type, CONTROL_VALUE)) return;
+    this.toWorker(ex, type, Buffer.from(CONTROL_VALUE));
   }
 
-  /** A stream frame (T_CREDIT, T_CANCEL, T_DATA) for `ex`'s worker, in order; a full ring queues it on the exchange. */
+  /**
+   * A stream frame (T_CREDIT, T_CANCEL, T_DATA) for `ex`'s worker, in order. A full ring queues it
+   * on the exchange (its backlog), and the pump retries every backlog once per turn, as it retries
+   * a worker's overflow, until the worker has read enough of its ring.
+   */
   toWorker(ex: Exchange, type: number, payload: Buffer): void {
     if (ex.backlog !== null) {
       ex.backlog.push(type, payload);
@@ -305,7 +315,8 @@ export class Dispatcher {
     }
     if (this.trySend(ex, type, payload)) return;
     ex.backlog = [type, payload];
-    setTimeout(() => this.flushBacklog(ex), 1);
+    this.backlogged.add(ex);
+    if (!this.scheduled) this.schedule();
   }
 
   /** The worker took tunnel bytes of an upgraded exchange (T_ACK). */
@@ -324,14 +335,16 @@ export class Dispatcher {
     return true;
   }
 
-  private flushBacklog(ex: Exchange): void {
-    const b = ex.backlog!;
-    let i = 0;
-    while (i < b.length && this.trySend(ex, b[i] as number, b[i + 1] as Buffer)) i += 2;
-    if (i === b.length) ex.backlog = null;
-    else {
-      b.splice(0, i);
-      setTimeout(() => this.flushBacklog(ex), 1);
+  /** Send what the backlogged exchanges queued, in each one's order, as far as their rings take it. */
+  private retryBacklogs(): void {
+    for (const ex of this.backlogged) {
+      const b = ex.backlog!;
+      let i = 0;
+      while (i < b.length && this.trySend(ex, b[i] as number, b[i + 1] as Buffer)) i += 2;
+      if (i === b.length) {
+        ex.backlog = null;
+        this.backlogged.delete(ex);
+      } else if (i > 0) b.splice(0, i);
     }
   }
 
@@ -357,9 +370,8 @@ export class Dispatcher {
 
   /** Drop a request that waits for a worker (the shared queue, or pinned to its sticky worker). */
   private unqueue(ex: Exchange): boolean {
-    let i = this.waiting.indexOf(ex);
-    if (i >= 0) this.waiting.splice(i, 1);
-    else {
+    if (!this.waiting.remove(ex)) {
+      let i = -1;
       const h = this.workers.find((w) => (i = w.pinned.indexOf(ex)) >= 0);
       if (h === undefined) return false;
       h.pinned.splice(i, 1);
@@ -727,16 +739,11 @@ export class Dispatcher {
 
   private flushWaiting(): void {
     const q = this.waiting;
-    let i = 0;
-    for (; i < q.length; i++) {
-      const ex = q[i]!;
-      if (ex.conn.gone) {
-        this.outstanding--; // no answer can reach the client: drop it before it costs a worker anything
-        continue;
-      }
-      if (!this.place(ex)) break;
+    for (let ex = q.peek(); ex !== undefined; ex = q.peek()) {
+      if (ex.conn.gone) this.outstanding--; // no answer can reach the client: drop it before it costs a worker anything
+      else if (!this.place(ex)) break;
+      q.shift();
     }
-    if (i > 0) this.waiting = i === q.length ? [] : q.slice(i);
   }
 
   /** Make sure a turn will come while responses are owed. */
@@ -769,11 +776,12 @@ export class Dispatcher {
       }
       if (h.outstanding > 0 && !h.revoking && this.reclaim(h, now)) unstarted = true;
     }
+    if (this.backlogged.size > 0) this.retryBacklogs();
     // Requests wait: a worker may take them now (it skipped what was taken back, the park hint
     // ran out, a handler returned) without a response having ended to say so.
     if (this.waiting.length > 0) this.flushWaiting();
     this.uncork();
-    if (this.outstanding === 0 && this.finishing === 0) {
+    if (this.outstanding === 0 && this.finishing === 0 && this.backlogged.size === 0) {
       this.emptyTurns = 0;
       return;
     }
@@ -822,6 +830,12 @@ export class Dispatcher {
   }
 
   private sleep(): void {
+    // Stream frames wait for room in a ring: look again next turn (a worker that reads its ring
+    // does not ring the acceptor's doorbell unless it also publishes a response).
+    if (this.backlogged.size > 0) {
+      this.schedule();
+      return;
+    }
     if (this.armed) return;
     const { i32, sleepIndex, bellIndex } = this.control.acceptorBell();
     Atomics.store(i32, sleepIndex, 1);
@@ -841,6 +855,8 @@ export class Dispatcher {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** streamControl's value, copied into the ring by the write. */
+const CONTROL_VALUE = Buffer.alloc(4);
 
 /** Frame number `seq` lies in [from, sent): written to a worker and not claimed by it (mod 2^31). */
 function unclaimed(seq: number, from: number, sent: number): boolean {

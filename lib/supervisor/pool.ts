@@ -120,6 +120,8 @@ export class Pool {
   /** close(false) / SIGQUIT: teardowns running now are cut short, none start. */
   private cut = false;
   private readonly cutWaiters = new Set<() => void>();
+  /** live()'s list; null once a worker started or exited since it was built. */
+  private liveList: WorkerHandle[] | null = null;
 
   constructor(o: PoolOptions, control: ControlBlock, events: PoolEvents) {
     this.o = o;
@@ -140,9 +142,13 @@ export class Pool {
     }
   }
 
-  /** Live workers (ready, booting, retiring, or terminated and not exited yet). */
-  live(): WorkerHandle[] {
-    return this.handles.filter((h): h is WorkerHandle => h !== null);
+  /**
+   * Live workers (ready, booting, retiring, or terminated and not exited yet), in slot order. The
+   * supervisor asks several times per tick, and readiness probes ask too: the list is built again
+   * only when a worker starts or exits (a new array then, so one being iterated stays as it was).
+   */
+  live(): readonly WorkerHandle[] {
+    return (this.liveList ??= this.handles.filter((h): h is WorkerHandle => h !== null));
   }
 
   /**
@@ -199,6 +205,7 @@ export class Pool {
     const { maxRequests, maxRequestsJitter } = this.o;
     handle.maxRequests = maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0;
     this.handles[slot] = handle;
+    this.liveList = null;
     handle.booted = this.watch(handle);
     handle.booted.catch(() => {}); // reported through events.bootFailed; start() awaits it too
     return handle;
@@ -239,7 +246,10 @@ export class Pool {
         handle.dead = true;
         handle.ready = false;
         this.control.setState(handle.slot, WorkerState.DEAD);
-        if (this.handles[handle.slot] === handle) this.handles[handle.slot] = null;
+        if (this.handles[handle.slot] === handle) {
+          this.handles[handle.slot] = null;
+          this.liveList = null;
+        }
         if (!wasReady) {
           const err = lastError ?? new WorkerCrashedError(`worker ${handle.slot} exited with code ${code} while booting`);
           reject(err);
