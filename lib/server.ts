@@ -567,8 +567,7 @@ export class Server implements ConnectionHost {
     }
     if (closed === 0) return;
     this.reclaimedTotal += closed;
-    const heldBack = this.reclaimLog.take(now);
-    if (heldBack === null) return;
+    if (this.reclaimLog.take(now) === null) return;
     const n = this.reclaimedTotal;
     this.reclaimedTotal = 0;
     this.log.warn(

@@ -11,7 +11,7 @@ import { isMainThread, MessageChannel, receiveMessageOnPort, type MessagePort } 
 import { ShimHelperError, ShimThreadError, ShimTimeoutError } from '../lib/errors.js';
 import type { HelperToWorker, ShimOp, ShimPortOffer, WorkerToHelper } from '../lib/messages.js';
 import { WorkerControl } from '../lib/ring/control.js';
-import { S_HELPER_GEN, S_REPLY, WorkerState } from '../lib/ring/layout.js';
+import { S_HELPER_RESTARTS, S_REPLY, WorkerState } from '../lib/ring/layout.js';
 import { shimContext, type ShimContext } from './context.js';
 import { shimErrorFromData } from './wire.js';
 
@@ -22,11 +22,12 @@ interface Line {
   ctl: WorkerControl;
   sig: Int32Array | null;
   port: MessagePort | null;
-  gen: number;
+  /** The helper restart count (S_HELPER_RESTARTS) `port` belongs to. */
+  restarts: number;
   seq: number;
   warned: boolean;
   asyncPort: MessagePort | null;
-  asyncGen: number;
+  asyncRestarts: number;
   pendingAsync: Map<number, { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout; caller: Function; site: Error }>;
 }
 
@@ -42,11 +43,11 @@ function lineOf(): Line | null {
     ctl: new WorkerControl(ctx.control, ctx.slot),
     sig: ctx.shims === null ? null : new Int32Array(ctx.shims.signal),
     port: null,
-    gen: -1,
+    restarts: -1,
     seq: 0,
     warned: false,
     asyncPort: null,
-    asyncGen: -1,
+    asyncRestarts: -1,
     pendingAsync: new Map(),
   };
   return line;
@@ -79,13 +80,13 @@ function helperLine(what: string, caller: Function): Line & { sig: Int32Array; p
     Error.captureStackTrace(err, caller);
     throw err;
   }
-  const gen = Atomics.load(l.sig, S_HELPER_GEN);
-  if (gen !== l.gen || l.port === null) takeOffer(l, gen);
+  const restarts = Atomics.load(l.sig, S_HELPER_RESTARTS);
+  if (restarts !== l.restarts || l.port === null) takeOffer(l, restarts);
   return l as Line & { sig: Int32Array; port: MessagePort };
 }
 
 /** Read the newest shim port the main thread offered on the broker port. */
-function takeOffer(l: Line, gen: number): void {
+function takeOffer(l: Line, restarts: number): void {
   let offer: ShimPortOffer | null = null;
   for (let m = receiveMessageOnPort(l.ctx.shims!.broker); m !== undefined; m = receiveMessageOnPort(l.ctx.shims!.broker)) {
     offer = m.message as ShimPortOffer;
@@ -93,11 +94,11 @@ function takeOffer(l: Line, gen: number): void {
   if (offer !== null) {
     l.port?.close();
     l.port = offer.port;
-    l.gen = offer.generation;
+    l.restarts = offer.restarts;
     return;
   }
   if (l.port === null) throw new ShimHelperError('the I/O helper thread has not offered a shim port (is the server shutting down?)');
-  l.gen = gen;
+  l.restarts = restarts;
 }
 
 /** Publish PARKED; returns the state to restore. */
@@ -160,7 +161,7 @@ export function callHelper(what: string, call: ShimOp, timeoutMs: number, transf
   const l = helperLine(what, caller);
   const { sig, port } = l;
   const id = (l.seq = (l.seq + 1) & 0x3fffffff);
-  const gen = l.gen;
+  const restarts = l.restarts;
   const prev = park(l, what);
   try {
     port.postMessage({ kind: 'call', id, timeoutMs, call } satisfies WorkerToHelper, transfer as ArrayBuffer[]);
@@ -172,7 +173,7 @@ export function callHelper(what: string, call: ShimOp, timeoutMs: number, transf
         if (reply.ok) return reply.value;
         throw shimErrorFromData(reply.error, caller);
       }
-      if (Atomics.load(sig, S_HELPER_GEN) !== gen) {
+      if (Atomics.load(sig, S_HELPER_RESTARTS) !== restarts) {
         throw stamp(new ShimHelperError(`${what}: the I/O helper thread exited while this call waited (it has been restarted)`), caller);
       }
       const left = deadline - performance.now();
@@ -209,7 +210,7 @@ function take(port: MessagePort, id: number): HelperToWorker | null {
 export function callHelperAsync(what: string, call: ShimOp, timeoutMs: number, transfer: readonly ArrayBuffer[], caller: Function): Promise<unknown> {
   checkTimeout(timeoutMs, what);
   const l = helperLine(what, caller);
-  if (l.asyncPort === null || l.asyncGen !== l.gen) openAsyncPort(l);
+  if (l.asyncPort === null || l.asyncRestarts !== l.restarts) openAsyncPort(l);
   const id = (l.seq = (l.seq + 1) & 0x3fffffff);
   const site = new Error();
   Error.captureStackTrace(site, caller);
@@ -243,5 +244,5 @@ function openAsyncPort(l: Line): void {
   });
   port1.unref();
   l.asyncPort = port1;
-  l.asyncGen = l.gen;
+  l.asyncRestarts = l.restarts;
 }

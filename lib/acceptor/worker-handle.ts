@@ -16,7 +16,6 @@ export type ExitReason = 'stopped' | 'crashed' | 'exited' | 'out-of-memory' | 't
 
 export class WorkerHandle {
   readonly slot: number;
-  readonly generation: number;
   readonly thread: Worker;
   /** The thread's id, kept: `thread.threadId` reads -1 once the thread has exited (log lines about its exit). */
   readonly threadId: number;
@@ -81,9 +80,8 @@ export class WorkerHandle {
   /** Its stop (teardown, then terminate) is under way: settles once terminate() was called. */
   closing: Promise<void> | null = null;
 
-  constructor(slot: number, generation: number, thread: Worker, reqRing: SharedArrayBuffer, resRing: SharedArrayBuffer, reqSpill: MessagePort, resSpill: MessagePort, controlPort: MessagePort) {
+  constructor(slot: number, thread: Worker, reqRing: SharedArrayBuffer, resRing: SharedArrayBuffer, reqSpill: MessagePort, resSpill: MessagePort, controlPort: MessagePort) {
     this.slot = slot;
-    this.generation = generation;
     this.thread = thread;
     this.threadId = thread.threadId;
     this.requests = new RingWriter(reqRing, reqSpill);

@@ -159,7 +159,7 @@ export class Pool {
   spawn(cohort: number): WorkerHandle {
     const slot = this.handles.indexOf(null);
     if (slot < 0) throw new WorkerCrashedError(`no free worker slot (${this.handles.length} in use)`);
-    const generation = this.control.resetSlot(slot);
+    this.control.resetSlot(slot);
     const capacity = this.o.ringCapacity ?? DEFAULT_RING_CAPACITY;
     const reqRing = createRingBuffer(capacity);
     const resRing = createRingBuffer(capacity);
@@ -169,7 +169,6 @@ export class Pool {
     const shims = this.o.ioHelper?.attach(slot) ?? null;
     const init: WorkerInit = {
       slot,
-      generation,
       cohort,
       appUrl: this.o.appUrl,
       appExport: this.o.appExport,
@@ -200,7 +199,7 @@ export class Pool {
       name: `greenserve-worker-${slot}`,
       ...(this.o.maxWorkerMemoryMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: workerHeapLimitMb(this.o.maxWorkerMemoryMb) } } : {}),
     });
-    const handle = new WorkerHandle(slot, generation, thread, reqRing, resRing, reqChannel.port1, resChannel.port2, ctlChannel.port1);
+    const handle = new WorkerHandle(slot, thread, reqRing, resRing, reqChannel.port1, resChannel.port2, ctlChannel.port1);
     handle.cohort = cohort;
     const { maxRequests, maxRequestsJitter } = this.o;
     handle.maxRequests = maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0;
