@@ -60,14 +60,6 @@ export class AppShapeError extends GreenserveError {
   readonly code = AppShapeError.code;
 }
 
-/** A request handler threw or rejected; the client gets a 500. */
-export class HandlerError extends GreenserveError {
-  static readonly code = 'GS_ERR_HANDLER';
-  override readonly name = 'HandlerError';
-  readonly code = HandlerError.code;
-  override readonly statusCode = 500;
-}
-
 /** The worker thread running the request died (crash, exit, out of memory); the client gets a 502. */
 export class WorkerCrashedError extends GreenserveError {
   static readonly code = 'GS_ERR_WORKER_CRASHED';
@@ -140,7 +132,6 @@ const ERROR_CLASSES: ReadonlyMap<string, Rebuild> = new Map<string, Rebuild>([
   [ConfigError.code, (d) => new ConfigError(d.setting ?? '', '')],
   [AppLoadError.code, (d) => new AppLoadError(d.message)],
   [AppShapeError.code, (d) => new AppShapeError(d.message)],
-  [HandlerError.code, (d) => new HandlerError(d.message)],
   [WorkerCrashedError.code, (d) => new WorkerCrashedError(d.message)],
   [WorkerTimeoutError.code, (d) => new WorkerTimeoutError(d.message)],
   [BootTimeoutError.code, (d) => new BootTimeoutError(d.message)],

@@ -244,7 +244,8 @@ export function giveUpWhenGone(dest: SonicBoom, what: string): void {
 export class Throttle {
   private readonly everyMs: number;
   private last = -Infinity;
-  private held = 0;
+  /** Lines not written since the last one that was. */
+  private skipped = 0;
 
   constructor(everyMs = 60_000) {
     this.everyMs = everyMs;
@@ -255,16 +256,16 @@ export class Throttle {
     return now - this.last >= this.everyMs;
   }
 
-  /** Null: hold this one back (it is counted). Else write it now: the number is how many were held back since the last one written. */
+  /** Null: skip this one (it is counted). Else write it now: the number is how many were skipped since the last one written. */
   take(now: number): number | null {
     if (!this.ready(now)) {
-      this.held++;
+      this.skipped++;
       return null;
     }
-    const held = this.held;
-    this.held = 0;
+    const skipped = this.skipped;
+    this.skipped = 0;
     this.last = now;
-    return held;
+    return skipped;
   }
 }
 

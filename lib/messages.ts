@@ -15,7 +15,6 @@ export const LISTEN_IGNORED = 'its own address is ignored, greenserve serves it 
 /** workerData of a request worker. */
 export interface WorkerInit {
   slot: number;
-  generation: number;
   /** The code generation it belongs to (0 at start, +1 per reload): the app hooks' ctx.generation. */
   cohort: number;
   /** The app module as a file: URL (or other importable URL), and the export to use. */
@@ -170,7 +169,7 @@ export type TimeoutHookResult = { ok: true; value: unknown; note?: string } | { 
 export interface ShimChannel {
   /** Receives `ShimPortOffer`s (read with receiveMessageOnPort, never a listener). */
   broker: MessagePort;
-  /** SHIM_SIGNAL_BYTES: S_REPLY, S_HELPER_GEN. */
+  /** SHIM_SIGNAL_BYTES: S_REPLY, S_HELPER_RESTARTS. */
   signal: SharedArrayBuffer;
   /** --jobs-timeout in ms (0 = none): jobs.runSync waits a little longer than this by default. */
   jobsTimeoutMs: number;
@@ -179,7 +178,8 @@ export interface ShimChannel {
 /** Main thread -> worker, on the broker port: the shim port of the current helper. */
 export interface ShimPortOffer {
   type: 'shim-port';
-  generation: number;
+  /** The helper's restart count this port belongs to (S_HELPER_RESTARTS). */
+  restarts: number;
   port: MessagePort;
 }
 

@@ -9,10 +9,10 @@ import { pathToFileURL } from 'node:url';
 import { Connection, type ConnectionHost, type ConnectionOptions, type Exchange } from './acceptor/connection.js';
 import { DescriptorWatch } from './acceptor/descriptors.js';
 import { Dispatcher } from './acceptor/dispatcher.js';
-import { proxyMatcher, type ProxyMatcher } from './acceptor/forwarded.js';
+import { proxyMatcher, type ProxyMatcher } from './acceptor/proxy-trust.js';
 import type { FramedRequest } from './acceptor/framer.js';
 import { statusResponse } from './acceptor/responses.js';
-import { parseSticky } from './acceptor/sticky.js';
+import { parseSticky } from './config/sticky-mode.js';
 import { Operations } from './acceptor/operations.js';
 import type { MetricsSnapshot } from './acceptor/metrics.js';
 import type { StatusGauges } from './acceptor/status.js';
@@ -339,7 +339,7 @@ export class Server implements ConnectionHost {
       connections: this.connections.size,
       inflight: this.dispatcher.outstanding,
       queued: this.dispatcher.waitingCount,
-      workers: readWorkers(this.pool.handles, this.control),
+      workers: readWorkers(this.pool.live(), this.control),
     };
   }
 
@@ -386,7 +386,7 @@ export class Server implements ConnectionHost {
 
   /** What the workers detected the app to be (e.g. "default export: node request listener"). */
   get appDetail(): string {
-    const h = this.pool.handles.find((x) => x !== null);
+    const h = this.pool.live()[0];
     return h ? h.detail : '';
   }
 
@@ -426,7 +426,7 @@ export class Server implements ConnectionHost {
       });
     }
     let workerWakes = 0;
-    for (const h of this.pool.handles) if (h !== null) workerWakes += Atomics.load(h.bell.i32, h.bell.bellIndex);
+    for (const h of this.pool.live()) workerWakes += Atomics.load(h.bell.i32, h.bell.bellIndex);
     const acc = this.control.acceptorBell();
     return {
       connections: this.connections.size,
@@ -465,8 +465,8 @@ export class Server implements ConnectionHost {
     return true;
   }
 
-  streamSignal(ex: Exchange, type: number, value: number): void {
-    this.dispatcher.signal(ex, type, value);
+  streamControl(ex: Exchange, type: number, value: number): void {
+    this.dispatcher.streamControl(ex, type, value);
   }
 
   toWorker(ex: Exchange, type: number, payload: Buffer): void {
@@ -569,8 +569,7 @@ export class Server implements ConnectionHost {
     }
     if (closed === 0) return;
     this.reclaimedTotal += closed;
-    const heldBack = this.reclaimLog.take(now);
-    if (heldBack === null) return;
+    if (this.reclaimLog.take(now) === null) return;
     const n = this.reclaimedTotal;
     this.reclaimedTotal = 0;
     this.log.warn(

@@ -10,24 +10,24 @@
 import { isMainThread, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { ShimHelperError, ShimThreadError, ShimTimeoutError } from '../lib/errors.js';
 import type { HelperToWorker, ShimOp, ShimPortOffer, WorkerToHelper } from '../lib/messages.js';
-import { S_HELPER_GEN, S_REPLY, W_CUR_REQ, W_INFLIGHT, W_STATE, WorkerState, wIndex } from '../lib/ring/layout.js';
+import { WorkerControl } from '../lib/ring/control.js';
+import { S_HELPER_RESTARTS, S_REPLY, WorkerState } from '../lib/ring/layout.js';
 import { shimContext, type ShimContext } from './context.js';
 import { shimErrorFromData } from './wire.js';
 
 /** This thread's state (module state is per thread). */
 interface Line {
   ctx: ShimContext;
-  ctl: Int32Array;
-  iState: number;
-  iCur: number;
-  iInflight: number;
+  /** This worker's line of the control block. */
+  ctl: WorkerControl;
   sig: Int32Array | null;
   port: MessagePort | null;
-  gen: number;
+  /** The helper restart count (S_HELPER_RESTARTS) `port` belongs to. */
+  restarts: number;
   seq: number;
   warned: boolean;
   asyncPort: MessagePort | null;
-  asyncGen: number;
+  asyncRestarts: number;
   pendingAsync: Map<number, { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout; caller: Function; site: Error }>;
 }
 
@@ -40,17 +40,14 @@ function lineOf(): Line | null {
   if (ctx === null) return (line = null);
   line = {
     ctx,
-    ctl: new Int32Array(ctx.control),
-    iState: wIndex(ctx.slot, W_STATE),
-    iCur: wIndex(ctx.slot, W_CUR_REQ),
-    iInflight: wIndex(ctx.slot, W_INFLIGHT),
+    ctl: new WorkerControl(ctx.control, ctx.slot),
     sig: ctx.shims === null ? null : new Int32Array(ctx.shims.signal),
     port: null,
-    gen: -1,
+    restarts: -1,
     seq: 0,
     warned: false,
     asyncPort: null,
-    asyncGen: -1,
+    asyncRestarts: -1,
     pendingAsync: new Map(),
   };
   return line;
@@ -83,13 +80,13 @@ function helperLine(what: string, caller: Function): Line & { sig: Int32Array; p
     Error.captureStackTrace(err, caller);
     throw err;
   }
-  const gen = Atomics.load(l.sig, S_HELPER_GEN);
-  if (gen !== l.gen || l.port === null) takeOffer(l, gen);
+  const restarts = Atomics.load(l.sig, S_HELPER_RESTARTS);
+  if (restarts !== l.restarts || l.port === null) takeOffer(l, restarts);
   return l as Line & { sig: Int32Array; port: MessagePort };
 }
 
 /** Read the newest shim port the main thread offered on the broker port. */
-function takeOffer(l: Line, gen: number): void {
+function takeOffer(l: Line, restarts: number): void {
   let offer: ShimPortOffer | null = null;
   for (let m = receiveMessageOnPort(l.ctx.shims!.broker); m !== undefined; m = receiveMessageOnPort(l.ctx.shims!.broker)) {
     offer = m.message as ShimPortOffer;
@@ -97,34 +94,34 @@ function takeOffer(l: Line, gen: number): void {
   if (offer !== null) {
     l.port?.close();
     l.port = offer.port;
-    l.gen = offer.generation;
+    l.restarts = offer.restarts;
     return;
   }
   if (l.port === null) throw new ShimHelperError('the I/O helper thread has not offered a shim port (is the server shutting down?)');
-  l.gen = gen;
+  l.restarts = restarts;
 }
 
 /** Publish PARKED; returns the state to restore. */
-function park(l: Line, what: string): number {
-  const prev = Atomics.load(l.ctl, l.iState);
+function park(l: Line, what: string): WorkerState {
+  const prev = l.ctl.state();
   // A shim called after an await (not inside a handler's synchronous part) while other requests
   // are in flight on this worker freezes them all until it returns.
-  if (!l.warned && Atomics.load(l.ctl, l.iCur) === 0 && Atomics.load(l.ctl, l.iInflight) > 1) {
+  if (!l.warned && l.ctl.currentRequest() === 0 && l.ctl.inflight() > 1) {
     l.warned = true;
     l.ctx.warn(
-      { shim: what, inflight: Atomics.load(l.ctl, l.iInflight) },
+      { shim: what, inflight: l.ctl.inflight() },
       `${what} was called from an async handler while other requests were in flight on this worker: ` +
         'a blocking shim parks the whole thread, so they wait until it returns. Use the async API in ' +
         'async handlers (this warning is logged once per worker). See docs/shims.md.',
     );
   }
-  Atomics.store(l.ctl, l.iState, WorkerState.PARKED);
+  l.ctl.setState(WorkerState.PARKED);
   l.ctx.beforePark();
   return prev;
 }
 
-function unpark(l: Line, prev: number): void {
-  Atomics.store(l.ctl, l.iState, prev);
+function unpark(l: Line, prev: WorkerState): void {
+  l.ctl.setState(prev);
 }
 
 function checkTimeout(timeoutMs: number, what: string): void {
@@ -164,7 +161,7 @@ export function callHelper(what: string, call: ShimOp, timeoutMs: number, transf
   const l = helperLine(what, caller);
   const { sig, port } = l;
   const id = (l.seq = (l.seq + 1) & 0x3fffffff);
-  const gen = l.gen;
+  const restarts = l.restarts;
   const prev = park(l, what);
   try {
     port.postMessage({ kind: 'call', id, timeoutMs, call } satisfies WorkerToHelper, transfer as ArrayBuffer[]);
@@ -176,7 +173,7 @@ export function callHelper(what: string, call: ShimOp, timeoutMs: number, transf
         if (reply.ok) return reply.value;
         throw shimErrorFromData(reply.error, caller);
       }
-      if (Atomics.load(sig, S_HELPER_GEN) !== gen) {
+      if (Atomics.load(sig, S_HELPER_RESTARTS) !== restarts) {
         throw stamp(new ShimHelperError(`${what}: the I/O helper thread exited while this call waited (it has been restarted)`), caller);
       }
       const left = deadline - performance.now();
@@ -213,7 +210,7 @@ function take(port: MessagePort, id: number): HelperToWorker | null {
 export function callHelperAsync(what: string, call: ShimOp, timeoutMs: number, transfer: readonly ArrayBuffer[], caller: Function): Promise<unknown> {
   checkTimeout(timeoutMs, what);
   const l = helperLine(what, caller);
-  if (l.asyncPort === null || l.asyncGen !== l.gen) openAsyncPort(l);
+  if (l.asyncPort === null || l.asyncRestarts !== l.restarts) openAsyncPort(l);
   const id = (l.seq = (l.seq + 1) & 0x3fffffff);
   const site = new Error();
   Error.captureStackTrace(site, caller);
@@ -247,5 +244,5 @@ function openAsyncPort(l: Line): void {
   });
   port1.unref();
   l.asyncPort = port1;
-  l.asyncGen = l.gen;
+  l.asyncRestarts = l.restarts;
 }

@@ -12,7 +12,8 @@
 // written are the same either way.
 // SIGUSR1 reopens the file (reopen()).
 import pino from 'pino';
-import type { ObservedConnection, RequestRecord, RequestSink } from './observe.js';
+import type { ObservedConnection, RequestSink } from './observe.js';
+import type { RequestRecord } from './request-record.js';
 import { endDestination, giveUpWhenGone } from '../log.js';
 
 type Destination = ReturnType<typeof pino.destination>;

@@ -34,7 +34,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { FL_TLS, FL_TRUSTED_PROXY, PEER_BODY_STREAM, REQUEST_WINDOW, T_CANCEL, T_CREDIT, T_DATA } from '../ring/layout.js';
 import { Framer, type FramedRequest, type FramerHandler, type FramerLimits } from './framer.js';
-import type { RequestRecord } from './observe.js';
+import type { RequestRecord } from './request-record.js';
 import { CONTINUE, statusResponse } from './responses.js';
 
 /** Responses owed on one connection before the acceptor stops reading more requests from it. */
@@ -73,7 +73,7 @@ export interface ConnectionHost {
   /** Whether the peer at this address may send X-Forwarded-* headers (--forwarded-allow-ips). */
   trustsProxy(address: string | undefined): boolean;
   /** Send a T_CREDIT (value: bytes) or T_CANCEL to the worker handling `ex`, if it still does. */
-  streamSignal(ex: Exchange, type: number, value: number): void;
+  streamControl(ex: Exchange, type: number, value: number): void;
   /** Send a frame with a payload (T_DATA) to the worker handling `ex`, in order. */
   toWorker(ex: Exchange, type: number, payload: Buffer): void;
   /**
@@ -106,7 +106,7 @@ export class Exchange {
   /** Set by the dispatcher from the framed request: what the supervisor's log lines name. */
   method = '';
   target = '';
-  /** Only while observing (--access-log, --metrics-bind): what observe.ts records; else null. */
+  /** Only while observing (--access-log, --metrics-bind): what ./observe.ts records; else null. */
   rec: RequestRecord | null = null;
   /** The response streams: bytes of it went out before its END frame. */
   streamed = false;
@@ -360,7 +360,7 @@ export class Connection implements FramerHandler {
     ex.pending = null;
     if (ex.cancelled || this.gone) {
       ex.upload = UP_DROP;
-      this.host.streamSignal(ex, T_CANCEL, 0); // the client is gone, or the body was refused
+      this.host.streamControl(ex, T_CANCEL, 0); // the client is gone, or the body was refused
       return;
     }
     ex.upload = ex.upload === UP_WAIT_END ? UP_END : UP_OPEN;
@@ -380,7 +380,7 @@ export class Connection implements FramerHandler {
     ex.pending = null;
     if (ex.upload === UP_OPEN || ex.upload === UP_END) {
       ex.upload = UP_DROP;
-      this.host.streamSignal(ex, T_CANCEL, 0);
+      this.host.streamControl(ex, T_CANCEL, 0);
     } // else: cancelled when the worker says it read the request (uploadStarted)
     this.noMore = true;
     if (ex.streamed || ex.out !== null) {
@@ -521,7 +521,7 @@ export class Connection implements FramerHandler {
   private grant(ex: Exchange): void {
     const n = ex.credit;
     ex.credit = 0;
-    this.host.streamSignal(ex, T_CREDIT, n);
+    this.host.streamControl(ex, T_CREDIT, n);
   }
 
   /** Response bytes this connection holds in the acceptor: the socket's write buffer and pipelined responses. */
@@ -753,7 +753,7 @@ export class Connection implements FramerHandler {
     const q = this.queue;
     for (let i = 0; i < q.length; i++) {
       const ex = q[i]!;
-      if (!ex.done && ex.slot >= 0 && ex.seq >= 0 && ex.upload !== UP_WAIT && ex.upload !== UP_WAIT_END) this.host.streamSignal(ex, T_CANCEL, 0);
+      if (!ex.done && ex.slot >= 0 && ex.seq >= 0 && ex.upload !== UP_WAIT && ex.upload !== UP_WAIT_END) this.host.streamControl(ex, T_CANCEL, 0);
     }
   }
 
@@ -763,7 +763,7 @@ export class Connection implements FramerHandler {
     for (let i = 0; i < q.length; i++) {
       const ex = q[i]!;
       // An upload its worker has not read yet is cancelled when it says it did (uploadStarted).
-      if (!ex.done && ex.slot >= 0 && ex.upload !== UP_WAIT && ex.upload !== UP_WAIT_END) this.host.streamSignal(ex, T_CANCEL, 0);
+      if (!ex.done && ex.slot >= 0 && ex.upload !== UP_WAIT && ex.upload !== UP_WAIT_END) this.host.streamControl(ex, T_CANCEL, 0);
     }
   }
 }

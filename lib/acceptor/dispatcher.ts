@@ -27,11 +27,13 @@ import { availableParallelism } from 'node:os';
 import { CLAIM_MASK, FL_CLOSE, FL_END, FL_ENDED, FL_KEEP_ALIVE, FL_LAST, T_ACK, T_CANCEL, T_REQUEST, T_RESPONSE, T_RETURN, WorkerState } from '../ring/layout.js';
 import { ring } from '../ring/ring.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
-import type { WorkerHandle } from '../supervisor/pool.js';
+import type { StickyMode } from '../config/sticky-mode.js';
+import type { WorkerHandle } from './worker-handle.js';
 import type { Connection, Exchange } from './connection.js';
+import { Deque } from './deque.js';
 import type { FramedRequest } from './framer.js';
 import { statusResponse } from './responses.js';
-import { jsonMemberOf, keyReader, LEARN_QUERY_BYTES, MAX_KEY_LENGTH, setCookieOf, type KeyReader, type StickyMode } from './sticky.js';
+import { jsonMemberOf, keyReader, LEARN_QUERY_BYTES, MAX_KEY_LENGTH, setCookieOf, type KeyReader } from './sticky.js';
 
 /** A handler running this long without returning counts as blocked for dispatch. */
 const BLOCKED_AFTER_MS = 2;
@@ -45,7 +47,7 @@ const PARK_HINT_MS = 1000;
  * than BLOCKED_AFTER_MS: a worker that a loaded machine merely descheduled for a few ms, or a
  * CPU-bound handler of a few ms, must not grow the pool or have its queue moved.
  */
-const ELASTIC_BLOCKED_MS = 20;
+export const ELASTIC_BLOCKED_MS = 20;
 /** --sticky: keys remembered; past it the least recently used is forgotten (its next request lands anew). */
 const MAX_STICKY_KEYS = 100_000;
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -79,10 +81,13 @@ export class Dispatcher {
   private readonly control: ControlBlock;
   private readonly o: Required<Omit<DispatcherOptions, 'sticky'>>;
   private readonly workers: WorkerHandle[] = [];
-  private waiting: Exchange[] = [];
+  /** Requests no worker could take yet, oldest first (taken-back ones go in front: takeBack). */
+  private readonly waiting = new Deque<Exchange>();
   private corkedConns: Connection[] = [];
   /** Workers that were sent requests in this turn and must be woken at its end. */
   private toWake: WorkerHandle[] = [];
+  /** Exchanges whose stream frames wait for room in their worker's request ring (toWorker). */
+  private readonly backlogged = new Set<Exchange>();
   private scheduled = false;
   private armed = false;
   private emptyTurns = 0;
@@ -235,7 +240,7 @@ export class Dispatcher {
       else ahead.push(ex);
     }
     if (ahead.length === 0) return;
-    this.waiting = this.waiting.length === 0 ? ahead : ahead.concat(this.waiting);
+    for (let i = ahead.length - 1; i >= 0; i--) this.waiting.unshift(ahead[i]!);
     this.flushWaiting();
     if (this.waiting.length > 0) this.noteWait();
     this.ensure();
@@ -291,15 +296,21 @@ export class Dispatcher {
   /**
    * Stream control for one exchange (T_CREDIT with `value` bytes, or T_CANCEL) to the worker that
    * has it, if it still does. Only streamed responses and closed clients get here, never the
-   * small-request path. A full request ring only delays it: credits must not be lost.
+   * small-request path. A full request ring only delays it: credits must not be lost. The value
+   * is written into one scratch buffer that the ring copies; only a frame that has to wait gets a
+   * buffer of its own.
    */
-  signal(ex: Exchange, type: number, value: number): void {
-    const payload = Buffer.allocUnsafe(4);
-    payload.writeUInt32LE(value >>> 0, 0);
-    this.toWorker(ex, type, payload);
+  streamControl(ex: Exchange, type: number, value: number): void {
+    CONTROL_VALUE.writeUInt32LE(value >>> 0, 0);
+    if (ex.backlog === null && this.trySend(ex, type, CONTROL_VALUE)) return;
+    this.toWorker(ex, type, Buffer.from(CONTROL_VALUE));
   }
 
-  /** A stream frame (T_CREDIT, T_CANCEL, T_DATA) for `ex`'s worker, in order; a full ring queues it on the exchange. */
+  /**
+   * A stream frame (T_CREDIT, T_CANCEL, T_DATA) for `ex`'s worker, in order. A full ring queues it
+   * on the exchange (its backlog), and the pump retries every backlog once per turn, as it retries
+   * a worker's overflow, until the worker has read enough of its ring.
+   */
   toWorker(ex: Exchange, type: number, payload: Buffer): void {
     if (ex.backlog !== null) {
       ex.backlog.push(type, payload);
@@ -307,7 +318,8 @@ export class Dispatcher {
     }
     if (this.trySend(ex, type, payload)) return;
     ex.backlog = [type, payload];
-    setTimeout(() => this.flushBacklog(ex), 1);
+    this.backlogged.add(ex);
+    if (!this.scheduled) this.schedule();
   }
 
   /** The worker took tunnel bytes of an upgraded exchange (T_ACK). */
@@ -326,14 +338,16 @@ export class Dispatcher {
     return true;
   }
 
-  private flushBacklog(ex: Exchange): void {
-    const b = ex.backlog!;
-    let i = 0;
-    while (i < b.length && this.trySend(ex, b[i] as number, b[i + 1] as Buffer)) i += 2;
-    if (i === b.length) ex.backlog = null;
-    else {
-      b.splice(0, i);
-      setTimeout(() => this.flushBacklog(ex), 1);
+  /** Send what the backlogged exchanges queued, in each one's order, as far as their rings take it. */
+  private retryBacklogs(): void {
+    for (const ex of this.backlogged) {
+      const b = ex.backlog!;
+      let i = 0;
+      while (i < b.length && this.trySend(ex, b[i] as number, b[i + 1] as Buffer)) i += 2;
+      if (i === b.length) {
+        ex.backlog = null;
+        this.backlogged.delete(ex);
+      } else if (i > 0) b.splice(0, i);
     }
   }
 
@@ -359,9 +373,8 @@ export class Dispatcher {
 
   /** Drop a request that waits for a worker (the shared queue, or pinned to its sticky worker). */
   private unqueue(ex: Exchange): boolean {
-    let i = this.waiting.indexOf(ex);
-    if (i >= 0) this.waiting.splice(i, 1);
-    else {
+    if (!this.waiting.remove(ex)) {
+      let i = -1;
       const h = this.workers.find((w) => (i = w.pinned.indexOf(ex)) >= 0);
       if (h === undefined) return false;
       h.pinned.splice(i, 1);
@@ -370,8 +383,17 @@ export class Dispatcher {
     return true;
   }
 
-  /** Answer an exchange that no worker will (its worker died): counts it as done. */
-  answer(ex: Exchange, bytes: Buffer, close = true): void {
+  /**
+   * Fail an exchange that no worker will answer (its worker died, was killed, or did not drain in
+   * time) with `status` (502, 503, 504): the client gets it while nothing of its response has gone
+   * out; a response under way is cut off instead, and a WebSocket is told "going away"
+   * (Connection.respond). The supervisor settles a worker's exchanges through this.
+   */
+  fail(ex: Exchange, status: number, close = true): void {
+    this.answer(ex, statusResponse(status, close), close);
+  }
+
+  private answer(ex: Exchange, bytes: Buffer, close = true): void {
     ex.conn.respond(ex, bytes, close);
     this.uncork();
   }
@@ -472,7 +494,7 @@ export class Dispatcher {
    * --thread-concurrency requests it has not read yet (the queue behind a running synchronous
    * handler stays short, while async handlers that returned may hold many more).
    */
-  private full(h: WorkerHandle): boolean {
+  full(h: WorkerHandle): boolean {
     return h.outstanding >= this.o.workerConnections || (h.outstanding >= this.o.threadConcurrency && this.unread(h) >= this.o.threadConcurrency);
   }
 
@@ -566,66 +588,19 @@ export class Dispatcher {
     if (!this.scheduled) this.schedule();
   }
 
-  /**
-   * More requests wait than the workers can take soon, because workers are blocked: at least one
-   * is parked in a blocking shim or has run one synchronous handler for ELASTIC_BLOCKED_MS or
-   * more, none is merely full (async handlers at --thread-concurrency: its event loop is free and
-   * it takes more as those end; another thread would only add memory, so the requests wait for a
-   * place, bounded by --limit-concurrency), and the requests waiting outnumber the workers in
-   * between (a handler that began a moment ago, requests sent and not read yet: each takes about
-   * one more soon). This is when the supervisor adds elastic threads. Counting rather than asking
-   * "can no worker take one right now" keeps a burst from looking unsaturated whenever one of many
-   * workers happens to be between two requests.
-   */
-  get saturated(): boolean {
-    const waiting = this.waiting.length;
-    if (waiting === 0) return false;
-    const now = epochNow();
-    let blocked = 0;
-    let between = 0;
-    for (const h of this.workers) {
-      if (h.retiring) continue; // takes no new work
-      const state = this.control.state(h.slot);
-      if (state === WorkerState.PARKED) blocked++;
-      else if (state === WorkerState.RUNNING && this.control.runningFor(h.slot, now) >= ELASTIC_BLOCKED_MS) blocked++;
-      else if (state === WorkerState.DRAINING) continue;
-      else if (this.full(h)) return false;
-      else between++;
-    }
-    return blocked > 0 && waiting > between;
+  /** The workers that take requests (ready and added), in the pool's order: what the supervisor's sensors read (lib/supervisor/sensors.ts). */
+  get serving(): readonly WorkerHandle[] {
+    return this.workers;
   }
 
-  /**
-   * Requests wait only because every worker that takes work has --worker-connections requests in
-   * flight (async handlers, streams, pinned WebSockets): raising the setting is what would let
-   * them run. The supervisor warns about it (rate-limited).
-   */
-  get waitingOnFullWorkers(): boolean {
-    if (this.waiting.length === 0) return false;
-    const cap = this.o.workerConnections;
-    let full = 0;
-    for (const h of this.workers) {
-      const state = this.control.state(h.slot);
-      if (h.retiring || state === WorkerState.DRAINING) continue;
-      // In flight on the worker and its event loop free (not running a handler, not parked): a
-      // synchronous app at the cap has one handler running and the rest queued behind it, and
-      // raising the setting would only move that queue. (A fast synchronous app can show IDLE
-      // with requests read but not yet completed for a moment: the supervisor asks several times.)
-      if (state !== WorkerState.IDLE || h.outstanding < cap || this.control.inflight(h.slot) < cap) return false;
-      full++;
-    }
-    return full > 0;
+  /** Requests in the shared wait queue (not those pinned to a sticky worker). */
+  get queued(): number {
+    return this.waiting.length;
   }
 
-  /** Some worker is blocked now: parked in a shim, or running one synchronous handler for ELASTIC_BLOCKED_MS or more. */
-  get anyBlocked(): boolean {
-    const now = epochNow();
-    for (const h of this.workers) {
-      const state = this.control.state(h.slot);
-      if (state === WorkerState.PARKED) return true;
-      if (state === WorkerState.RUNNING && this.control.runningFor(h.slot, now) >= ELASTIC_BLOCKED_MS) return true;
-    }
-    return false;
+  /** --worker-connections: the most requests in flight on one worker (named in the "every worker is full" warning). */
+  get workerConnections(): number {
+    return this.o.workerConnections;
   }
 
   private noteWait(): void {
@@ -786,16 +761,11 @@ export class Dispatcher {
 
   private flushWaiting(): void {
     const q = this.waiting;
-    let i = 0;
-    for (; i < q.length; i++) {
-      const ex = q[i]!;
-      if (ex.conn.gone) {
-        this.outstanding--; // no answer can reach the client: drop it before it costs a worker anything
-        continue;
-      }
-      if (!this.place(ex)) break;
+    for (let ex = q.peek(); ex !== undefined; ex = q.peek()) {
+      if (ex.conn.gone) this.outstanding--; // no answer can reach the client: drop it before it costs a worker anything
+      else if (!this.place(ex)) break;
+      q.shift();
     }
-    if (i > 0) this.waiting = i === q.length ? [] : q.slice(i);
   }
 
   /** Make sure a turn will come while responses are owed. */
@@ -828,11 +798,12 @@ export class Dispatcher {
       }
       if (h.outstanding > 0 && !h.revoking && this.reclaim(h, now)) unstarted = true;
     }
+    if (this.backlogged.size > 0) this.retryBacklogs();
     // Requests wait: a worker may take them now (it skipped what was taken back, the park hint
     // ran out, a handler returned) without a response having ended to say so.
     if (this.waiting.length > 0) this.flushWaiting();
     this.uncork();
-    if (this.outstanding === 0 && this.finishing === 0) {
+    if (this.outstanding === 0 && this.finishing === 0 && this.backlogged.size === 0) {
       this.emptyTurns = 0;
       return;
     }
@@ -881,6 +852,12 @@ export class Dispatcher {
   }
 
   private sleep(): void {
+    // Stream frames wait for room in a ring: look again next turn (a worker that reads its ring
+    // does not ring the acceptor's doorbell unless it also publishes a response).
+    if (this.backlogged.size > 0) {
+      this.schedule();
+      return;
+    }
     if (this.armed) return;
     const { i32, sleepIndex, bellIndex } = this.control.acceptorBell();
     Atomics.store(i32, sleepIndex, 1);
@@ -900,6 +877,8 @@ export class Dispatcher {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** streamControl's value, copied into the ring by the write. */
+const CONTROL_VALUE = Buffer.alloc(4);
 
 /** Frame number `seq` lies in [from, sent): written to a worker and not claimed by it (mod 2^31). */
 function unclaimed(seq: number, from: number, sent: number): boolean {

@@ -6,7 +6,8 @@
 // server holds NO_METRICS, whose methods do nothing, and the request path never reaches them.
 import type http from 'node:http';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { RequestRecord, RequestSink } from './observe.js';
+import type { RequestSink } from './observe.js';
+import type { RequestRecord } from './request-record.js';
 import { listenSide } from './side-listener.js';
 
 /** Upper bounds of the request duration histogram, in seconds. */

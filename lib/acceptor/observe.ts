@@ -9,26 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { Connection, type ConnectionHost, type ConnectionOptions, type Exchange } from './connection.js';
 import type { FramedRequest } from './framer.js';
-
-/** What is known about one request while it is answered. One shape for every request. */
-export class RequestRecord {
-  /** performance.now() when the request was framed (or answered, for framer errors) */
-  readonly start: number;
-  method = '-';
-  target = '-';
-  http10 = false;
-  /** parsed from the first response bytes; 0 until then */
-  status = 0;
-  /** response bytes, status line and headers included */
-  bytes = 0;
-  requestId = '';
-  referer = '';
-  userAgent = '';
-
-  constructor(start: number) {
-    this.start = start;
-  }
-}
+import { RequestRecord } from './request-record.js';
 
 /** Receives finished requests; implemented by Metrics and AccessLog. */
 export interface RequestSink {

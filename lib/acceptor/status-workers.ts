@@ -6,7 +6,7 @@
 // is a best-effort picture: a worker may change state between two loads, which the next one shows.
 import { epochNow, type ControlBlock } from '../ring/control.js';
 import { WORKER_STATE_NAMES } from '../ring/layout.js';
-import type { WorkerHandle } from '../supervisor/pool.js';
+import type { WorkerHandle } from './worker-handle.js';
 import type { Exchange } from './connection.js';
 
 /** Longest request path a snapshot carries (longer ones are cut and end with `…`). */

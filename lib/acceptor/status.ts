@@ -8,7 +8,8 @@
 // reading in ./status-workers.ts. With --status-bind unset none of this exists.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { DURATION_BOUNDS_MS, durationBucket } from './metrics.js';
-import type { RequestRecord, RequestSink } from './observe.js';
+import type { RequestSink } from './observe.js';
+import type { RequestRecord } from './request-record.js';
 import type { WorkerStatus } from './status-workers.js';
 
 /** Snapshot interval of the event stream, and the resolution of the rate history (ms). */

@@ -1,7 +1,8 @@
 // design: sticky routing (--sticky): the key that ties a request to a worker thread, read from the
 // framed request, and the keys a worker hands out, read from its responses. The dispatcher keeps
 // the key -> worker map and does the routing (./dispatcher.ts); see
-// docs/decisions/0018-sticky-routing.md.
+// docs/decisions/0018-sticky-routing.md. The setting's values are checked and parsed with the
+// settings (lib/config/sticky-mode.ts).
 //
 // Keys: `ip` is the connection's peer address, or, from a trusted proxy (--forwarded-allow-ips),
 // the last entry of X-Forwarded-For (the client address the app sees too). `cookie:NAME` is the value of cookie NAME in the
@@ -10,42 +11,13 @@
 // hands out is learnt: `cookie:NAME` from a Set-Cookie field of NAME (any response: a session
 // can be regenerated), `query:NAME` from a JSON member "NAME":"VALUE" in the first bytes of the
 // response to a request without the key (engine.io's handshake, socket.io's `sid`).
+import type { StickyMode } from '../config/sticky-mode.js';
 import type { FramedRequest } from './framer.js';
-
-export type StickyMode =
-  | { readonly kind: 'ip' }
-  | { readonly kind: 'cookie'; readonly name: string }
-  | { readonly kind: 'query'; readonly name: string };
 
 /** Keys longer than this are no keys (the request goes to any thread): bounds the map's memory. */
 export const MAX_KEY_LENGTH = 512;
 /** Response bytes searched for a key handed out by `query:NAME` (JSON member in the body's start). */
 export const LEARN_QUERY_BYTES = 16_384;
-
-const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const QUERY_NAME = /^[^\s&=#?]+$/;
-
-/** The problem with a --sticky value, or null (the setting's check). */
-export function stickyProblem(value: unknown): string | null {
-  const v = String(value);
-  if (v === 'off' || v === 'ip') return null;
-  const colon = v.indexOf(':');
-  const kind = colon < 0 ? v : v.slice(0, colon);
-  const name = colon < 0 ? '' : v.slice(colon + 1);
-  if (kind === 'cookie') return COOKIE_NAME.test(name) ? null : 'cookie:NAME needs a cookie name (letters, digits, !#$%&\'*+-.^_`|~)';
-  if (kind === 'query') return QUERY_NAME.test(name) ? null : 'query:NAME needs a parameter name (no spaces, &, =, # or ?)';
-  return 'must be off, ip, cookie:NAME or query:NAME';
-}
-
-/** The mode a checked --sticky value names; null for `off`. */
-export function parseSticky(value: string): StickyMode | null {
-  if (value === 'off') return null;
-  if (value === 'ip') return { kind: 'ip' };
-  const colon = value.indexOf(':');
-  const kind = value.slice(0, colon);
-  const name = value.slice(colon + 1);
-  return kind === 'cookie' ? { kind, name } : { kind: 'query', name };
-}
 
 /**
  * Reads a request's key from the framed request, or (ip mode) the peer's address; `trusted`: the

@@ -10,10 +10,10 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { KindGuard, Type, type Static, type TSchema } from '@sinclair/typebox';
-import { allowIpsProblem } from '../acceptor/forwarded.js';
-import { stickyProblem } from '../acceptor/sticky.js';
 import { globProblem } from '../glob.js';
 import { ConfigError } from '../errors.js';
+import { allowIpsProblem } from './allow-ips.js';
+import { stickyProblem } from './sticky-mode.js';
 
 export const SECTIONS = ['Application', 'Listening', 'TLS', 'Proxies and headers', 'Concurrency', 'Request limits', 'Timeouts', 'Logging', 'Health and metrics', 'Development'] as const;
 export type Section = (typeof SECTIONS)[number];

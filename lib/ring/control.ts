@@ -1,12 +1,11 @@
 // design: typed access to the control block (layout in ./layout.ts). A worker writes only its own
 // line through WorkerControl; the acceptor reads every line through ControlBlock and writes only
-// the STARTING/DEAD states and the generation of a slot it (re)fills. Counters, not booleans.
+// the STARTING/DEAD states, and clears the line of a slot it (re)fills. Counters, not booleans.
 import {
   C_ACC_BELL,
   C_ACC_SLEEP,
   W_CUR_REQ,
   W_F64_RUN_SINCE,
-  W_GENERATION,
   W_HEAP_MB,
   W_HEAP_OLD_MB,
   W_HEARTBEAT,
@@ -81,11 +80,10 @@ export class ControlBlock {
     return Atomics.load(this.i32, wIndex(slot, W_HEAP_OLD_MB));
   }
 
-  /** Reset a slot for a new worker and return its generation. */
-  resetSlot(slot: number): number {
+  /** Clear a slot's line for a new worker. */
+  resetSlot(slot: number): void {
     const base = wIndex(slot, 0);
-    for (let i = 0; i < 16; i++) if (i !== W_GENERATION) Atomics.store(this.i32, base + i, 0);
-    return Atomics.add(this.i32, wIndex(slot, W_GENERATION), 1) + 1;
+    for (let i = 0; i < 16; i++) Atomics.store(this.i32, base + i, 0);
   }
 
   /** The acceptor's doorbell: workers ring it after publishing responses. */
@@ -94,7 +92,7 @@ export class ControlBlock {
   }
 }
 
-/** A worker's writer for its own line. */
+/** A worker's access to its own line (the worker and the blocking shims that run in it). */
 export class WorkerControl {
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
@@ -120,8 +118,23 @@ export class WorkerControl {
     this.fSince = wIndexF64(slot, W_F64_RUN_SINCE);
   }
 
+  /** The state this worker published last (a blocking shim restores it after parking). */
+  state(): WorkerState {
+    return Atomics.load(this.i32, this.iState) as WorkerState;
+  }
+
   setState(state: WorkerState): void {
     Atomics.store(this.i32, this.iState, state);
+  }
+
+  /** The request whose handler runs now (as enter() published it), or 0. */
+  currentRequest(): number {
+    return Atomics.load(this.i32, this.iCur) >>> 0;
+  }
+
+  /** Requests in flight on this worker, as setInflight() published it. */
+  inflight(): number {
+    return Atomics.load(this.i32, this.iInflight);
   }
 
   beat(): void {

@@ -172,7 +172,7 @@ export const W_HEARTBEAT = 1; //  incremented by the worker on every loop turn
 export const W_INFLIGHT = 2; //   requests taken and not yet answered, written by the worker
 export const W_SERVED = 3; //     responses completed, written by the worker
 export const W_CUR_REQ = 4; //    request id of the handler running now (0 = none)
-export const W_GENERATION = 5; // incremented by the acceptor each time the slot gets a new worker
+// Int32 slot 5 is unused (it counted the workers a slot had had, which nothing read).
 export const W_HEAP_MB = 6; //    V8 heap in use (MiB), written by the worker every HEAP_REPORT_MS (stats, metrics)
 export const W_HEAP_OLD_MB = 7; // V8 old generation in use (MiB): what --max-worker-memory caps; with W_HEAP_MB (recycling)
 /** Float64 view of the same line: slot 4 of the Float64 line (bytes 32..39 = Int32 slots 8, 9) */
@@ -205,20 +205,20 @@ export const WORKER_STATE_NAMES = ['starting', 'idle', 'running', 'parked', 'dra
 // 3. A SHIM SIGNAL: one small SharedArrayBuffer per worker, shared by that worker, the I/O helper
 //    thread and the main thread's IoHelper (lib/supervisor/io-helper.ts).
 //
-//      Int32 0 S_REPLY       Int32 1 S_HELPER_GEN       (rest of the 64-byte line unused)
+//      Int32 0 S_REPLY       Int32 1 S_HELPER_RESTARTS       (rest of the 64-byte line unused)
 //
 //    Invariants:
 //    - The helper posts a reply on the worker's shim port FIRST, then Atomics.add(S_REPLY, 1) and
 //      notifies. A parked worker loads S_REPLY, drains its port with receiveMessageOnPort, and only
 //      then Atomics.wait(S_REPLY, loaded value, timeout): a reply posted in between changes the
 //      word, so no wake-up is lost. Replies carry the call id; others (late ones) are discarded.
-//    - S_HELPER_GEN is written only by the main thread, when the helper thread was replaced: the new
-//      shim port is posted on the worker's broker port first, then S_HELPER_GEN and S_REPLY are
+//    - S_HELPER_RESTARTS is written only by the main thread, when the helper thread was replaced: the new
+//      shim port is posted on the worker's broker port first, then S_HELPER_RESTARTS and S_REPLY are
 //      incremented (and S_REPLY notified), so a worker parked on the old helper wakes and fails its
 //      call, and its next call picks up the new port.
 //    - Only the worker waits on this buffer (only workers ever call Atomics.wait).
 export const S_REPLY = 0;
-export const S_HELPER_GEN = 1;
+export const S_HELPER_RESTARTS = 1;
 export const SHIM_SIGNAL_BYTES = 64;
 
 // 4. A JOB START WORD: one Int32 per heavy job, shared by the I/O helper and the pool thread that

@@ -20,7 +20,6 @@
 // stack) waits for the capture, at most CAPTURE_MS. Its result comes back as a 'captured' event.
 import type { Exchange } from '../acceptor/connection.js';
 import type { Dispatcher } from '../acceptor/dispatcher.js';
-import { statusResponse } from '../acceptor/responses.js';
 import { WorkerCrashedError, WorkerTimeoutError } from '../errors.js';
 import { Throttle, type Logger } from '../log.js';
 import type { TimeoutInfo } from '../messages.js';
@@ -28,6 +27,7 @@ import { epochNow, type ControlBlock } from '../ring/control.js';
 import { ElasticThreads } from './elastic.js';
 import { StackInspector, type StuckReport } from './inspect.js';
 import type { ExitReason, Pool, WorkerHandle } from './pool.js';
+import { waitingOnFullWorkers } from './sensors.js';
 
 /** The signals the supervisor acts on (docs/signals.md). */
 export const SUPERVISOR_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU'] as const;
@@ -235,7 +235,7 @@ export class Arbiter {
    */
   private noteFull(now: number): void {
     if (!this.fullWarn.ready(now)) return;
-    if (!this.dispatcher.waitingOnFullWorkers) {
+    if (!waitingOnFullWorkers(this.dispatcher, this.control)) {
       this.fullTicks = 0;
       return;
     }
@@ -348,7 +348,7 @@ export class Arbiter {
       { err, code: WorkerCrashedError.code, reason, slot: h.slot, thread: h.threadId, requests: requests.map((r) => r.data) },
       `worker ${h.slot} ${reason}: ${what}`,
     );
-    for (const ex of owed) this.dispatcher.answer(ex, statusResponse(status, true));
+    for (const ex of owed) this.dispatcher.fail(ex, status);
   }
 
   private noteCrash(now: number): void {
@@ -406,7 +406,7 @@ export class Arbiter {
       this.dispatcher.take(h, ex);
       // The handler was still in its first synchronous run, so nothing of its response went out:
       // the connection may go on (a request pipelined behind it is served by another worker).
-      this.dispatcher.answer(ex, statusResponse(504, ex.close), ex.close);
+      this.dispatcher.fail(ex, 504, ex.close);
     }
     if (reason !== 'timeout' && reason !== 'unresponsive') return this.terminate(h, kill);
     // Where was it stuck? The capture always resolves, within CAPTURE_MS and a detach.

@@ -1,6 +1,6 @@
 // design: the elastic-threads policy, driven by the supervisor's loop (./arbiter.ts).
 // While requests wait because workers are blocked (parked in a shim, or in a long synchronous
-// handler: Dispatcher.saturated), add workers up to --max-threads: first the pre-warmed spare,
+// handler: saturated() in ./sensors.ts), add workers up to --max-threads: first the pre-warmed spare,
 // ready at once, then new ones. New workers boot ELASTIC_BOOTING at a time, the next as soon as
 // one is ready (the loop runs on every ready event, and at once when a request has to wait:
 // onWait): a worker's start is mostly CPU (~50 ms here), so booting all that are needed at once
@@ -14,6 +14,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import type { Dispatcher } from '../acceptor/dispatcher.js';
 import type { Logger } from '../log.js';
 import type { Pool, WorkerHandle } from './pool.js';
+import { anyBlocked, saturated } from './sensors.js';
 
 /**
  * Elastic workers booting at once, at most: one per core. Measured on 2 cores (load average
@@ -110,12 +111,12 @@ export class ElasticThreads {
     const cap = this.maxThreads - this.host.target();
     this.measure(now);
     this.checkSpare(now, cap);
-    if (this.spare?.ready === true && this.dispatcher.saturated) this.promoteSpare();
+    if (this.spare?.ready === true && saturated(this.dispatcher, this.pool.control)) this.promoteSpare();
     const extras = this.pool.live().filter((h) => h.elastic && !h.retiring && !h.stopping && h !== this.spare);
     if (cap > 0 && this.host.mayStart(now)) {
       const spare = this.spare === null ? 0 : 1; // still booting, if any: a ready one was just promoted
-      if (!this.blockSeen) this.blockSeen = this.dispatcher.anyBlocked;
-      if (this.dispatcher.saturated) this.grow(now, cap, extras, spare);
+      if (!this.blockSeen) this.blockSeen = anyBlocked(this.dispatcher, this.pool.control);
+      if (saturated(this.dispatcher, this.pool.control)) this.grow(now, cap, extras, spare);
       else if (spare === 0 && extras.length < cap && this.blockSeen) this.spare = this.host.startElastic();
     }
     for (const h of extras) {

@@ -3,7 +3,7 @@
 // acceptor's event loop. One per server, started with it. Each request worker gets a ShimChannel:
 // a broker port, on which it is offered its shim port to the current helper, and its SHIM SIGNAL
 // buffer (lib/ring/layout.ts). If the helper exits (a crash in a module loaded with createSyncFn,
-// say), a new one starts; every worker is offered a new port, then S_HELPER_GEN and S_REPLY are
+// say), a new one starts; every worker is offered a new port, then S_HELPER_RESTARTS and S_REPLY are
 // bumped, so that calls parked on the dead helper fail at once and later calls use the new one.
 // The main thread only notifies here; it never waits.
 import { existsSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { IoHelperInit, MainToHelper, ShimChannel, ShimPortOffer } from '../messages.js';
-import { S_HELPER_GEN, S_REPLY, SHIM_SIGNAL_BYTES } from '../ring/layout.js';
+import { S_HELPER_RESTARTS, S_REPLY, SHIM_SIGNAL_BYTES } from '../ring/layout.js';
 
 export interface IoHelperOptions {
   /** `NAME=MODULE` entries of --jobs. */
@@ -55,7 +55,8 @@ export class IoHelper {
   private readonly log: Logger;
   private readonly lines = new Map<number, Line>();
   private thread: Worker;
-  private generation = 0;
+  /** How many times the helper thread was replaced: the shim port a worker holds belongs to one count. */
+  private restarts = 0;
   private closing = false;
 
   constructor(o: IoHelperOptions, log: Logger) {
@@ -69,7 +70,7 @@ export class IoHelper {
     const signal = new SharedArrayBuffer(SHIM_SIGNAL_BYTES);
     const { port1, port2 } = new MessageChannel();
     const line: Line = { broker: port1, signal, i32: new Int32Array(signal) };
-    Atomics.store(line.i32, S_HELPER_GEN, this.generation);
+    Atomics.store(line.i32, S_HELPER_RESTARTS, this.restarts);
     this.lines.get(slot)?.broker.close();
     this.lines.set(slot, line);
     this.offer(slot, line);
@@ -102,11 +103,11 @@ export class IoHelper {
 
   private replace(): void {
     if (this.closing) return;
-    this.generation++;
+    this.restarts++;
     this.thread = this.start();
     for (const [slot, line] of this.lines) {
       this.offer(slot, line);
-      Atomics.store(line.i32, S_HELPER_GEN, this.generation);
+      Atomics.store(line.i32, S_HELPER_RESTARTS, this.restarts);
       Atomics.add(line.i32, S_REPLY, 1);
       Atomics.notify(line.i32, S_REPLY);
     }
@@ -115,6 +116,6 @@ export class IoHelper {
   private offer(slot: number, line: Line): void {
     const { port1, port2 } = new MessageChannel();
     this.thread.postMessage({ type: 'attach', slot, port: port1, signal: line.signal } satisfies MainToHelper, [port1]);
-    line.broker.postMessage({ type: 'shim-port', generation: this.generation, port: port2 } satisfies ShimPortOffer, [port2]);
+    line.broker.postMessage({ type: 'shim-port', restarts: this.restarts, port: port2 } satisfies ShimPortOffer, [port2]);
   }
 }

@@ -1,7 +1,6 @@
 // design: the worker pool, as the supervisor sees it. Each worker thread gets a free slot (a line
-// of the control block) and its own pair of rings and spill channels; a WorkerHandle is the
-// acceptor's view of it (rings, exchanges in flight, counts, what the supervisor decided about
-// it). A slot is free again only once its thread has exited, and a new worker always gets fresh
+// of the control block) and its own pair of rings and spill channels; a WorkerHandle
+// (lib/acceptor/worker-handle.ts) is how the acceptor and the supervisor see it. A slot is free again only once its thread has exited, and a new worker always gets fresh
 // rings, so nothing stale can be read from the old ones. The pool only reports: ready, boot
 // failure and exit are events for the supervisor (./arbiter.ts), which decides what to do.
 // Readiness, per-worker reports, drain and close go over each worker's control port with comlink
@@ -9,16 +8,17 @@
 // the worker's event loop is not turning. A worker stopped on purpose (retire, stop) whose app
 // has a teardown hook is asked to close() first, bounded by TEARDOWN_MS and a timer here (a thread
 // stuck in its teardown never answers), then terminated; any other is terminated at once.
-import { wrap } from 'comlink/dist/esm/comlink.mjs';
-import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { WorkerHandle, type ExitReason } from '../acceptor/worker-handle.js';
 import { BootTimeoutError, errorFromData, WorkerCrashedError, type ErrorData } from '../errors.js';
-import type { Exchange } from '../acceptor/connection.js';
 import type { Logger } from '../log.js';
-import type { AppHookName, AppInterface, TeardownResult, WorkerApi, WorkerApiRemote, WorkerInit, WorkerReport } from '../messages.js';
+import type { AppHookName, AppInterface, TeardownResult, WorkerInit, WorkerReport } from '../messages.js';
 import { ControlBlock, epochNow } from '../ring/control.js';
 import { DEFAULT_RING_CAPACITY, WORKER_STATE_NAMES, WorkerState } from '../ring/layout.js';
-import { createRingBuffer, ringDoorbell, RingReader, RingWriter, type Doorbell, type FrameSink } from '../ring/ring.js';
+import { createRingBuffer } from '../ring/ring.js';
+
+// The supervisor's modules name the handle and exit reasons through the pool that makes them.
+export { WorkerHandle, type ExitReason };
 
 export interface PoolOptions {
   threads: number;
@@ -102,9 +102,6 @@ export interface WorkerDetail {
   hooks: AppHookName[];
 }
 
-/** Why a worker that had been ready is gone (the supervisor's own kill reasons come through too). */
-export type ExitReason = 'stopped' | 'crashed' | 'exited' | 'out-of-memory' | 'timeout' | 'unresponsive' | 'graceful-timeout';
-
 export interface PoolEvents {
   /** A worker loaded the app and can serve. */
   ready(handle: WorkerHandle): void;
@@ -112,90 +109,6 @@ export interface PoolEvents {
   bootFailed(handle: WorkerHandle, error: Error): void;
   /** A worker that was ready is gone; its exchanges must be answered or re-dispatched. */
   exited(handle: WorkerHandle, reason: ExitReason, error: Error | null): void;
-}
-
-export class WorkerHandle {
-  readonly slot: number;
-  readonly generation: number;
-  readonly thread: Worker;
-  /** The thread's id, kept: `thread.threadId` reads -1 once the thread has exited (log lines about its exit). */
-  readonly threadId: number;
-  readonly requests: RingWriter;
-  readonly responses: RingReader;
-  readonly bell: Doorbell;
-  /** Exchanges dispatched to this worker and not yet answered, by exchange id. */
-  readonly exchanges = new Map<number, Exchange>();
-  /** Exchanges that did not fit in the request ring yet, in order. */
-  overflow: Exchange[] = [];
-  /** --sticky: exchanges whose key ties them to this worker, waiting until it can take them, in order. */
-  pinned: Exchange[] = [];
-  /** T_REQUEST frames written to its request ring (mod 2^31): with the ring's claim count, which of them it has not started. */
-  sent = 0;
-  /** The dispatcher took back its unstarted requests and waits for the worker to skip them (it gets no requests until then). */
-  revoking = false;
-  outstanding = 0;
-  /** The dispatcher will ring this worker's doorbell at the end of the turn. */
-  wakePending = false;
-  ready = false;
-  dead = false;
-  interface: 'node' | 'fetch' | null = null;
-  detail = '';
-  /** The app hooks the worker found (its ready() said so). */
-  hooks: AppHookName[] = [];
-  /** The worker's control plane (comlink over `controlPort`). */
-  readonly api: WorkerApiRemote;
-  readonly controlPort: MessagePort;
-  /** Bound by the dispatcher: reads this worker's response frames. */
-  sink: FrameSink | null = null;
-  // ── the supervisor's view (./arbiter.ts) ──
-  /** Settles when the worker is ready; rejects with its boot error. */
-  booted!: Promise<WorkerHandle>;
-  /** Code generation: bumped by every reload; a worker belongs to the one it was started for. */
-  cohort = 0;
-  /** The dispatcher sends it nothing more; it finishes what it has, then stops. */
-  retiring = false;
-  /** Started beyond --threads because every worker was blocked (elastic); retired when idle. */
-  elastic = false;
-  /** Since when it has had nothing to do (epoch ms; 0 = busy), for retiring elastic workers. */
-  idleSince = 0;
-  /** Wants a replacement before it retires ('max-requests', 'memory', 'reload'), else null. */
-  recycle: string | null = null;
-  /** Why the supervisor terminated it, or null. */
-  killReason: ExitReason | null = null;
-  /** Stopped on purpose (retired, shutdown): its exit is no crash. */
-  stopping = false;
-  /** Its exchanges were answered or sent elsewhere (a zombie is settled before it exits). */
-  settled = false;
-  /** The exchanges it had when it was settled: a thread that does not exit is still named with its request. */
-  settledExchanges: ReadonlyMap<number, Exchange> | null = null;
-  /** Served count at which it is recycled (0 = never). */
-  maxRequests = 0;
-  /** Heartbeat last seen, and when (epoch ms). */
-  lastBeat = -1;
-  lastBeatAt = 0;
-  /** Since when its heap has been above the recycle threshold (0 = it is not). */
-  heapHighSince = 0;
-  /** A retiring worker still busy past this (epoch ms) is stopped anyway (--graceful-timeout). */
-  retireBy = 0;
-  zombieTimer: NodeJS.Timeout | null = null;
-  /** Its stop (teardown, then terminate) is under way: settles once terminate() was called. */
-  closing: Promise<void> | null = null;
-
-  constructor(slot: number, generation: number, thread: Worker, reqRing: SharedArrayBuffer, resRing: SharedArrayBuffer, reqSpill: MessagePort, resSpill: MessagePort, controlPort: MessagePort) {
-    this.slot = slot;
-    this.generation = generation;
-    this.thread = thread;
-    this.threadId = thread.threadId;
-    this.requests = new RingWriter(reqRing, reqSpill);
-    this.responses = new RingReader(resRing, resSpill);
-    this.bell = ringDoorbell(reqRing);
-    this.controlPort = controlPort;
-    // (comlink's own Remote type is left out of the declarations: its ES module build has no typings of its own.)
-    this.api = wrap<WorkerApi>(nodeEndpoint(controlPort)) as unknown as WorkerApiRemote;
-    // comlink keeps a 'message' listener on the port, which would hold the acceptor's event loop
-    // open: the worker thread itself is what keeps the process alive.
-    controlPort.unref();
-  }
 }
 
 export class Pool {
@@ -207,6 +120,8 @@ export class Pool {
   /** close(false) / SIGQUIT: teardowns running now are cut short, none start. */
   private cut = false;
   private readonly cutWaiters = new Set<() => void>();
+  /** live()'s list; null once a worker started or exited since it was built. */
+  private liveList: WorkerHandle[] | null = null;
 
   constructor(o: PoolOptions, control: ControlBlock, events: PoolEvents) {
     this.o = o;
@@ -227,9 +142,13 @@ export class Pool {
     }
   }
 
-  /** Live workers (ready, booting, retiring, or terminated and not exited yet). */
-  live(): WorkerHandle[] {
-    return this.handles.filter((h): h is WorkerHandle => h !== null);
+  /**
+   * Live workers (ready, booting, retiring, or terminated and not exited yet), in slot order. The
+   * supervisor asks several times per tick, and readiness probes ask too: the list is built again
+   * only when a worker starts or exits (a new array then, so one being iterated stays as it was).
+   */
+  live(): readonly WorkerHandle[] {
+    return (this.liveList ??= this.handles.filter((h): h is WorkerHandle => h !== null));
   }
 
   /**
@@ -240,7 +159,7 @@ export class Pool {
   spawn(cohort: number): WorkerHandle {
     const slot = this.handles.indexOf(null);
     if (slot < 0) throw new WorkerCrashedError(`no free worker slot (${this.handles.length} in use)`);
-    const generation = this.control.resetSlot(slot);
+    this.control.resetSlot(slot);
     const capacity = this.o.ringCapacity ?? DEFAULT_RING_CAPACITY;
     const reqRing = createRingBuffer(capacity);
     const resRing = createRingBuffer(capacity);
@@ -250,7 +169,6 @@ export class Pool {
     const shims = this.o.ioHelper?.attach(slot) ?? null;
     const init: WorkerInit = {
       slot,
-      generation,
       cohort,
       appUrl: this.o.appUrl,
       appExport: this.o.appExport,
@@ -281,11 +199,12 @@ export class Pool {
       name: `greenserve-worker-${slot}`,
       ...(this.o.maxWorkerMemoryMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: workerHeapLimitMb(this.o.maxWorkerMemoryMb) } } : {}),
     });
-    const handle = new WorkerHandle(slot, generation, thread, reqRing, resRing, reqChannel.port1, resChannel.port2, ctlChannel.port1);
+    const handle = new WorkerHandle(slot, thread, reqRing, resRing, reqChannel.port1, resChannel.port2, ctlChannel.port1);
     handle.cohort = cohort;
     const { maxRequests, maxRequestsJitter } = this.o;
     handle.maxRequests = maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0;
     this.handles[slot] = handle;
+    this.liveList = null;
     handle.booted = this.watch(handle);
     handle.booted.catch(() => {}); // reported through events.bootFailed; start() awaits it too
     return handle;
@@ -326,7 +245,10 @@ export class Pool {
         handle.dead = true;
         handle.ready = false;
         this.control.setState(handle.slot, WorkerState.DEAD);
-        if (this.handles[handle.slot] === handle) this.handles[handle.slot] = null;
+        if (this.handles[handle.slot] === handle) {
+          this.handles[handle.slot] = null;
+          this.liveList = null;
+        }
         if (!wasReady) {
           const err = lastError ?? new WorkerCrashedError(`worker ${handle.slot} exited with code ${code} while booting`);
           reject(err);

@@ -1,11 +1,11 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import {
-  AppLoadError, AppShapeError, ConfigError, ERROR_CODES, GreenserveError, HandlerError,
+  AppLoadError, AppShapeError, ConfigError, ERROR_CODES, GreenserveError,
   UNKNOWN_ERROR_CODE, WorkerCrashedError, WorkerTimeoutError, BootTimeoutError, errorCode, errorFromData, errorToData,
 } from '../../dist/lib/errors.js';
 
-const CLASSES = [ConfigError, AppLoadError, AppShapeError, HandlerError, WorkerCrashedError, WorkerTimeoutError, BootTimeoutError];
+const CLASSES = [ConfigError, AppLoadError, AppShapeError, WorkerCrashedError, WorkerTimeoutError, BootTimeoutError];
 const make = (C) => (C === ConfigError ? new ConfigError('threads', 'must be an integer', '--threads') : new C(`a ${C.name}`));
 
 t.test('every class has a stable GS_ERR_ code, listed once in ERROR_CODES', async (t) => {
@@ -22,7 +22,6 @@ t.test('every class has a stable GS_ERR_ code, listed once in ERROR_CODES', asyn
 });
 
 t.test('statusCode where HTTP applies', async (t) => {
-  t.equal(new HandlerError('x').statusCode, 500);
   t.equal(new WorkerCrashedError('x').statusCode, 502);
   t.equal(new WorkerTimeoutError('x').statusCode, 504);
   t.equal(new BootTimeoutError('x').statusCode, undefined);
@@ -94,7 +93,7 @@ t.test('errors from elsewhere keep their name and code', async (t) => {
 });
 
 t.test('errorCode reads a string code from anything', async (t) => {
-  t.equal(errorCode(new HandlerError('x')), 'GS_ERR_HANDLER');
+  t.equal(errorCode(new WorkerCrashedError('x')), 'GS_ERR_WORKER_CRASHED');
   t.equal(errorCode({ code: 'ENOENT' }), 'ENOENT');
   t.equal(errorCode({ code: 5 }), undefined);
   t.equal(errorCode(null), undefined);

@@ -1,5 +1,6 @@
 // Dispatcher: requests of a connection that is gone (it ended after a closing response, or
-// closed) are dropped before they reach a worker, and the count of requests owed stays right.
+// closed) are dropped before they reach a worker, and the count of requests owed stays right; stream
+// control frames that find the ring full wait, in order, for the pump's next turn.
 // Stand-in worker handles and connections; the queues are filled directly. No threads.
 import t from 'tap';
 import path from 'node:path';
@@ -34,7 +35,8 @@ t.test('a request waiting for a worker is dropped when its connection is gone', 
   const { d, h, written } = setup();
   const dead = exchange(1, true);
   const live = exchange(2, false);
-  d.waiting.push(dead, live);
+  d.waiting.push(dead);
+  d.waiting.push(live);
   d.outstanding = 2;
   d.flushWaiting();
   t.same(written, [2], 'only the live connection\'s request is sent');
@@ -60,4 +62,40 @@ t.test('a request still in a worker\'s overflow is dropped when its connection i
   t.same([...h.exchanges.keys()], [2], 'the worker no longer carries the dropped one');
   t.equal(h.outstanding, 1);
   t.equal(d.outstanding, 1, 'the dropped one is no longer owed');
+});
+
+t.test('stream control frames wait for a full ring in order, each with its own value, and go at the next turn', async (t) => {
+  const { d, h } = setup();
+  const { T_CREDIT, T_CANCEL } = await import(path.join(root, 'dist/lib/ring/layout.js'));
+  let full = true;
+  const sent = [];
+  h.requests.write1 = (type, _flags, _conn, id, payload) => {
+    if (full) return false;
+    sent.push([type, id, payload.length === 4 ? payload.readUInt32LE(0) : null]); // read at write time: the ring copies
+    return true;
+  };
+  let scheduled = 0;
+  d.schedule = () => scheduled++;
+  const ex = exchange(7, false);
+  ex.slot = 0;
+  ex.backlog = null;
+  h.exchanges.set(7, ex);
+  d.streamControl(ex, T_CREDIT, 5);
+  d.streamControl(ex, T_CREDIT, 7);
+  d.streamControl(ex, T_CANCEL, 0);
+  t.same(sent, [], 'nothing fits yet');
+  t.ok(scheduled > 0, 'a pump turn is asked for');
+  t.same(ex.backlog.filter((x) => typeof x !== 'number').map((b) => b.readUInt32LE(0)), [5, 7, 0], 'each queued frame kept its own value');
+  d.retryBacklogs();
+  t.same(sent, [], 'still full: nothing sent, nothing lost');
+  scheduled = 0;
+  d.sleep();
+  t.equal(scheduled, 1, 'the pump does not sleep while frames wait for room');
+  full = false;
+  d.retryBacklogs();
+  t.same(sent, [[T_CREDIT, 7, 5], [T_CREDIT, 7, 7], [T_CANCEL, 7, 0]], 'sent in order once the ring has room');
+  t.equal(ex.backlog, null);
+  t.equal(d.backlogged.size, 0);
+  d.streamControl(ex, T_CREDIT, 9);
+  t.same(sent.at(-1), [T_CREDIT, 7, 9], 'with room, a frame goes at once');
 });

@@ -5,7 +5,8 @@ import t from 'tap';
 import path from 'node:path';
 import { root } from '../../helpers.mjs';
 
-const { stickyProblem, parseSticky, keyReader, cookieOf, setCookieOf, jsonMemberOf, forwardedFor } = await import(path.join(root, 'dist/lib/acceptor/sticky.js'));
+const { keyReader, cookieOf, setCookieOf, jsonMemberOf, forwardedFor } = await import(path.join(root, 'dist/lib/acceptor/sticky.js'));
+const { stickyProblem, parseSticky } = await import(path.join(root, 'dist/lib/config/sticky-mode.js'));
 
 const framed = (head, target = '/') => ({ parts: [Buffer.from(head, 'latin1')], headEnd: Buffer.byteLength(head, 'latin1'), target });
 

@@ -1,6 +1,8 @@
-// lib/acceptor/forwarded.ts: --forwarded-allow-ips items (IPs, CIDRs, *) and the per-connection matcher.
+// --forwarded-allow-ips: its items (IPs, CIDRs, *: lib/config/allow-ips.ts) and the per-connection
+// matcher (lib/acceptor/proxy-trust.ts).
 import t from 'tap';
-import { allowIpsProblem, proxyMatcher, splitAllowIps } from '../../../dist/lib/acceptor/forwarded.js';
+import { allowIpsProblem, splitAllowIps } from '../../../dist/lib/config/allow-ips.js';
+import { proxyMatcher } from '../../../dist/lib/acceptor/proxy-trust.js';
 
 t.test('single addresses, IPv4 and IPv6', async (t) => {
   const m = proxyMatcher(['127.0.0.1', '::1']);

@@ -1,4 +1,5 @@
-// Dispatcher.saturated and anyBlocked: when the supervisor adds elastic threads. Workers are
+// The supervisor's sensors (lib/supervisor/sensors.ts): saturated and anyBlocked, when it adds
+// elastic threads; waitingOnFullWorkers, when it warns about --thread-concurrency. Workers are
 // described through a real control block (the states each worker would publish) and stand-in
 // handles; the waiting queue is filled directly. No threads: every state combination is exact.
 import t from 'tap';
@@ -6,6 +7,7 @@ import path from 'node:path';
 import { root } from '../../helpers.mjs';
 
 const { Dispatcher } = await import(path.join(root, 'dist/lib/acceptor/dispatcher.js'));
+const sensors = await import(path.join(root, 'dist/lib/supervisor/sensors.js'));
 const { ControlBlock, WorkerControl, createControlBuffer, epochNow } = await import(path.join(root, 'dist/lib/ring/control.js'));
 const { WORKER_STATE_NAMES, W_F64_RUN_SINCE, wIndexF64 } = await import(path.join(root, 'dist/lib/ring/layout.js'));
 
@@ -13,7 +15,8 @@ const CAP = 4; // --thread-concurrency
 
 /**
  * A dispatcher with one stand-in worker per spec: { state: 'idle' | 'parked' | 'running' |
- * 'draining', ranMs (running), outstanding, retiring } and `waiting` requests queued.
+ * 'draining', ranMs (running), outstanding, inflight (as the worker publishes it), retiring } and
+ * `waiting` requests queued; its sensors read as properties.
  */
 function setup(specs, waiting) {
   const sab = createControlBuffer(8);
@@ -27,10 +30,15 @@ function setup(specs, waiting) {
     } else {
       w.setState(WORKER_STATE_NAMES.indexOf(spec.state)); // the state by its name
     }
+    w.setInflight(spec.inflight ?? 0);
     d.workers.push({ slot, outstanding: spec.outstanding ?? 1, retiring: spec.retiring ?? false });
   });
   for (let i = 0; i < waiting; i++) d.waiting.push({});
-  return d;
+  return {
+    get saturated() { return sensors.saturated(d, control); },
+    get anyBlocked() { return sensors.anyBlocked(d, control); },
+    get waitingOnFullWorkers() { return sensors.waitingOnFullWorkers(d, control); },
+  };
 }
 
 const parked = { state: 'parked' };
@@ -76,4 +84,14 @@ t.test('anyBlocked: some worker parked or in a long synchronous handler', async 
   t.equal(setup([between, shortSync], 0).anyBlocked, false);
   t.equal(setup([between, parked], 0).anyBlocked, true);
   t.equal(setup([longSync], 0).anyBlocked, true);
+});
+
+t.test('waitingOnFullWorkers: requests wait and every worker taking work holds --thread-concurrency, its loop free', async (t) => {
+  const full = { state: 'idle', outstanding: CAP, inflight: CAP };
+  t.equal(setup([full, full], 0).waitingOnFullWorkers, false, 'nothing waits');
+  t.equal(setup([full, full], 1).waitingOnFullWorkers, true, 'both full, one waits');
+  t.equal(setup([full, between], 1).waitingOnFullWorkers, false, 'one has room');
+  t.equal(setup([full, { state: 'running', ranMs: 1, outstanding: CAP, inflight: CAP }], 1).waitingOnFullWorkers, false, 'one runs a handler');
+  t.equal(setup([full, { state: 'idle', outstanding: CAP, inflight: 1 }], 1).waitingOnFullWorkers, false, 'one has requests it has not read');
+  t.equal(setup([full, { ...between, retiring: true }], 1).waitingOnFullWorkers, true, 'a retiring worker does not count');
 });
