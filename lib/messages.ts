@@ -36,7 +36,7 @@ export interface WorkerInit {
   keepAliveMs: number;
   /** Add `Server: greenserve` to responses that do not set their own. */
   serverHeader: boolean;
-  /** Lower-case header the app sees a request id in (frames flagged FL_REQUEST_ID carry one). */
+  /** Lower-case header the app sees a request id in (frames whose sub-header carries one). */
   requestIdHeader: string;
   threadConcurrency: number;
   /** Heartbeat period (ms) of a thread asleep in the event loop (long idle): well under --timeout's unresponsive limit. */

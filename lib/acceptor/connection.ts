@@ -32,7 +32,7 @@
 // place while no response byte went out, else the connection is cut.
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { FL_TLS, FL_TRUSTED_PROXY, PEER_BODY_STREAM, REQUEST_WINDOW, T_CANCEL, T_CREDIT, T_DATA } from '../ring/layout.js';
+import { FL_TLS, FL_TRUSTED_PROXY, REQUEST_WINDOW, T_CANCEL, T_CREDIT, T_DATA } from '../ring/layout.js';
 import { Framer, type FramedRequest, type FramerHandler, type FramerLimits } from './framer.js';
 import type { RequestRecord } from './request-record.js';
 import { CONTINUE, statusResponse } from './responses.js';
@@ -52,7 +52,7 @@ export interface ConnectionOptions {
   headerTimeoutMs: number;
   /** Least average body rate (bytes/s) once a request has taken headerTimeoutMs; 0 = off. */
   minBodyRate: number;
-  /** Flags OR-ed into every request frame of every connection (FL_REQUEST_ID), or 0. */
+  /** Flags OR-ed into every request frame of every connection, or 0. */
   frameFlags: number;
   /** ms a streamed response may go without a byte either way before the connection closes; 0 = off. */
   streamIdleMs: number;
@@ -100,6 +100,10 @@ export class Exchange {
   /** Request bytes, kept until dispatched (the wait queue, a full ring, a re-dispatch). */
   parts: Buffer[] | null = null;
   size = 0;
+  /** The request's body streams: its frame holds the start (FL_BODY_STREAM), T_DATA frames the rest. */
+  bodyStream = false;
+  /** The request-id part of the frame's sub-header (u8 length, the id), or null for none (ring layout, T_REQUEST). */
+  idPart: Buffer | null = null;
   keepAlive = true;
   /** The connection closes after this response (the worker answers with Connection: close). */
   last = false;
@@ -150,13 +154,8 @@ function newExchangeId(): number {
 export class Connection implements FramerHandler {
   readonly id: number;
   readonly socket: Socket;
-  /**
-   * u16 port, u8 address length, address: prefixed to every request frame of this connection.
-   * While a request whose body streams is submitted, it is `streamPeer` instead (PEER_BODY_STREAM).
-   */
-  peer: Buffer;
-  private readonly plainPeer: Buffer;
-  private readonly streamPeer: Buffer;
+  /** u16 port, u8 address length, address: the peer part of every request frame's sub-header (ring layout, T_REQUEST). */
+  readonly peer: Buffer;
   /** The socket is a TLSSocket (an HTTPS listener). */
   readonly tls: boolean;
   /** The peer is a trusted proxy (decided once, here: it cannot change on a connection). */
@@ -228,9 +227,7 @@ export class Connection implements FramerHandler {
     this.opts = opts;
     this.lastActive = host.clock;
     this.framer = new Framer(opts.limits, this);
-    this.peer = this.plainPeer = peerPrefix(socket);
-    this.streamPeer = Buffer.from(this.plainPeer);
-    this.streamPeer[2]! |= PEER_BODY_STREAM;
+    this.peer = peerPrefix(socket);
     this.tls = (socket as TLSSocket).encrypted === true;
     this.trusted = host.trustsProxy(socket.remoteAddress);
     this.frameFlags = (this.tls ? FL_TLS : 0) | (this.trusted ? FL_TRUSTED_PROXY : 0) | opts.frameFlags;
@@ -323,14 +320,9 @@ export class Connection implements FramerHandler {
       this.upgrading = ex;
       this.updateReading(); // what follows waits in the kernel until the answer says which protocol
     }
-    if (!req.streamed) return this.host.submit(ex, req);
-    // The frame's peer prefix says the body follows (submit reads it synchronously).
-    this.peer = this.streamPeer;
-    try {
-      this.host.submit(ex, req);
-    } finally {
-      this.peer = this.plainPeer;
-    }
+    // A streamed body: the frame says so (FL_BODY_STREAM), and the rest follows as T_DATA.
+    ex.bodyStream = req.streamed;
+    this.host.submit(ex, req);
   }
 
   /**

@@ -24,7 +24,7 @@
 // (pickSpread): a key stays where it lands, so packing would tie every client to one thread. The
 // setting picks submit, place and the response sink at boot: with it off none of this runs.
 import { availableParallelism } from 'node:os';
-import { CLAIM_MASK, FL_CLOSE, FL_END, FL_ENDED, FL_KEEP_ALIVE, FL_LAST, T_ACK, T_CANCEL, T_REQUEST, T_RESPONSE, T_RETURN, WorkerState } from '../ring/layout.js';
+import { CLAIM_MASK, FL_BODY_STREAM, FL_CLOSE, FL_END, FL_ENDED, FL_KEEP_ALIVE, FL_LAST, T_ACK, T_CANCEL, T_REQUEST, T_RESPONSE, T_RETURN, WorkerState } from '../ring/layout.js';
 import { ring } from '../ring/ring.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
 import type { StickyMode } from '../config/sticky-mode.js';
@@ -51,6 +51,8 @@ export const ELASTIC_BLOCKED_MS = 20;
 /** --sticky: keys remembered; past it the least recently used is forgotten (its next request lands anew). */
 const MAX_STICKY_KEYS = 100_000;
 const HEAD_END = Buffer.from('\r\n\r\n');
+/** The request-id part of a frame's sub-header when the request carries no id: length 0. */
+const NO_REQUEST_ID = Buffer.from([0]);
 
 export interface DispatcherOptions {
   limitConcurrency: number;
@@ -422,10 +424,12 @@ export class Dispatcher {
     this.submitted++;
     ex.method = req.method;
     ex.target = req.target;
-    const parts = [ex.conn.peer];
+    // The frame's sub-header (peer, then request id), then exactly the request's bytes.
+    const id = ex.idPart ?? NO_REQUEST_ID;
+    const parts = [ex.conn.peer, id];
     for (let i = 0; i < req.parts.length; i++) parts.push(req.parts[i]!);
     ex.parts = parts;
-    ex.size = ex.conn.peer.length + req.size;
+    ex.size = ex.conn.peer.length + id.length + req.size;
     return true;
   }
 
@@ -714,7 +718,7 @@ export class Dispatcher {
       ex.last = true;
       ex.close = true;
     }
-    const flags = (ex.keepAlive ? FL_KEEP_ALIVE : 0) | (ex.last ? FL_LAST : 0) | ex.conn.frameFlags;
+    const flags = (ex.keepAlive ? FL_KEEP_ALIVE : 0) | (ex.last ? FL_LAST : 0) | (ex.bodyStream ? FL_BODY_STREAM : 0) | ex.conn.frameFlags;
     // ex.parts is kept until the exchange ends: if the worker dies before reading the frame, the
     // request is sent again to another worker (remove()). It costs only the buffers' lifetime.
     if (!h.requests.write(T_REQUEST, flags, ex.conn.id, ex.id, ex.parts!, ex.size)) return false;

@@ -19,11 +19,11 @@ export interface RequestSink {
   end(rec: RequestRecord, ms: number, conn: ObservedConnection, slot: number): void;
 }
 
-/** Request ids travel to the worker as a frame tail: the id's bytes, then one length byte. */
-export function requestIdTail(id: string): Buffer {
+/** A request id as the request frame's sub-header carries it: one length byte, then the id's bytes (ring layout, T_REQUEST). */
+export function requestIdPart(id: string): Buffer {
   const b = Buffer.allocUnsafe(id.length + 1);
-  b.write(id, 0, 'latin1');
-  b[id.length] = id.length;
+  b[0] = id.length;
+  b.write(id, 1, 'latin1');
   return b;
 }
 
@@ -49,12 +49,12 @@ export class Observer {
     this.wantAgent = o.wantAgent;
   }
 
-  /** Whether requests carry an id to the worker (FL_REQUEST_ID and a frame tail). */
+  /** Whether requests carry an id to the worker (in the frame's sub-header). */
   get requestIds(): boolean {
     return this.idName !== null;
   }
 
-  /** A framed request is about to be submitted: start its record (and append its id to the frame). */
+  /** A framed request is about to be submitted: start its record (and give the frame its id). */
   begin(ex: Exchange, req: FramedRequest): void {
     const rec = new RequestRecord(performance.now());
     rec.method = req.method;
@@ -65,9 +65,7 @@ export class Observer {
       const sent = headerValue(head, req.headEnd, this.idName);
       const id = sent !== null && GOOD_ID.test(sent) ? sent : randomUUID();
       rec.requestId = id;
-      const tail = requestIdTail(id);
-      req.parts.push(tail);
-      req.size += tail.length;
+      ex.idPart = requestIdPart(id);
     }
     if (this.wantAgent) {
       rec.referer = headerValue(head, req.headEnd, REFERER) ?? '';

@@ -7,7 +7,6 @@
 // connections are ObservedConnections.
 import type { Socket } from 'node:net';
 import type { Config } from '../config/resolve.js';
-import { FL_REQUEST_ID } from '../ring/layout.js';
 import { AccessLog } from './access-log.js';
 import { Connection, type ConnectionHost, type ConnectionOptions, type Exchange } from './connection.js';
 import type { FramedRequest } from './framer.js';
@@ -32,7 +31,7 @@ export class Operations {
   /** Worker restart counts and the like; a no-op object when metrics are off. */
   readonly metrics: MetricsHooks;
   readonly health: HealthPaths | null;
-  /** Flags every request frame carries (FL_REQUEST_ID while request ids are on). */
+  /** Flags every request frame carries from this server's settings (none today: ids travel in the frame's sub-header). */
   readonly frameFlags: number;
   /** Where metrics are served, once started. */
   metricsUrl: string | null = null;
@@ -63,7 +62,7 @@ export class Operations {
       requestIdHeader: this.accessLog === null ? null : config.requestIdHeader,
       wantAgent: this.accessLog?.combined === true,
     });
-    this.frameFlags = this.observer?.requestIds === true ? FL_REQUEST_ID : 0;
+    this.frameFlags = 0;
   }
 
   /** `submit` wrapped with what is on (record, then health), or null when nothing is. */

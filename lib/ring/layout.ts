@@ -94,8 +94,8 @@ export const F_REQ = 12;
  *   the worker's bytes (credited as above), T_DATA frames the client's, each acknowledged by a
  *   T_ACK once the worker took it; the acceptor stops reading the client while more than
  *   RESPONSE_WINDOW bytes are unacknowledged. An empty T_DATA says the client half-closed.
- * - Streamed request bodies (a body larger than --body-buffer-size): the T_REQUEST's peer prefix
- *   has PEER_BODY_STREAM, and the frame carries the head and the body bytes the acceptor had;
+ * - Streamed request bodies (a body larger than --body-buffer-size): the T_REQUEST has
+ *   FL_BODY_STREAM, and the frame carries the head and the body bytes the acceptor had;
  *   the rest of the body follows as T_DATA frames (raw, chunked framing kept: node's parser
  *   decodes it), never an empty one. The worker answers the T_REQUEST with one T_ACK of 0 once it has read it ("started"): only then
  *   does the acceptor send T_DATA for it, so a body frame can never overtake its request (the
@@ -106,7 +106,7 @@ export const F_REQ = 12;
  *   --limit-request-body mid-stream) gets a T_CANCEL.
  */
 export const T_SPILL = 1; //      the payload travels on the spill port; header fields are the real frame's
-export const T_REQUEST = 2; //    a request: head + raw body, exactly as framed by the acceptor (PEER_BODY_STREAM: the body's start)
+export const T_REQUEST = 2; //    a request: sub-header (REQUEST_SUBHEADER), then head + raw body exactly as framed (FL_BODY_STREAM: the body's start)
 export const T_CREDIT = 3; //     u32 LE payload: bytes of request reqId's response written to its client: publish that many more
 export const T_CANCEL = 4; //     the client of request reqId is gone: destroy its socket (no payload)
 export const T_DATA = 5; //       tunnel bytes from the client of request reqId (upgraded); empty = client half-closed
@@ -115,12 +115,13 @@ export const T_RETURN = 65; //    a request handed back unread (header only): th
 export const T_ACK = 66; //       u32 LE payload: bytes of T_DATA for request reqId the worker took
 
 /**
- * T_REQUEST payload: u16 LE client port, u8 address length, the address (latin1), then the request
- * bytes. The length byte's top bit says the body follows in T_DATA frames (a streamed upload, see
- * above): it travels in the prefix because the frame's flags are the connection's and the
- * dispatcher's, and addresses are never 128 bytes long.
+ * T_REQUEST payload (REQUEST_SUBHEADER): a sub-header, then exactly the request's bytes as the
+ * acceptor framed them (head and raw body, chunked framing kept):
+ *   u16 LE client port | u8 address length A | A bytes: the address (latin1; 0 over a unix socket)
+ *   | u8 request-id length N | N bytes: the request id (latin1; 0: no id, --access-log off)
+ * The peer part is the connection's (built once per connection), the id part the request's.
  */
-export const PEER_BODY_STREAM = 0x80;
+export const REQUEST_SUBHEADER = 'port, address, request id';
 
 /** Frame flags of T_RESPONSE. */
 export const FL_END = 1; //       last frame of this response
@@ -133,7 +134,7 @@ export const FL_KEEP_ALIVE = 1; // the request asked for a persistent connection
 export const FL_TRUSTED_PROXY = 2; // the peer is in --forwarded-allow-ips: trust its X-Forwarded-* headers
 export const FL_TLS = 4; //        the connection is TLS (https)
 export const FL_LAST = 8; //       the acceptor closes the connection after this response (answer with Connection: close)
-export const FL_REQUEST_ID = 16; // the frame ends with a request id: its latin1 bytes, then one length byte (--access-log)
+export const FL_BODY_STREAM = 16; // the body does not end in this frame: the rest follows as T_DATA (a streamed upload, see above)
 
 /**
  * Bytes of one response a worker may publish (in non-END frames) before the acceptor's T_CREDIT

@@ -17,7 +17,7 @@
 // handleUpgrade) writes its 101 and frames on it. The socket then carries tunnel bytes both ways
 // (T_DATA in, streamed T_RESPONSE frames out) until it ends.
 //
-// Uploads: a frame whose peer prefix has PEER_BODY_STREAM holds the head and the start of the body
+// Uploads: a frame flagged FL_BODY_STREAM holds the head and the start of the body
 // only. Once the push emitted the request, the runner tracks it and answers T_ACK 0 ("read"); the
 // acceptor then sends the rest as T_DATA, pushed in on the next turn (as tunnel bytes are), and
 // acknowledged as node's parser takes them (VirtualSocket). `req` is an ordinary readable that
@@ -29,7 +29,7 @@ import http, { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Throttle, type Logger } from '../log.js';
 import { RequestContext, requestContext } from '../request-context.js';
-import { FL_ABORT, FL_CLOSE, FL_END, FL_ENDED, FL_LAST, FL_REQUEST_ID, FL_TLS, FL_TRUSTED_PROXY, PEER_BODY_STREAM, T_ACK, T_CANCEL, T_CREDIT, T_DATA, T_REQUEST, T_RESPONSE, T_RETURN } from '../ring/layout.js';
+import { FL_ABORT, FL_CLOSE, FL_END, FL_ENDED, FL_BODY_STREAM, FL_LAST, FL_TLS, FL_TRUSTED_PROXY, T_ACK, T_CANCEL, T_CREDIT, T_DATA, T_REQUEST, T_RESPONSE, T_RETURN } from '../ring/layout.js';
 import { ring, type Doorbell, type RingWriter } from '../ring/ring.js';
 import type { WorkerControl } from '../ring/control.js';
 import type { Listener, UpgradeListener } from './app.js';
@@ -210,23 +210,20 @@ export class Runner implements VirtualSocketOwner {
   /** Ring frame entry point. */
   frame(type: number, flags: number, connId: number, reqId: number, payload: Buffer): void {
     if (type !== T_REQUEST) return this.signal(type, reqId, payload);
-    const off = 3 + (payload[2]! & ~PEER_BODY_STREAM);
-    const upload = (payload[2]! & PEER_BODY_STREAM) !== 0;
-    let end = payload.length;
-    let requestId: string | null = null;
-    if ((flags & FL_REQUEST_ID) !== 0) {
-      // The frame ends with the request id, then its length in one byte (observe.ts).
-      const n = payload[end - 1]!;
-      requestId = payload.toString('latin1', end - 1 - n, end - 1);
-      end -= n + 1;
-    }
+    // The sub-header (ring layout, T_REQUEST): port, address, request id; then the request's bytes.
+    const at = 3 + payload[2]!;
+    const idLength = payload[at]!;
+    const requestId = idLength === 0 ? null : payload.toString('latin1', at + 1, at + 1 + idLength);
+    const off = at + 1 + idLength;
+    const end = payload.length;
+    const upload = (flags & FL_BODY_STREAM) !== 0;
     const head = upload || kNeedDrain === undefined ? null : readHead(payload, off, end, this.o.maxHeaderSize);
     const socket = head !== null ? (this.lightIdle.pop() ?? this.newLightSocket()) : (this.idle.pop() ?? this.newSocket());
     socket.reqId = reqId;
     socket.connId = connId;
     socket.requests = 0;
     socket.unacked = 0;
-    this.peer(socket, payload, off);
+    this.peer(socket, payload, at);
     socket.encrypted = (flags & FL_TLS) !== 0;
     socket.proxied = (flags & FL_TRUSTED_PROXY) !== 0;
     socket.last = (flags & FL_LAST) !== 0;
@@ -243,7 +240,7 @@ export class Runner implements VirtualSocketOwner {
     }
     // Set before the push, so that the app (the Fetch adapter) can tell a streamed body.
     socket.upload = upload;
-    socket.push(off === 0 && end === payload.length ? payload : payload.subarray(off, end));
+    socket.push(payload.subarray(off, end));
     this.current = null;
     this.afterRun();
     if (socket.upload && carried.req !== null) return this.uploadStarts(socket, reqId);
@@ -467,7 +464,7 @@ export class Runner implements VirtualSocketOwner {
     return socket;
   }
 
-  /** Read the peer prefix (u16 port, u8 address length, address) that ends at `off`. */
+  /** Read the peer part of the sub-header (u16 port, u8 address length, address), which ends at `off`. */
   private peer(socket: VirtualSocket, payload: Buffer, off: number): void {
     if (off > 3) {
       socket.remoteAddress = payload.toString('latin1', 3, off);

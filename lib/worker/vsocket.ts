@@ -83,7 +83,7 @@ export class VirtualSocket extends Duplex {
   encrypted = false;
   /** The frame came from a trusted proxy (FL_TRUSTED_PROXY): its X-Forwarded-* headers are applied. */
   proxied = false;
-  /** The request id the acceptor sent with the frame now carried (FL_REQUEST_ID), until the request is built. */
+  /** The request id the acceptor sent in the sub-header of the frame now carried, until the request is built. */
   requestId: string | null = null;
   /** The request now carried has a streamed body (set before its frame is pushed); its 'data' is counted for T_ACK once startUpload() ran. */
   upload = false;
