@@ -228,6 +228,36 @@ function idleSection(results) {
   ];
 }
 
+function streamingSection(results) {
+  if (!results.streaming?.length) return [];
+  const servers = [...new Set(results.streaming.map((r) => r.server))];
+  const med = (server, k) => {
+    const xs = results.streaming.filter((r) => r.server === server && !r.error && r[k] !== undefined).map((r) => r[k]);
+    return xs.length ? median(xs) : null;
+  };
+  const base = { down: med('node-http', 'downMiBs'), up: med('node-http', 'upMiBs') };
+  const ratio = (x, b) => (x === null || !b ? '-' : (x / b).toFixed(2));
+  const mibs = (x) => (x === null ? 'failed' : x.toFixed(0));
+  const mb = (kb) => (kb === null ? '-' : fmt.mb(kb / 1024));
+  const mib = results.streaming[0].mib;
+  const body = servers.map((server) => {
+    const down = med(server, 'downMiBs');
+    const up = med(server, 'upMiBs');
+    const cpuPerGiB = (k, x) => (x === null ? '-' : ((med(server, k) * 1024) / mib).toFixed(2));
+    return [label(results, server), mibs(down), ratio(down, base.down), cpuPerGiB('downCpuS', down), mb(med(server, 'downRssKb')),
+      mibs(up), ratio(up, base.up), cpuPerGiB('upCpuS', up), mb(med(server, 'upRssKb'))];
+  });
+  const rounds = Math.max(...results.streaming.map((r) => r.round));
+  return [
+    '## Streaming',
+    '',
+    `One client, one connection at a time (\`bench/lib/streaming.mjs\`, in the harness process): a streamed download of ${mib} MiB (\`GET /stream?mib=${mib}\`: the app writes 64 KiB pieces, honouring backpressure, no Content-Length) and an upload of ${mib} MiB (\`POST /stream\`, sent in 64 KiB writes; the app counts the body as it streams in and answers the count), each timed from the request to the end of the answer; \`bench/apps/stream.mjs\` (fastify: \`bench/apps/fastify/stream.mjs\`). greenserve runs with \`--limit-request-body\` ${2 * mib} MiB. Medians over ${rounds} round(s), the servers' order flipped each round; server CPU is per GiB moved, RSS the peak over the process tree during the transfer. The 64 KiB upload under load is the \`upload\` scenario and the single-write 10 MiB download the \`download-big\` scenario above.`,
+    '',
+    markdownTable(['server', 'download MiB/s', '÷ node:http', 'server CPU s/GiB', 'peak RSS MB', 'upload MiB/s', '÷ node:http', 'server CPU s/GiB', 'peak RSS MB'], body),
+    '',
+  ];
+}
+
 function bytesSection(results) {
   if (!results.checks?.length) return [];
   const servers = results.options.servers;
@@ -252,6 +282,7 @@ function problemLines(results) {
     ...results.checks.filter((c) => c.problems.length).map((c) => `- ${c.server} / ${c.scenario}: response check failed: ${c.problems.join('; ')}`),
     ...results.samples.filter((s) => s.error).map((s) => `- ${s.server} / ${s.scenario} ${s.load ?? ''} round ${s.round}${s.tool ? ` (${s.tool})` : ''}: ${s.error.split('\n')[0]}`),
     ...(results.idle ?? []).filter((r) => r.error).map((r) => `- idle test, ${r.server} round ${r.round}: ${r.error.split('\n')[0]}`),
+    ...(results.streaming ?? []).filter((r) => r.error).map((r) => `- streaming, ${r.server} round ${r.round}: ${r.error.split('\n')[0]}`),
     ...(results.slowClients ?? []).filter((r) => r.error).map((r) => `- slow clients, ${r.server} round ${r.round}: ${r.error}`),
   ];
 }
@@ -306,7 +337,7 @@ export function markdownReport(results, rows, jsonPath) {
   out.push('## Summary', '', ...summaryTable(results, rows), '',
     '![Requests per second per server and scenario](benchmarks/rps.svg)', '',
     '![p99 latency per server and scenario](benchmarks/p99.svg)', '');
-  out.push(...slowSection(results, rows), ...hogSection(results, rows), ...idleSection(results));
+  out.push(...slowSection(results, rows), ...hogSection(results, rows), ...idleSection(results), ...streamingSection(results));
   out.push('## Machine', '', ...machineLines(results), '', '## Method', '', ...methodLines(results), '', '## Notes', '', ...notes(results), '');
   out.push('## Scenarios in detail', '');
   for (const scenario of results.options.scenarios) out.push(...scenarioSection(results, rows, scenario));
