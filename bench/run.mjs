@@ -210,7 +210,7 @@ async function measureIdle(name, round, opts, results, stamp) {
     results.idle.push({ server: name, round, ...r });
     console.log(`  idle     r${round} ${SERVERS[name].label.padEnd(15)} ${r.openAtMeasure}/${r.target} open (${r.failed} failed, ${r.closedByServer} closed by server)`
       + `  RSS ${(r.rssBeforeKb / 1024).toFixed(0)} -> ${(r.rssHeldKb / 1024).toFixed(0)} MB`
-      + `  ${r.kbPerConn?.toFixed(1) ?? '-'} kB/conn  one more request: ${r.probeMs.toFixed(1)} ms`);
+      + `  ${r.kbPerConn?.toFixed(1) ?? '-'} kB/conn  threads ${r.threadsBefore} -> ${r.threadsHeld}  one more request: ${r.probeMs.toFixed(1)} ms`);
   } catch (err) {
     results.idle.push({ server: name, round, error: err.message });
     console.log(`  idle     r${round} ${SERVERS[name].label.padEnd(15)} FAILED: ${err.message.split('\n')[0]}`);

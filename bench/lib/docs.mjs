@@ -208,20 +208,21 @@ function hogSection(results, rows) {
 function idleSection(results) {
   if (!results.idle?.length) return [];
   const servers = [...new Set(results.idle.map((r) => r.server))];
-  const header = ['server', 'connections open when measured', 'failed to open', 'closed by the server while held', 'RSS before MB', 'RSS holding them MB', 'kB per connection', 'one more request ms', 'time to open them s'];
+  const header = ['server', 'connections open when measured', 'failed to open', 'closed by the server while held', 'RSS before MB', 'RSS holding them MB', 'kB per connection', 'threads before → holding', 'one more request ms', 'time to open them s'];
   const body = servers.map((server) => {
     const ok = results.idle.filter((r) => r.server === server && !r.error);
     const m = (k) => median(ok.map((r) => r[k]).filter((x) => x !== null && x !== undefined));
-    if (!ok.length) return [label(results, server), 'failed', '-', '-', '-', '-', '-', '-', '-'];
+    if (!ok.length) return [label(results, server), 'failed', '-', '-', '-', '-', '-', '-', '-', '-'];
+    const threads = ok[0].threadsBefore === undefined ? '-' : `${m('threadsBefore')} → ${m('threadsHeld')}`;
     return [label(results, server), `${m('openAtMeasure')} / ${ok[0].target}`, String(m('failed')), String(m('closedByServer')),
       fmt.mb(m('rssBeforeKb') / 1024), fmt.mb(m('rssHeldKb') / 1024), m('kbPerConn') === null ? '-' : m('kbPerConn').toFixed(1),
-      fmt.ms(m('probeMs')), (m('openMs') / 1000).toFixed(1)];
+      threads, fmt.ms(m('probeMs')), (m('openMs') / 1000).toFixed(1)];
   });
   const target = results.idle.find((r) => r.target)?.target ?? results.options.idle;
   return [
     '## Idle keep-alive connections',
     '',
-    `Each server (the \`hello\` app) is started, its RSS read, then \`bench/lib/idle-clients.mjs\` (a separate process) opens ${target.toLocaleString('en-US')} connections, at most 200 at a time, sends one \`GET /hello\` on each and reads the answer, and leaves them all open and idle. One second later the RSS is read again (the larger of two reads a second apart is shown), one more request on a new connection is timed, and the clients count how many of their connections the server has closed. Medians over ${Math.max(...results.idle.map((r) => r.round))} round(s); RSS is summed over the process tree.`,
+    `Each server (the \`hello\` app) is started, its RSS read, then \`bench/lib/idle-clients.mjs\` (a separate process) opens ${target.toLocaleString('en-US')} connections, at most 200 at a time, sends one \`GET /hello\` on each and reads the answer, and leaves them all open and idle. One second later the RSS is read again (the larger of two reads a second apart is shown), one more request on a new connection is timed, and the clients count how many of their connections the server has closed. The server's OS threads are counted before and while holding them: greenserve may start elastic workers during the burst of requests, and their memory shows in the RSS too. Medians over ${Math.max(...results.idle.map((r) => r.round))} round(s); RSS is summed over the process tree.`,
     '',
     markdownTable(header, body),
     '',
