@@ -14,17 +14,21 @@ import { writeDocs } from './lib/docs.mjs';
 import { busyWarning, consoleReport, headline, summarize } from './lib/report.mjs';
 import { SCENARIOS, appFor, checkResponse, cpuCalibration, prepareScenarios, serverEnv } from './lib/scenarios.mjs';
 import { SERVERS, freePort, killAll, probe, startServer, stopServer } from './lib/servers.mjs';
+import { STREAM_APPS, download, upload } from './lib/streaming.mjs';
 import { ensureWrk, runWrk } from './lib/wrk.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const RESULTS_DIR = `${ROOT}bench/results`;
 const LOADERS = { wrk: runWrk, autocannon: runAutocannon };
 const IDLE_SERVERS = ['greenserve', 'node-http', 'node-cluster', 'fastify'];
+const STREAM_SERVERS = IDLE_SERVERS;
 const rel = (p) => relative(ROOT, p);
 
 /** The loads a scenario is measured under: always 'base', plus its extras if enabled. */
 function loadsFor(scenario, opts) {
-  const loads = [{ name: `c${opts.connections}`, connections: opts.connections, slow: 0 }];
+  // A scenario may set its own connection count (download-big: each response is 10 MiB).
+  const base = SCENARIOS[scenario].connections ?? opts.connections;
+  const loads = [{ name: `c${base}`, connections: base, slow: 0 }];
   const extra = SCENARIOS[scenario].loads;
   if (extra.includes('high') && opts.connectionsHigh > 0) {
     loads.push({ name: `c${opts.connectionsHigh}`, connections: opts.connectionsHigh, slow: 0 });
@@ -179,7 +183,7 @@ async function measureCell(cell, opts, results, stamp) {
     }
     if (opts.warmup > 0) {
       const tool = opts.tools.includes('wrk') ? 'wrk' : 'autocannon';
-      await LOADERS[tool]({ url, connections: opts.connections, duration: opts.warmup, body: def.body });
+      await LOADERS[tool]({ url, connections: loads[0].connections, duration: opts.warmup, body: def.body });
     }
     for (const load of loads) await measureLoad({ ...cell, load: load.name }, server, url, load, results, opts);
   } catch (err) {
@@ -206,10 +210,44 @@ async function measureIdle(name, round, opts, results, stamp) {
     results.idle.push({ server: name, round, ...r });
     console.log(`  idle     r${round} ${SERVERS[name].label.padEnd(15)} ${r.openAtMeasure}/${r.target} open (${r.failed} failed, ${r.closedByServer} closed by server)`
       + `  RSS ${(r.rssBeforeKb / 1024).toFixed(0)} -> ${(r.rssHeldKb / 1024).toFixed(0)} MB`
-      + `  ${r.kbPerConn?.toFixed(1) ?? '-'} kB/conn  one more request: ${r.probeMs.toFixed(1)} ms`);
+      + `  ${r.kbPerConn?.toFixed(1) ?? '-'} kB/conn  threads ${r.threadsBefore} -> ${r.threadsHeld}  one more request: ${r.probeMs.toFixed(1)} ms`);
   } catch (err) {
     results.idle.push({ server: name, round, error: err.message });
     console.log(`  idle     r${round} ${SERVERS[name].label.padEnd(15)} FAILED: ${err.message.split('\n')[0]}`);
+  } finally {
+    if (server) await stopServer(server);
+  }
+}
+
+/**
+ * The streaming transfers on one server (bench/apps/stream.mjs): a streamed download and an upload
+ * of --stream-mib MiB, one connection each, timed; with the server's CPU time and peak RSS.
+ */
+async function measureStreaming(name, round, opts, results, stamp) {
+  const port = await freePort();
+  const app = name === 'fastify' ? STREAM_APPS.fastify : STREAM_APPS.node;
+  // greenserve refuses bodies over --limit-request-body (1 MiB by default): allow the upload.
+  const greenserveArgs = ['--limit-request-body', String(2 * opts.streamMib * 1048576)];
+  let server = null;
+  try {
+    server = await startServer(name, { app, port, opts: { ...opts, greenserveArgs }, env: serverEnv, logFile: logFile(stamp, name, 'stream') });
+    const r = { server: name, round, mib: opts.streamMib };
+    for (const [dir, transfer] of [['down', download], ['up', upload]]) {
+      const watch = watchTree(server.pid);
+      const cpu0 = treeCpuS(server.pid);
+      try {
+        r[`${dir}MiBs`] = await transfer(port, opts.streamMib);
+      } finally {
+        r[`${dir}RssKb`] = watch.stop().peakRssKb;
+      }
+      r[`${dir}CpuS`] = treeCpuS(server.pid) - cpu0;
+    }
+    results.streaming.push(r);
+    console.log(`  stream   r${round} ${SERVERS[name].label.padEnd(15)} ${opts.streamMib} MiB  download ${r.downMiBs.toFixed(0)} MiB/s (cpu ${r.downCpuS.toFixed(2)} s, rss ${(r.downRssKb / 1024).toFixed(0)} MB)`
+      + `  upload ${r.upMiBs.toFixed(0)} MiB/s (cpu ${r.upCpuS.toFixed(2)} s, rss ${(r.upRssKb / 1024).toFixed(0)} MB)`);
+  } catch (err) {
+    results.streaming.push({ server: name, round, mib: opts.streamMib, error: err.message });
+    console.log(`  stream   r${round} ${SERVERS[name].label.padEnd(15)} FAILED: ${err.message.split('\n')[0]}`);
   } finally {
     if (server) await stopServer(server);
   }
@@ -252,7 +290,8 @@ function estimateS(opts, plan) {
   for (const { scenario, servers } of plan) {
     s += opts.rounds * servers.length * (1.5 + opts.warmup + loadsFor(scenario, opts).length * opts.tools.length * perSample);
   }
-  return Math.round(s + opts.idleRounds * opts.idleServers.length * 9);
+  const streamS = opts.streamMib > 0 ? opts.streamMib / 50 + 2 : 0; // a guess: 100 MiB each way at ~100 MiB/s or more
+  return Math.round(s + opts.idleRounds * opts.idleServers.length * 9 + opts.streamRounds * opts.streamServers.length * streamS);
 }
 
 function writeOutputs(results, jsonPath, docs) {
@@ -283,6 +322,8 @@ async function main() {
     .map((scenario) => ({ scenario, servers: servers.filter((name) => appFor(scenario, name)) }));
   opts.idleServers = opts.idleCount > 0 ? servers.filter((s) => IDLE_SERVERS.includes(s)) : [];
   opts.idleRounds = Math.min(opts.rounds, 2);
+  opts.streamServers = opts.streamMib > 0 ? servers.filter((s) => STREAM_SERVERS.includes(s)) : [];
+  opts.streamRounds = opts.rounds;
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const jsonPath = `${RESULTS_DIR}/${stamp}.json`;
   mkdirSync(`${RESULTS_DIR}/logs`, { recursive: true });
@@ -300,7 +341,7 @@ async function main() {
     scenarioServers: Object.fromEntries(plan.map((p) => [p.scenario, p.servers])),
     scenarioLoads: Object.fromEntries(plan.map((p) => [p.scenario, loadsFor(p.scenario, opts)])),
     skipped, skippedScenarios: prepared.skipped,
-    checks: [], samples: [], discarded: [], busy: { spentS: 0 }, slowClients: [], idle: [], quiet: [],
+    checks: [], samples: [], discarded: [], busy: { spentS: 0 }, slowClients: [], idle: [], streaming: [], quiet: [],
   };
   if (fd.note) console.log(`note: ${fd.note}; the idle test opens ${opts.idleCount}`);
   console.log(`${results.machine.cpuModel}, ${results.machine.cores} cores, Node ${results.machine.node}; `
@@ -315,6 +356,11 @@ async function main() {
     }
     for (let round = 1; round <= opts.idleRounds && opts.idleServers.length > 0; round++) {
       for (const name of opts.idleServers) await measureIdle(name, round, opts, results, stamp);
+    }
+    for (let round = 1; round <= opts.streamRounds && opts.streamServers.length > 0; round++) {
+      // The order flips each round, so that a burst of load from elsewhere does not always hit the same server.
+      const order = round % 2 === 1 ? opts.streamServers : [...opts.streamServers].reverse();
+      for (const name of order) await measureStreaming(name, round, opts, results, stamp);
     }
   } finally {
     prepared.cleanup();

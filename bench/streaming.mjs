@@ -7,11 +7,11 @@
 //   node bench/streaming.mjs [--mib 100] [--runs 3] [--sockets 1000] [--threads 4]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
+import { STREAM_APPS, download, upload } from './lib/streaming.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = Object.fromEntries(process.argv.slice(2).join(' ').split('--').filter(Boolean).map((a) => a.trim().split(/\s+/)));
@@ -20,30 +20,11 @@ const RUNS = Number(args.runs ?? 3);
 const SOCKETS = Number(args.sockets ?? 1000);
 const THREADS = Number(args.threads ?? 4);
 
-// One app for both servers: GET /download streams MIB MiB in 64 KiB writes honouring
-// backpressure; POST /upload counts the body's bytes.
-const APP = `
-const piece = Buffer.alloc(65536, 0x61);
-export default function app(req, res) {
-  if (req.method === 'POST') {
-    let n = 0;
-    req.on('data', (c) => (n += c.length));
-    req.on('end', () => res.end(String(n)));
-    return;
-  }
-  const total = Number(new URL(req.url, 'http://x').searchParams.get('mib')) * 16;
-  res.writeHead(200, { 'content-type': 'application/octet-stream' });
-  let i = 0;
-  const more = () => {
-    while (i < total) {
-      i++;
-      if (!res.write(piece)) return res.once('drain', more);
-    }
-    res.end();
-  };
-  more();
-}`;
-const appUrl = `data:text/javascript,${encodeURIComponent(APP)}`;
+// One app for both servers, bench/apps/stream.mjs: GET /stream?mib=N streams N MiB in 64 KiB
+// writes honouring backpressure; POST /stream counts the body's bytes. The transfers are
+// bench/lib/streaming.mjs's, the same that bench/run.mjs times for its "Streaming" section.
+const appPath = path.join(root, STREAM_APPS.node);
+const appUrl = pathToFileURL(appPath).href;
 
 function startChild(argv, pattern) {
   return new Promise((resolve, reject) => {
@@ -61,7 +42,7 @@ function startChild(argv, pattern) {
 }
 
 const greenserve = (extra = []) =>
-  startChild([path.join(root, 'dist/lib/cli.js'), '--bind', '127.0.0.1:0', '--threads', String(THREADS), '--limit-request-body', String(2 * MIB * 1048576), ...extra, appUrl], /listening on http:\/\/127\.0\.0\.1:(\d+)/);
+  startChild([path.join(root, 'dist/lib/cli.js'), '--bind', '127.0.0.1:0', '--threads', String(THREADS), '--limit-request-body', String(2 * MIB * 1048576), ...extra, appPath], /listening on http:\/\/127\.0\.0\.1:(\d+)/);
 const nodeHttp = () =>
   startChild(['--input-type=module', '-e', `import http from 'node:http'; const { default: app } = await import(${JSON.stringify(appUrl)}); const s = http.createServer(app).listen(0, '127.0.0.1', () => console.log('port ' + s.address().port));`], /port (\d+)/);
 
@@ -72,46 +53,6 @@ function stop(child) {
     child.once('exit', resolve);
     child.kill('SIGTERM');
     setTimeout(() => child.kill('SIGKILL'), 10000).unref();
-  });
-}
-
-function download(port) {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    http.get({ host: '127.0.0.1', port, path: `/download?mib=${MIB}`, agent: false }, (res) => {
-      let n = 0;
-      res.on('data', (c) => (n += c.length));
-      res.on('end', () => {
-        if (n !== MIB * 1048576) return reject(new Error(`download got ${n} bytes`));
-        resolve((n / 1048576) / ((performance.now() - t0) / 1000));
-      });
-    }).on('error', reject);
-  });
-}
-
-function upload(port) {
-  return new Promise((resolve, reject) => {
-    const piece = Buffer.alloc(65536, 0x62);
-    const total = MIB * 16;
-    const t0 = performance.now();
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/upload', agent: false, headers: { 'content-length': MIB * 1048576 } }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => {
-        if (Number(body) !== MIB * 1048576) return reject(new Error(`upload: server counted ${body} (status ${res.statusCode})`));
-        resolve((MIB * 1048576 / 1048576) / ((performance.now() - t0) / 1000));
-      });
-    });
-    req.on('error', reject);
-    let i = 0;
-    const more = () => {
-      while (i < total) {
-        i++;
-        if (!req.write(piece)) return req.once('drain', more);
-      }
-      req.end();
-    };
-    more();
   });
 }
 
@@ -127,8 +68,8 @@ async function throughput() {
     const runs = servers.map(() => ({ down: [], up: [] }));
     for (let r = 0; r < RUNS; r++) {
       for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
-        runs[i].down.push(await download(servers[i].port));
-        runs[i].up.push(await upload(servers[i].port));
+        runs[i].down.push(await download(servers[i].port, MIB));
+        runs[i].up.push(await upload(servers[i].port, MIB));
       }
     }
     return servers.map((s, i) => ({ name: s.name, down: median(runs[i].down), up: median(runs[i].up), downRuns: runs[i].down, upRuns: runs[i].up }));

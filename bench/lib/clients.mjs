@@ -4,7 +4,7 @@
 // loop; their CPU time is read from /proc and reported with the load generator's.
 import { fork, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { readStat, treeRssKb } from './proc.mjs';
+import { readStat, treeRssKb, treeThreads } from './proc.mjs';
 import { probe } from './servers.mjs';
 
 const SLOW = fileURLToPath(new URL('./slow-clients.mjs', import.meta.url));
@@ -61,6 +61,7 @@ export async function idleTest(server, count, path) {
   await probe(server.port, { path });
   await sleep(500);
   const rssBeforeKb = treeRssKb(server.pid);
+  const threadsBefore = treeThreads(server.pid);
   const child = fork(IDLE, [String(server.port), String(count), path], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
     const ready = await nextMessage(child, 'ready', 120_000);
@@ -71,12 +72,15 @@ export async function idleTest(server, count, path) {
     const probeMs = performance.now() - t0;
     await sleep(1_000);
     const rssHeldKb = Math.max(rssA, treeRssKb(server.pid));
+    // More threads while holding them (greenserve's elastic workers, started by the burst of
+    // requests) show in the RSS too: not memory the connections themselves hold.
+    const threadsHeld = treeThreads(server.pid);
     child.send('check');
     const status = await nextMessage(child, 'status', 5_000);
     return {
       target: count, opened: ready.opened, failed: ready.failed, openMs: ready.ms,
       openAtMeasure: status.open, closedByServer: status.closedByServer,
-      rssBeforeKb, rssHeldKb,
+      rssBeforeKb, rssHeldKb, threadsBefore, threadsHeld,
       kbPerConn: status.open > 0 ? (rssHeldKb - rssBeforeKb) / status.open : null,
       probeMs, probeStatus: answer.status,
     };

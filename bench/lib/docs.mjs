@@ -208,22 +208,53 @@ function hogSection(results, rows) {
 function idleSection(results) {
   if (!results.idle?.length) return [];
   const servers = [...new Set(results.idle.map((r) => r.server))];
-  const header = ['server', 'connections open when measured', 'failed to open', 'closed by the server while held', 'RSS before MB', 'RSS holding them MB', 'kB per connection', 'one more request ms', 'time to open them s'];
+  const header = ['server', 'connections open when measured', 'failed to open', 'closed by the server while held', 'RSS before MB', 'RSS holding them MB', 'kB per connection', 'threads before → holding', 'one more request ms', 'time to open them s'];
   const body = servers.map((server) => {
     const ok = results.idle.filter((r) => r.server === server && !r.error);
     const m = (k) => median(ok.map((r) => r[k]).filter((x) => x !== null && x !== undefined));
-    if (!ok.length) return [label(results, server), 'failed', '-', '-', '-', '-', '-', '-', '-'];
+    if (!ok.length) return [label(results, server), 'failed', '-', '-', '-', '-', '-', '-', '-', '-'];
+    const threads = ok[0].threadsBefore === undefined ? '-' : `${m('threadsBefore')} → ${m('threadsHeld')}`;
     return [label(results, server), `${m('openAtMeasure')} / ${ok[0].target}`, String(m('failed')), String(m('closedByServer')),
       fmt.mb(m('rssBeforeKb') / 1024), fmt.mb(m('rssHeldKb') / 1024), m('kbPerConn') === null ? '-' : m('kbPerConn').toFixed(1),
-      fmt.ms(m('probeMs')), (m('openMs') / 1000).toFixed(1)];
+      threads, fmt.ms(m('probeMs')), (m('openMs') / 1000).toFixed(1)];
   });
   const target = results.idle.find((r) => r.target)?.target ?? results.options.idle;
   return [
     '## Idle keep-alive connections',
     '',
-    `Each server (the \`hello\` app) is started, its RSS read, then \`bench/lib/idle-clients.mjs\` (a separate process) opens ${target.toLocaleString('en-US')} connections, at most 200 at a time, sends one \`GET /hello\` on each and reads the answer, and leaves them all open and idle. One second later the RSS is read again (the larger of two reads a second apart is shown), one more request on a new connection is timed, and the clients count how many of their connections the server has closed. Medians over ${Math.max(...results.idle.map((r) => r.round))} round(s); RSS is summed over the process tree.`,
+    `Each server (the \`hello\` app) is started, its RSS read, then \`bench/lib/idle-clients.mjs\` (a separate process) opens ${target.toLocaleString('en-US')} connections, at most 200 at a time, sends one \`GET /hello\` on each and reads the answer, and leaves them all open and idle. One second later the RSS is read again (the larger of two reads a second apart is shown), one more request on a new connection is timed, and the clients count how many of their connections the server has closed. The server's OS threads are counted before and while holding them: greenserve may start elastic workers during the burst of requests, and their memory shows in the RSS too. Medians over ${Math.max(...results.idle.map((r) => r.round))} round(s); RSS is summed over the process tree.`,
     '',
     markdownTable(header, body),
+    '',
+  ];
+}
+
+function streamingSection(results) {
+  if (!results.streaming?.length) return [];
+  const servers = [...new Set(results.streaming.map((r) => r.server))];
+  const med = (server, k) => {
+    const xs = results.streaming.filter((r) => r.server === server && !r.error && r[k] !== undefined).map((r) => r[k]);
+    return xs.length ? median(xs) : null;
+  };
+  const base = { down: med('node-http', 'downMiBs'), up: med('node-http', 'upMiBs') };
+  const ratio = (x, b) => (x === null || !b ? '-' : (x / b).toFixed(2));
+  const mibs = (x) => (x === null ? 'failed' : x.toFixed(0));
+  const mb = (kb) => (kb === null ? '-' : fmt.mb(kb / 1024));
+  const mib = results.streaming[0].mib;
+  const body = servers.map((server) => {
+    const down = med(server, 'downMiBs');
+    const up = med(server, 'upMiBs');
+    const cpuPerGiB = (k, x) => (x === null ? '-' : ((med(server, k) * 1024) / mib).toFixed(2));
+    return [label(results, server), mibs(down), ratio(down, base.down), cpuPerGiB('downCpuS', down), mb(med(server, 'downRssKb')),
+      mibs(up), ratio(up, base.up), cpuPerGiB('upCpuS', up), mb(med(server, 'upRssKb'))];
+  });
+  const rounds = Math.max(...results.streaming.map((r) => r.round));
+  return [
+    '## Streaming',
+    '',
+    `One client, one connection at a time (\`bench/lib/streaming.mjs\`, in the harness process): a streamed download of ${mib} MiB (\`GET /stream?mib=${mib}\`: the app writes 64 KiB pieces, honouring backpressure, no Content-Length) and an upload of ${mib} MiB (\`POST /stream\`, sent in 64 KiB writes; the app counts the body as it streams in and answers the count), each timed from the request to the end of the answer; \`bench/apps/stream.mjs\` (fastify: \`bench/apps/fastify/stream.mjs\`). greenserve runs with \`--limit-request-body\` ${2 * mib} MiB. Medians over ${rounds} round(s), the servers' order flipped each round; server CPU is per GiB moved, RSS the peak over the process tree during the transfer. The 64 KiB upload under load is the \`upload\` scenario and the single-write 10 MiB download the \`download-big\` scenario above.`,
+    '',
+    markdownTable(['server', 'download MiB/s', '÷ node:http', 'server CPU s/GiB', 'peak RSS MB', 'upload MiB/s', '÷ node:http', 'server CPU s/GiB', 'peak RSS MB'], body),
     '',
   ];
 }
@@ -252,6 +283,7 @@ function problemLines(results) {
     ...results.checks.filter((c) => c.problems.length).map((c) => `- ${c.server} / ${c.scenario}: response check failed: ${c.problems.join('; ')}`),
     ...results.samples.filter((s) => s.error).map((s) => `- ${s.server} / ${s.scenario} ${s.load ?? ''} round ${s.round}${s.tool ? ` (${s.tool})` : ''}: ${s.error.split('\n')[0]}`),
     ...(results.idle ?? []).filter((r) => r.error).map((r) => `- idle test, ${r.server} round ${r.round}: ${r.error.split('\n')[0]}`),
+    ...(results.streaming ?? []).filter((r) => r.error).map((r) => `- streaming, ${r.server} round ${r.round}: ${r.error.split('\n')[0]}`),
     ...(results.slowClients ?? []).filter((r) => r.error).map((r) => `- slow clients, ${r.server} round ${r.round}: ${r.error}`),
   ];
 }
@@ -306,7 +338,7 @@ export function markdownReport(results, rows, jsonPath) {
   out.push('## Summary', '', ...summaryTable(results, rows), '',
     '![Requests per second per server and scenario](benchmarks/rps.svg)', '',
     '![p99 latency per server and scenario](benchmarks/p99.svg)', '');
-  out.push(...slowSection(results, rows), ...hogSection(results, rows), ...idleSection(results));
+  out.push(...slowSection(results, rows), ...hogSection(results, rows), ...idleSection(results), ...streamingSection(results));
   out.push('## Machine', '', ...machineLines(results), '', '## Method', '', ...methodLines(results), '', '## Notes', '', ...notes(results), '');
   out.push('## Scenarios in detail', '');
   for (const scenario of results.options.scenarios) out.push(...scenarioSection(results, rows, scenario));

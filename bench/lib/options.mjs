@@ -4,11 +4,11 @@ import { parseArgs } from 'node:util';
 
 const DEFAULTS = {
   duration: 3, warmup: 1, rounds: 3, connections: 100, connectionsHigh: 1000, slowClients: 200, cpuHogs: 1,
-  idle: 10_000, threads: 2, quietCores: 0.3, quietWait: 15, retryBusy: 2, busyBudget: 300,
+  idle: 10_000, streamMib: 100, threads: 2, quietCores: 0.3, quietWait: 15, retryBusy: 2, busyBudget: 300,
 };
 const QUICK = { duration: 1, warmup: 0, rounds: 1, quietWait: 0, retryBusy: 0, busyBudget: 0, tools: ['wrk'] };
 export const ALL = {
-  scenarios: ['hello', 'json', 'cpu', 'io-sync', 'io-async', 'sqlite', 'upload'],
+  scenarios: ['hello', 'json', 'cpu', 'io-sync', 'io-async', 'sqlite', 'upload', 'download-big'],
   servers: ['greenserve', 'node-http', 'node-cluster', 'fastify', 'fastify-piscina'],
   tools: ['wrk', 'autocannon'],
 };
@@ -25,7 +25,9 @@ export const USAGE = `usage: node bench/run.mjs [options]     (npm run bench -- 
   --slow-clients N      header-trickling clients alongside hello's extra sample (default ${DEFAULTS.slowClients}; 0: skip)
   --cpu-hogs N          busy-looping processes alongside hello's extra sample (default ${DEFAULTS.cpuHogs}; 0: skip)
   --idle N              idle keep-alive connections whose server RSS is measured (default ${DEFAULTS.idle}; 0: skip)
-  --scenarios LIST      comma-separated, from: ${ALL.scenarios.join(', ')} (default: all)
+  --stream-mib N        MiB of the streamed download and upload each server is timed on (default ${DEFAULTS.streamMib}; 0: skip)
+  --scenarios LIST      comma-separated, from: ${ALL.scenarios.join(', ')} (default: all);
+                        'none': no scenario, only the idle test and the streaming transfers
   --servers LIST        comma-separated, from: ${ALL.servers.join(', ')} (default: all),
                         and the greenserve variants ${VARIANTS.join(', ')}
   --tools LIST          comma-separated, from: ${ALL.tools.join(', ')} (default: all; --quick: wrk)
@@ -36,7 +38,7 @@ export const USAGE = `usage: node bench/run.mjs [options]     (npm run bench -- 
   --busy-budget S       seconds the whole run may spend on such waits and retakes (default ${DEFAULTS.busyBudget}; --quick ${QUICK.busyBudget})
   --threads N           greenserve --threads (default ${DEFAULTS.threads})
   --cluster-workers N   node:cluster processes (default: cores, ${os.availableParallelism()} here)
-  --quick               shorter: ${QUICK.rounds} round of ${QUICK.duration} s per sample, wrk only (about 2.5 min in all)
+  --quick               shorter: ${QUICK.rounds} round of ${QUICK.duration} s per sample, wrk only (about 3 min in all)
   --no-docs             do not regenerate docs/benchmarks.md and its charts
   --from FILE           only regenerate docs/benchmarks.md and the charts from an earlier results JSON
   -h, --help            this text`;
@@ -65,7 +67,7 @@ function list(name, value) {
 
 const NUMBERS = {
   duration: {}, warmup: { allowZero: true }, rounds: {}, connections: {},
-  'connections-high': { allowZero: true }, 'slow-clients': { allowZero: true }, 'cpu-hogs': { allowZero: true }, idle: { allowZero: true },
+  'connections-high': { allowZero: true }, 'slow-clients': { allowZero: true }, 'cpu-hogs': { allowZero: true }, idle: { allowZero: true }, 'stream-mib': { allowZero: true },
   threads: {}, 'cluster-workers': {}, 'quiet-wait': { allowZero: true }, 'retry-busy': { allowZero: true }, 'busy-budget': { allowZero: true },
 };
 const camel = (s) => s.replace(/-(.)/g, (_, c) => c.toUpperCase());
@@ -91,7 +93,7 @@ export function parseOptions(argv) {
     docs: !v['no-docs'],
     ...nums,
     quietCores: v['quiet-cores'] === undefined ? base.quietCores : nonNegative('quiet-cores', v['quiet-cores']),
-    scenarios: v.scenarios ? list('scenarios', v.scenarios) : ALL.scenarios,
+    scenarios: v.scenarios === 'none' ? [] : v.scenarios ? list('scenarios', v.scenarios) : ALL.scenarios,
     servers: v.servers ? list('servers', v.servers) : ALL.servers,
     tools: v.tools ? list('tools', v.tools) : (v.quick ? QUICK.tools : ALL.tools),
   };

@@ -11,10 +11,12 @@ import { join } from 'node:path';
 import * as cpuWork from '../apps/shared/work.mjs';
 import { DOC_BYTES } from '../apps/shared/doc.mjs';
 import { IO_BODY } from '../apps/shared/io.mjs';
+import { DOWNLOAD_BIG_BYTES } from '../apps/download-big.mjs';
 
 export const UPLOAD_BYTES = 64 * 1024;
 
 const TEXT = 'text/plain';
+const OCTETS = 'application/octet-stream';
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** A body check for JSON rows of the sqlite table: null when it looks right. */
@@ -32,6 +34,7 @@ function sqliteRow(body) {
  *   method, path, body (bytes of request body or 0),
  *   apps: { node, greenserve?, fastify, 'fastify-piscina'? }  (no entry: that server sits it out)
  *   expect: { status, contentType, body: string | (body) => problem|null },
+ *   connections: the base load's connection count, when not --connections (optional),
  *   loads: extra loads besides 'base' ('high': --connections-high; 'slow': --slow-clients;
  *          'hog': --cpu-hogs busy processes alongside),
  *   needs: 'shims' | 'sqlite' | undefined,
@@ -98,6 +101,18 @@ export const SCENARIOS = {
     expect: { status: 200, contentType: TEXT, body: String(UPLOAD_BYTES) },
     loads: [],
     what: `\`POST /upload\` with a ${UPLOAD_BYTES / 1024} KiB \`application/octet-stream\` body → its length in bytes (node-style apps count the stream; fastify buffers it with a content-type parser).`,
+  },
+  'download-big': {
+    method: 'GET', path: '/download-big', body: 0,
+    apps: { node: 'bench/apps/download-big.mjs', fastify: 'bench/apps/fastify/download-big.mjs' },
+    expect: {
+      status: 200, contentType: OCTETS,
+      body: (b) => (b.length === DOWNLOAD_BIG_BYTES ? null : `${b.length} bytes, not ${DOWNLOAD_BIG_BYTES}`),
+    },
+    loads: [],
+    // 10 connections, not --connections: 100 would each wait for 1 GiB in flight to drain.
+    connections: 10,
+    what: `\`GET /download-big\` → ${DOWNLOAD_BIG_BYTES / 1048576} MiB of \`application/octet-stream\` written with one \`res.end(buffer)\` (fastify: \`reply.send(buffer)\`); the buffer is made once, at load.`,
   },
 };
 

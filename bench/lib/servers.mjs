@@ -26,7 +26,8 @@ export const SERVERS = {
   greenserve: {
     label: 'greenserve',
     args: (app, port, opts) => [GREENSERVE_CLI, '--threads', String(opts.threads),
-      '--connections', String(GREENSERVE_CONNECTIONS), '--no-server-header', '--bind', `127.0.0.1:${port}`, app],
+      '--connections', String(GREENSERVE_CONNECTIONS), '--no-server-header', '--bind', `127.0.0.1:${port}`,
+      ...(opts.greenserveArgs ?? []), app],
     missing: () => (existsSync(`${ROOT}${GREENSERVE_CLI}`)
       ? null : `${GREENSERVE_CLI} not found (build it with \`npx tsc -p tsconfig.json\`)`),
   },

@@ -178,7 +178,12 @@ export class Connection implements FramerHandler {
    * closed. Its requests not sent to a worker yet are dropped (the dispatcher checks this).
    */
   gone = false;
-  private readonly framer: Framer;
+  /**
+   * The framer, while a request is being received or framing is held (paused, closed, failed);
+   * null between requests: a clean framer goes back to a pool shared by the connections of these
+   * options (acquireFramer), so an idle keep-alive connection holds none.
+   */
+  private framer: Framer | null = null;
   private readonly host: ConnectionHost;
   private queue: Exchange[] = [];
   private ending = false;
@@ -212,13 +217,46 @@ export class Connection implements FramerHandler {
   private upgrading: Exchange | null = null;
   /** The exchange this connection is a tunnel of (after a 101), or null. */
   private tunnel: Exchange | null = null;
-  private readonly onData = (chunk: Buffer): void => {
+
+  private onData(chunk: Buffer): void {
     this.lastActive = this.host.clock;
     if (this.tunnel !== null) return this.tunnelIn(this.tunnel, chunk);
-    if (this.framer.buffered === 0) this.partialSince = this.host.clock;
-    this.framer.push(chunk);
+    let framer = this.framer;
+    if (framer === null) {
+      this.partialSince = this.host.clock;
+      framer = this.framer = acquireFramer(this.opts.limits, this);
+    } else if (framer.buffered === 0) this.partialSince = this.host.clock;
+    framer.push(chunk);
     this.resumeFraming();
-  };
+    this.releaseFramer();
+  }
+
+  /** Between requests: the framer goes back to the pool (not once the connection is gone: it may hold anything). */
+  private releaseFramer(): void {
+    const f = this.framer;
+    if (f !== null && f.clean && !this.gone) {
+      this.framer = null;
+      returnFramer(this.opts.limits, f);
+    }
+  }
+
+  // The socket's listeners are shared by every connection (no closures per connection): each finds
+  // its Connection through the socket's kConnection property.
+  private static onSocketData(this: Socket, chunk: Buffer): void {
+    (this as LinkedSocket)[kConnection].onData(chunk);
+  }
+
+  private static onSocketDrain(this: Socket): void {
+    (this as LinkedSocket)[kConnection].onDrain();
+  }
+
+  private static onSocketEnd(this: Socket): void {
+    (this as LinkedSocket)[kConnection].onEnd();
+  }
+
+  private static onSocketClose(this: Socket): void {
+    (this as LinkedSocket)[kConnection].onClose();
+  }
 
   constructor(id: number, socket: Socket, opts: ConnectionOptions, host: ConnectionHost) {
     this.id = id;
@@ -226,45 +264,51 @@ export class Connection implements FramerHandler {
     this.host = host;
     this.opts = opts;
     this.lastActive = host.clock;
-    this.framer = new Framer(opts.limits, this);
     this.peer = peerPrefix(socket);
     this.tls = (socket as TLSSocket).encrypted === true;
     this.trusted = host.trustsProxy(socket.remoteAddress);
     this.frameFlags = (this.tls ? FL_TLS : 0) | (this.trusted ? FL_TRUSTED_PROXY : 0) | opts.frameFlags;
-    socket.on('data', this.onData);
-    socket.on('drain', () => {
-      this.writeBlocked = false;
-      this.sendSince = 0;
-      const head = this.queue[0];
-      if (head !== undefined && head.credit > 0) this.grant(head);
-      this.updateReading();
-    });
-    // The client half-closed (sent FIN). It may be gone (close() sends the same FIN as
-    // shutdown(SHUT_WR)), so nothing is kept running for it: what it sent is still framed and
-    // run, and what the handlers answer at once is written, in order; a request still waiting for
-    // its answer is cancelled (decision 0023), and the connection closes after the responses.
-    socket.on('end', () => {
-      if (this.tunnel !== null) {
-        this.host.toWorker(this.tunnel, T_DATA, EMPTY); // half-close reaches the worker's socket
-        return;
-      }
-      this.ending = true;
-      this.halfClosed = true;
-      if (this.queue.length === 0) this.endOrFrame();
-      // A client that hangs up during a streamed response has gone, not half-closed: its
-      // handler hears of it (T_CANCEL at close) instead of streaming on to nobody. So does one
-      // that hangs up in the middle of an upload: that body can never be complete.
-      else if (this.queue[0]!.streamed || this.upload !== null) this.destroy();
-      else this.cancelWritten();
-    });
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.onClose());
+    (socket as LinkedSocket)[kConnection] = this;
+    socket.on('data', Connection.onSocketData);
+    socket.on('drain', Connection.onSocketDrain);
+    socket.on('end', Connection.onSocketEnd);
+    socket.on('error', destroySocket);
+    socket.on('close', Connection.onSocketClose);
     socket.resume();
+  }
+
+  private onDrain(): void {
+    this.writeBlocked = false;
+    this.sendSince = 0;
+    const head = this.queue[0];
+    if (head !== undefined && head.credit > 0) this.grant(head);
+    this.updateReading();
+  }
+
+  /**
+   * The client half-closed (sent FIN). It may be gone (close() sends the same FIN as
+   * shutdown(SHUT_WR)), so nothing is kept running for it: what it sent is still framed and
+   * run, and what the handlers answer at once is written, in order; a request still waiting for
+   * its answer is cancelled (decision 0023), and the connection closes after the responses.
+   */
+  private onEnd(): void {
+    if (this.tunnel !== null) {
+      this.host.toWorker(this.tunnel, T_DATA, EMPTY); // half-close reaches the worker's socket
+      return;
+    }
+    this.ending = true;
+    this.halfClosed = true;
+    if (this.queue.length === 0) this.endOrFrame();
+    // A client that hangs up during a streamed response has gone, not half-closed: its
+    // handler hears of it (T_CANCEL at close) instead of streaming on to nobody. So does one
+    // that hangs up in the middle of an upload: that body can never be complete.
+    else if (this.queue[0]!.streamed || this.upload !== null) this.destroy();
+    else this.cancelWritten();
   }
 
   /** No request in progress, none owed, and every response byte handed to the kernel: safe to close for idleness or shutdown. */
   get idle(): boolean {
-    return this.queue.length === 0 && this.framer.buffered === 0 && this.socket.writableLength === 0;
+    return this.queue.length === 0 && (this.framer === null || this.framer.buffered === 0) && this.socket.writableLength === 0;
   }
 
   /** No request has been framed on it yet: its wait for one is --header-timeout's, counted from accept, not --keep-alive's. */
@@ -299,7 +343,7 @@ export class Connection implements FramerHandler {
     else (this.held ??= []).push(ex, req);
     if (this.queue.length >= MAX_PIPELINE) {
       // Too many responses owed: frame nothing more of what was already read, read no more.
-      this.framer.pause();
+      this.framer!.pause(); // framing now: the framer is in use
       this.updateReading();
     }
   }
@@ -480,7 +524,7 @@ export class Connection implements FramerHandler {
     if (!end && data.length >= 12 && data.toString('latin1', 8, 13) === ' 101 ') {
       ex.tunnel = true;
       this.tunnel = ex;
-      const rest = this.framer.takeRest();
+      const rest = this.framer?.takeRest() ?? []; // paused at the upgrade request: in use
       for (let i = 0; i < rest.length; i++) this.tunnelIn(ex, rest[i]!);
     }
     // Otherwise an ordinary response: framing resumes once it is written (advance / updateReading).
@@ -519,7 +563,7 @@ export class Connection implements FramerHandler {
   /** Response bytes this connection holds in the acceptor: the socket's write buffer and pipelined responses. */
   get bufferedBytes(): number {
     const up = this.upload;
-    return this.socket.writableLength + this.heldBytes + this.framer.memory + (up !== null && up.pending !== null ? up.unacked : 0);
+    return this.socket.writableLength + this.heldBytes + (this.framer?.memory ?? 0) + (up !== null && up.pending !== null ? up.unacked : 0);
   }
 
   /**
@@ -537,13 +581,15 @@ export class Connection implements FramerHandler {
       this.destroy(); // --stream-idle-timeout: no byte either way for that long
       return;
     }
-    const held = this.framer.buffered;
+    const framer = this.framer;
+    if (framer === null) return; // between requests: nothing being received
     // After a request that closes the connection nothing more is answered (noMore), but its own
     // streamed body, still arriving, is bound by the rate all the same.
+    const held = framer.buffered;
     if (held === 0 || (this.noMore && this.upload === null) || this.destroyed || this.socket.isPaused()) return;
     const elapsed = now - this.partialSince;
     if (elapsed <= this.opts.headerTimeoutMs) return;
-    if (this.framer.inHead) return this.onError(408, 'header timeout');
+    if (framer.inHead) return this.onError(408, 'header timeout');
     const rate = this.opts.minBodyRate;
     if (rate > 0 && (held * 1000) / elapsed < rate) this.onError(408, 'body too slow');
   }
@@ -652,7 +698,7 @@ export class Connection implements FramerHandler {
    * may be complete requests the client sent before its FIN: those are framed and answered first.
    */
   private endOrFrame(): void {
-    if (this.framer.paused && this.framer.buffered > 0) this.updateReading();
+    if (this.framer !== null && this.framer.paused && this.framer.buffered > 0) this.updateReading();
     else this.end();
   }
 
@@ -673,7 +719,7 @@ export class Connection implements FramerHandler {
     if (this.gone) return;
     this.gone = true;
     this.noMore = true; // nothing after a closing response is ever interpreted
-    this.socket.off('data', this.onData);
+    this.socket.off('data', Connection.onSocketData);
     this.socket.end();
     // Requests pipelined behind the closing response will get no answer: those running hear of it
     // as if the client had closed, those held here or waiting for a worker never run (gone).
@@ -701,7 +747,9 @@ export class Connection implements FramerHandler {
    */
   private resumeFraming(): void {
     if (this.upgrading !== null || this.tunnel !== null) return; // held for the new protocol, or taken
-    while (this.framer.paused && this.mayRead && !this.gone) this.framer.resume();
+    const framer = this.framer;
+    if (framer === null) return;
+    while (framer.paused && this.mayRead && !this.gone) framer.resume();
   }
 
   private updateReading(): void {
@@ -715,14 +763,15 @@ export class Connection implements FramerHandler {
       this.socket.resume();
     }
     // Held requests are framed on a later turn: this runs inside the response pump.
-    if (!stop && this.framer.paused && !this.resumeScheduled) {
+    if (!stop && this.framer !== null && this.framer.paused && !this.resumeScheduled) {
       this.resumeScheduled = true;
       setImmediate(() => {
         this.resumeScheduled = false;
         this.resumeFraming();
         // Ending, and what the framer held framed no request (only part of one, which can never
         // complete now): nothing is owed, close.
-        if (this.ending && this.queue.length === 0 && !this.framer.paused) this.end();
+        if (this.ending && this.queue.length === 0 && !(this.framer?.paused ?? false)) this.end();
+        else this.releaseFramer();
       });
     }
   }
@@ -762,6 +811,41 @@ export class Connection implements FramerHandler {
 
 const EMPTY = Buffer.alloc(0);
 
+/** The socket property that leads the shared listeners to their Connection. */
+const kConnection = Symbol('greenserve.connection');
+type LinkedSocket = Socket & { [kConnection]: Connection };
+
+function destroySocket(this: Socket): void {
+  this.destroy();
+}
+
+/** Clean framers kept for reuse, per FramerLimits object (one per server's connection options). */
+const framerPools = new WeakMap<FramerLimits, Framer[]>();
+/** Clean framers kept per pool, at most: only connections receiving a request at once need one. */
+const FRAMER_POOL_MAX = 64;
+
+function acquireFramer(limits: FramerLimits, handler: Connection): Framer {
+  const f = framerPools.get(limits)?.pop();
+  if (f === undefined) return new Framer(limits, handler);
+  f.attach(handler);
+  return f;
+}
+
+function returnFramer(limits: FramerLimits, f: Framer): void {
+  f.attach(DETACHED);
+  let pool = framerPools.get(limits);
+  if (pool === undefined) framerPools.set(limits, (pool = []));
+  if (pool.length < FRAMER_POOL_MAX) pool.push(f);
+}
+
+/** The handler of a framer in the pool: it frames nothing there, so nothing calls it. */
+const DETACHED: FramerHandler = {
+  onRequest: () => {},
+  onError: () => {},
+  onBody: () => {},
+  onBodyEnd: () => {},
+};
+
 /** Exchange.upload: no streamed body; body streaming, worker has not read the request yet (and the body ended meanwhile); sent on; all of it sent; given up. */
 const UP_NONE = 0;
 const UP_WAIT = 1;
@@ -790,9 +874,29 @@ function writeQueueSize(socket: Socket): number {
   return typeof n === 'number' ? n : 0;
 }
 
+/**
+ * Peer prefixes live as long as their connection, so they are cut from slabs of their own: cut
+ * from Buffer's shared pool (allocUnsafe), each would keep alive the whole 8 KiB pool slab it came
+ * from, filled meanwhile by short-lived buffers (measured: ~180 bytes per idle connection).
+ */
+const PEER_SLAB = 4096;
+let peerSlab = Buffer.allocUnsafeSlow(PEER_SLAB);
+let peerSlabUsed = 0;
+
+function peerBytes(n: number): Buffer {
+  if (n > PEER_SLAB / 8) return Buffer.allocUnsafeSlow(n);
+  if (peerSlabUsed + n > PEER_SLAB) {
+    peerSlab = Buffer.allocUnsafeSlow(PEER_SLAB);
+    peerSlabUsed = 0;
+  }
+  const b = peerSlab.subarray(peerSlabUsed, peerSlabUsed + n);
+  peerSlabUsed += n;
+  return b;
+}
+
 function peerPrefix(socket: Socket): Buffer {
   const addr = socket.remoteAddress ?? '';
-  const b = Buffer.allocUnsafe(3 + addr.length);
+  const b = peerBytes(3 + addr.length);
   b.writeUInt16LE(socket.remotePort ?? 0, 0);
   b[2] = addr.length;
   b.write(addr, 3, 'latin1');

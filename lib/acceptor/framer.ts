@@ -338,7 +338,7 @@ function isHex(x: number): boolean {
 
 export class Framer {
   private readonly lim: FramerLimits;
-  private readonly handler: FramerHandler;
+  private handler: FramerHandler;
   private readonly maxHead: number;
   private readonly maxFraming: number;
   private state = S_HEAD;
@@ -421,6 +421,23 @@ export class Framer {
   /** Bytes of input held in memory now (an incomplete request, bytes held while paused). */
   get memory(): number {
     return (this.acc === null ? 0 : this.accLen) + this.partsSize + this.heldSize;
+  }
+
+  /**
+   * Between requests, holding nothing: no byte of a request in, nothing held, not paused, closed
+   * or failed. Such a framer carries no connection's state and can serve another (attach()).
+   */
+  get clean(): boolean {
+    return this.state === S_HEAD && this.acc === null && this.parts === null && this.streaming === null
+      && this.heldSize === 0 && !this.pauseRequested;
+  }
+
+  /**
+   * Hand a clean framer to another handler (a pool of framers shared by idle connections). The
+   * handler must be of the same kind (onBody present or not) as the one it was made with.
+   */
+  attach(handler: FramerHandler): void {
+    this.handler = handler;
   }
 
   /** An incomplete head is buffered (for the header-read timeout). */

@@ -696,3 +696,26 @@ t.test('absolute-form targets must carry a valid authority (RFC 3986 §3.2)', (t
   }
   t.end();
 });
+
+t.test('clean: only between requests with nothing held; attach hands a clean framer on', (t) => {
+  const GET = 'GET / HTTP/1.1\r\nHost: h\r\n\r\n';
+  t.equal(frame([]).framer.clean, true, 'new');
+  t.equal(frame([GET]).framer.clean, true, 'after a whole request');
+  t.equal(frame([GET + 'GET /x HT']).framer.clean, false, 'part of the next head in');
+  t.equal(frame(['GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab']).framer.clean, false, 'part of a body in');
+  t.equal(frame(['GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n']).framer.clean, false, 'closed');
+  t.equal(frame(['GET / HTTP/1.1\r\n\r\n']).framer.clean, false, 'failed');
+  t.equal(frame(['GET / HTTP/1.1\r\nHost: h\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n']).framer.clean, false, 'paused at an upgrade');
+  // A pause requested in onRequest holds what follows: not clean, even with nothing after it.
+  const paused = new Framer(LIMITS, { onRequest() { paused.pause(); }, onError() {} });
+  paused.push(b(GET));
+  t.equal(paused.clean, false, 'paused by the handler');
+
+  // The same framer, attached to a second handler, reports to that one only.
+  const first = frame([GET]);
+  const seen = [];
+  first.framer.attach({ onRequest(req) { seen.push(req.target); }, onError() {} });
+  first.framer.push(b('GET /second HTTP/1.1\r\nHost: h\r\n\r\n'));
+  t.same([first.reqs.length, seen], [1, ['/second']], 'the second request went to the new handler');
+  t.end();
+});
