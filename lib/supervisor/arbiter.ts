@@ -3,7 +3,7 @@
 // loop (run) handles the queue in order, then does its verbs on what the workers publish in the
 // control block: murder (a handler past --timeout, a heartbeat that stopped), recycle
 // (--max-requests, --max-worker-memory), reap (retiring workers that finished their work), and
-// manage (spawn up to the thread count, with backoff when crashes repeat; retire extras), then
+// manage (spawn up to the thread count, with backoff when failures repeat: ./backoff.ts; retire extras), then
 // the elastic-threads policy (./elastic.ts: it decides, this loop spawns and retires). A 100 ms
 // ticker enqueues a 'tick', so deadlines are checked at that grain. Nothing here blocks.
 //
@@ -25,6 +25,7 @@ import { WorkerCrashedError, WorkerTimeoutError } from '../errors.js';
 import { Throttle, type Logger } from '../log.js';
 import type { TimeoutInfo } from '../messages.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
+import { crashCause, RestartBackoff } from './backoff.js';
 import { ElasticThreads } from './elastic.js';
 import { StackInspector, type StuckReport } from './inspect.js';
 import type { ExitReason, Pool, WorkerHandle } from './pool.js';
@@ -93,10 +94,6 @@ const MAX_RECYCLING = 1;
  */
 const HEAP_HIGH_SHARE = 0.8;
 const HEAP_HIGH_MS = 1000;
-/** Crashes closer together than this count as a streak; the 3rd in a row starts backing off. */
-const CRASH_WINDOW_MS = 10_000;
-const BACKOFF_BASE_MS = 100;
-const BACKOFF_MAX_MS = 30_000;
 
 export class Arbiter {
   /** Workers wanted (--threads, changed by scale / TTIN / TTOU). */
@@ -125,9 +122,10 @@ export class Arbiter {
    */
   private reloadAgain: Settle[] | null = null;
   private scaleWaiters: Array<{ threads: number; done: Settle }> = [];
-  private crashStreak = 0;
-  private lastCrashAt = 0;
+  /** No worker starts before this (epoch ms): a start that threw (no free slot). */
   private spawnNotBefore = 0;
+  /** Boot failures and crashes that repeat: when a replacement may start (./backoff.ts). */
+  private readonly backoff: RestartBackoff;
   /** Takes a stuck worker's stack before a timeout kill (attaches the inspector only then). */
   private readonly inspector = new StackInspector();
   /** The elastic-threads policy (./elastic.ts): it decides, this class spawns and retires. */
@@ -146,10 +144,11 @@ export class Arbiter {
     this.control = control;
     this.log = log;
     this.host = host;
+    this.backoff = new RestartBackoff(log, (ms) => setTimeout(() => this.enqueue({ type: 'tick' }), ms).unref());
     this.elasticThreads = new ElasticThreads(o.maxThreads, pool, dispatcher, log, {
       target: () => this.target,
       cohort: () => this.cohort,
-      mayStart: (now) => now >= this.spawnNotBefore && this.reloadState === null,
+      mayStart: (now) => now >= this.spawnNotBefore && this.backoff.mayStart(now) && this.reloadState === null,
       startElastic: () => this.spawnOne(true),
       retire: (h, now, why) => this.retire(h, now, why),
       wake: () => {
@@ -284,6 +283,7 @@ export class Arbiter {
   private onReady(h: WorkerHandle): void {
     if (this.stopping || h.stopping || h.dead) return;
     h.lastBeatAt = epochNow();
+    this.backoff.booted();
     if (h === this.spare) {
       // The pre-warmed spare gets work only when the elastic policy promotes it.
       this.log.debug({ slot: h.slot }, `spare worker ${h.slot} ready: it takes requests once requests wait on blocked workers`);
@@ -303,14 +303,22 @@ export class Arbiter {
     if (this.stopping || h.stopping || !this.started) return;
     const reload = this.reloadState;
     if (reload !== null && h.cohort === reload.cohort) return this.abortReload(err);
-    this.log.error({ err, slot: h.slot }, `worker ${h.slot} failed to start: ${err.message}`);
-    this.noteCrash(epochNow());
+    this.backoff.bootFailed(epochNow(), h.slot, `failed to start: ${err.message}`, { err });
   }
 
   private onExited(h: WorkerHandle, reason: ExitReason, err: Error | null): void {
     if (h.zombieTimer !== null) clearTimeout(h.zombieTimer);
+    // Before settle(): the request its thread was running, if any, names the cause.
+    const failed = !this.stopping && (reason === 'crashed' || reason === 'exited' || reason === 'out-of-memory');
+    const cur = this.control.currentRequest(h.slot);
+    const running = cur === 0 ? undefined : (h.exchanges.get(cur) ?? h.settledExchanges?.get(cur));
+    const tookNone = h.exchanges.size === 0 && this.control.served(h.slot) === 0;
     if (!h.settled) this.settle(h, reason, err);
-    if (!this.stopping && (reason === 'crashed' || reason === 'exited' || reason === 'out-of-memory')) this.noteCrash(epochNow());
+    if (!failed) return;
+    const now = epochNow();
+    // One that dies before it took a request dies of the app itself, as one that does not start.
+    if (tookNone) this.backoff.bootFailed(now, h.slot, `${reason} before it took a request`, { err, reason });
+    else this.backoff.crashed(now, h.slot, crashCause(running ?? null, reason, err), this.target);
   }
 
   private onZombie(h: WorkerHandle): void {
@@ -349,17 +357,6 @@ export class Arbiter {
       `worker ${h.slot} ${reason}: ${what}`,
     );
     for (const ex of owed) this.dispatcher.answer(ex, statusResponse(status, true));
-  }
-
-  private noteCrash(now: number): void {
-    if (now - this.lastCrashAt > CRASH_WINDOW_MS) this.crashStreak = 0;
-    this.crashStreak++;
-    this.lastCrashAt = now;
-    if (this.crashStreak < 3) return;
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (this.crashStreak - 3));
-    this.spawnNotBefore = now + delay;
-    this.log.warn({ crashes: this.crashStreak, delayMs: delay }, `workers keep dying: next start in ${delay} ms`);
-    setTimeout(() => this.enqueue({ type: 'tick' }), delay).unref();
   }
 
   // ── verbs ────────────────────────────────────────────────────────────────────────────────────
@@ -487,8 +484,9 @@ export class Arbiter {
   private manage(now: number): void {
     const live = this.pool.live();
     const serving = live.filter((h) => !h.retiring && !h.stopping && h.killReason === null && h.recycle === null && !h.elastic);
-    let missing = this.target - serving.length;
-    while (missing > 0 && now >= this.spawnNotBefore && this.spawnOne()) missing--;
+    // Replacements held back by a cause that keeps killing workers wait (at most half of the target).
+    let missing = this.target - serving.length - this.backoff.held(now, this.target);
+    while (missing > 0 && now >= this.spawnNotBefore && this.backoff.mayStart(now) && this.spawnOne()) missing--;
     const ready = serving.filter((h) => h.ready).length;
     if (ready >= this.target) {
       for (const h of live) if (h.recycle !== null && !h.retiring) this.retire(h, now, `recycled (${h.recycle})`);
@@ -537,7 +535,8 @@ export class Arbiter {
     for (const h of this.pool.live()) {
       if (!h.retiring && !h.stopping && h.killReason === null) h.recycle = 'reload';
     }
-    this.spawnNotBefore = 0; // a reload is asked for: no crash backoff
+    this.spawnNotBefore = 0; // a reload is asked for: no backoff
+    this.backoff.reset();
     this.log.info({ generation: this.cohort, threads: this.target }, `reloading: starting ${this.target} worker(s) with the app loaded afresh`);
   }
 

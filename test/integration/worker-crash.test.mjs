@@ -1,8 +1,8 @@
 // Crash handling and memory: a worker that dies outside any request is replaced (its requests get
 // 502, or have their connection cut when their response had begun); one that runs
 // out of its heap (--max-worker-memory) costs its request a 502 and is replaced; one whose heap
-// stays near the limit is recycled before that, without failing a request; crashes that repeat
-// back off.
+// stays near the limit is recycled before that, without failing a request; deaths that repeat
+// back off per cause, and a worker that cannot start backs off apart from them.
 import t from 'tap';
 import { captureLog, channel, connect, fixture, parseResponses, portOf, serve, startServer, until, fetchText as get } from '../helpers.mjs';
 
@@ -130,15 +130,71 @@ t.test('--max-worker-memory 256: allocations in 50 MiB steps past it cost at mos
   t.ok(await until(async () => (await get(h, '/ok').catch(() => null))?.status === 200), 'served again');
 });
 
-t.test('crashes that repeat back off', { timeout: 30000 }, async (t) => {
+// Backoff per cause (docs/decisions/0027-crash-backoff.md). A route that kills its thread on
+// every request used to hold back every worker's start: after 9 crashes in a row the next start
+// waited 6.4 s, and a request to any other route waited with it.
+t.test('a route that keeps killing its only thread: the thread is replaced at once every time', { timeout: 60000 }, async (t) => {
   const { log, lines } = captureLog();
   const h = await serve({ app: fixture('hangs.mjs'), bind: ['127.0.0.1:0'], threads: 1, maxThreads: 1, logLevel: 'silent', env: {} }, log);
   t.teardown(() => h.close());
-  for (let i = 0; i < 4; i++) {
+  const waits = [];
+  for (let i = 0; i < 9; i++) {
     t.equal((await get(h, '/exit')).status, 502, `crash ${i + 1}`);
-    t.ok(await until(async () => (await get(h, '/ok').catch(() => null))?.status === 200), 'replaced');
+    const r = await get(h, '/ok');
+    t.equal(r.status, 200, 'another route is served after it');
+    waits.push(Math.round(r.ms));
   }
-  const backoff = lines.filter((l) => /workers keep dying: next start in \d+ ms/.test(l.msg));
-  t.ok(backoff.length >= 2, 'the third and later crashes in a row delay the next start');
-  t.ok(backoff[1].delayMs > backoff[0].delayMs, 'more each time');
+  // A worker start takes tens of ms (a few hundred on a loaded 2-core machine); the old backoff
+  // made the last ones wait 1.6, 3.2 and 6.4 s.
+  t.ok(Math.max(...waits) < 2500, `each /ok after a crash waited for one worker start at most: ${waits.join(', ')} ms`);
+  const held = lines.filter((l) => /died of the same cause \d+ times in a row/.test(l.msg));
+  t.equal(held.length, 7, 'the 3rd and later crashes of the cause are noted', { msgs: held.map((l) => l.msg) });
+  t.match(held[0], { level: 'warn', cause: 'GET /exit', crashes: 3, delayMs: 0 });
+  t.match(held[0].msg, /\(GET \/exit\); its replacement starts at once: holding it back would leave fewer than half of --threads 1 serving$/);
+});
+
+t.test('a route that keeps crashing holds back the replacement of at most half of the threads, doubling', { timeout: 60000 }, async (t) => {
+  const { log, lines } = captureLog();
+  const h = await serve({ app: fixture('hangs.mjs'), bind: ['127.0.0.1:0'], threads: 2, maxThreads: 2, logLevel: 'silent', env: {} }, log);
+  t.teardown(() => h.close());
+  const waits = [];
+  for (let i = 0; i < 6; i++) {
+    t.equal((await get(h, '/exit?i=' + i)).status, 502, `crash ${i + 1}`);
+    const r = await get(h, '/ok');
+    t.equal(r.status, 200);
+    waits.push(Math.round(r.ms));
+  }
+  t.ok(Math.max(...waits) < 2500, `/ok never waited for the backoff: ${waits.join(', ')} ms`);
+  const notes = lines.filter((l) => /died of the same cause/.test(l.msg));
+  const held = notes.filter((l) => l.delayMs > 0);
+  t.ok(held.length >= 1, 'a replacement was held back', { msgs: notes.map((l) => l.msg) });
+  t.match(held[0]?.msg, /\(GET \/exit\); its replacement starts in \d+ ms; the other workers serve meanwhile$/, 'the query is not part of the cause');
+  for (let i = 1; i < held.length; i++) t.ok(held[i].delayMs > held[i - 1].delayMs, 'longer each time');
+  t.ok(notes.some((l) => l.delayMs === 0), 'never both: the second replacement starts at once');
+  t.ok(await until(() => h.stats().workers.filter((w) => w.state !== 'dead' && w.state !== 'starting').length === 2, 10000), 'both threads are back once the hold ran out');
+});
+
+t.test('a worker that cannot start backs off server-wide, apart from crashes, and the rest keep serving', { timeout: 60000 }, async (t) => {
+  const dir = t.testdir({
+    'app.mjs': "import { existsSync } from 'node:fs';\n" +
+      "import { threadId } from 'node:worker_threads';\n" +
+      "if (existsSync(new URL('./broken', import.meta.url))) throw new Error('broken on purpose');\n" +
+      "export default (req, res) => { if (req.url === '/exit') process.exit(3); res.end(`ok ${threadId}`); };\n",
+  });
+  const { log, lines } = captureLog();
+  const h = await serve({ app: `${dir}/app.mjs`, bind: ['127.0.0.1:0'], threads: 2, maxThreads: 2, logLevel: 'silent', env: {} }, log);
+  t.teardown(() => h.close());
+  const { writeFileSync, rmSync } = await import('node:fs');
+  writeFileSync(`${dir}/broken`, '');
+  t.equal((await get(h, '/exit')).status, 502, 'one worker dies; its replacement cannot load the app');
+  t.ok(await until(() => lines.filter((l) => l.bootFailures !== undefined).length >= 4, 15000), 'its starts fail again and again');
+  const fails = lines.filter((l) => l.bootFailures !== undefined);
+  t.same(fails.slice(0, 4).map((l) => l.delayMs), [100, 200, 400, 800], 'each waits twice as long as the one before');
+  t.match(fails[0].msg, /^worker \d+ failed to start: .*broken on purpose.*; next worker start in 100 ms \(1 in a row: the app does not start\)$/);
+  t.notOk(lines.some((l) => l.cause !== undefined), 'boot failures are not counted as crashes of a cause');
+  const r = await get(h, '/ok');
+  t.equal(r.status, 200, 'the other worker serves meanwhile');
+  t.ok(r.ms < 1000, `at once (${Math.round(r.ms)} ms)`);
+  rmSync(`${dir}/broken`);
+  t.ok(await until(() => h.stats().workers.filter((w) => w.state !== 'dead' && w.state !== 'starting').length === 2, 20000), 'fixed, the next start brings the second worker back');
 });
