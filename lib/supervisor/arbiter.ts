@@ -356,7 +356,12 @@ export class Arbiter {
       { err, code: WorkerCrashedError.code, reason, slot: h.slot, thread: h.threadId, requests: requests.map((r) => r.data) },
       `worker ${h.slot} ${reason}: ${what}`,
     );
-    for (const ex of owed) this.dispatcher.answer(ex, statusResponse(status, true));
+    // A 502 keeps the connection when the request is whole (nothing of it is left to read) and it
+    // is not the last one: what the client pipelined behind it is served by other workers.
+    for (const ex of owed) {
+      const close = status !== 502 || ex.close || !ex.received;
+      this.dispatcher.answer(ex, statusResponse(status, close), close);
+    }
   }
 
   // ── verbs ────────────────────────────────────────────────────────────────────────────────────

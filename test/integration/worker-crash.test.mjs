@@ -4,7 +4,7 @@
 // stays near the limit is recycled before that, without failing a request; deaths that repeat
 // back off per cause, and a worker that cannot start backs off apart from them.
 import t from 'tap';
-import { captureLog, channel, connect, fixture, parseResponses, portOf, serve, startServer, until, fetchText as get } from '../helpers.mjs';
+import { captureLog, channel, connect, fixture, parseResponses, portOf, rawExchange, serve, startServer, until, fetchText as get } from '../helpers.mjs';
 
 /** A raw connection to `port` that keeps what it reads: { s, got() (latin1 text so far), closed }. */
 async function rawClient(t, port) {
@@ -57,7 +57,8 @@ t.test('a worker that dies while its partial response waits behind an earlier on
   const h = await serve({ app: fixture('held-crash.mjs'), bind: ['127.0.0.1:0'], threads: 2, maxThreads: 2, threadConcurrency: 1, logLevel: 'silent', env: {} }, log);
   t.teardown(() => h.close());
   const { s, got, closed } = await rawClient(t, portOf(h));
-  s.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /partial HTTP/1.1\r\nHost: x\r\n\r\n');
+  // (/partial says close: the connection ends after its 502.)
+  s.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /partial HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   await ch.wait((e) => e.key === 'first' && e.op === 'running');
   t.ok(await until(() => lines.some((l) => l.reason === 'crashed'), 10000), 'the worker of /partial died');
   ch.next('first');
@@ -66,6 +67,37 @@ t.test('a worker that dies while its partial response waits behind an earlier on
   if (!t.notMatch(got(), /partial/, 'nothing of the response that was cut short', { got: got() })) return;
   t.same(parseResponses(got()).map((r) => r.status), [200, 502], '/first\'s 200, then a 502 for /partial');
   t.match(lines.find((l) => l.reason === 'crashed')?.msg, /: 1 request\(s\) in flight get 502: GET \/partial \(request \d+\)/);
+});
+
+// Bystanders (docs/server-behavior.md, "What the requests of a dying worker get"). Pipelined in
+// one write, all three requests are framed in one read and go into the one worker's ring; it
+// claims /exit and exits in it, and never claims the two behind. Those go to the replacement, and
+// the 502 keeps the connection (it used to close it, and the two were never answered).
+t.test('requests queued behind one that exits its thread are served by another thread, on the same connection', { timeout: 20000 }, async (t) => {
+  const { log, lines } = captureLog();
+  const h = await serve({ app: fixture('hangs.mjs'), bind: ['127.0.0.1:0'], threads: 1, maxThreads: 1, logLevel: 'silent', env: {} }, log);
+  t.teardown(() => h.close());
+  const first = await get(h, '/ok');
+  const { text } = await rawExchange(portOf(h),
+    'GET /exit HTTP/1.1\r\nHost: x\r\n\r\nGET /ok?1 HTTP/1.1\r\nHost: x\r\n\r\nGET /ok?2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { ms: 10000 });
+  const rs = parseResponses(text);
+  t.same(rs.map((r) => r.status), [502, 200, 200], '502 for the request that killed the thread, 200 for the two behind it', { text });
+  t.notOk(rs[0]?.headers.connection === 'close', 'the 502 keeps the connection');
+  t.match(rs[1]?.body, /^ok \d+$/);
+  t.not(rs[1]?.body, first.body, 'served by the replacement thread');
+  t.match(lines.find((l) => l.reason === 'exited')?.msg, /^worker 0 exited: 1 request\(s\) in flight get 502: GET \/exit \(request \d+\) after \d+ ms$/, 'only the one it ran is in the line');
+});
+
+t.test('requests on other connections queued behind one that exits its thread are served, none gets 502', { timeout: 20000 }, async (t) => {
+  const h = await startServer(t, { app: fixture('hangs.mjs'), threads: 1, maxThreads: 1 });
+  await get(h, '/ok');
+  // Eight connections, each with one request, written while /exit runs or just before: whichever
+  // reach the worker's ring before it dies are not claimed by it.
+  const exit = rawExchange(portOf(h), 'GET /exit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { ms: 10000 });
+  const others = Array.from({ length: 8 }, (_, i) => rawExchange(portOf(h), `GET /ok?${i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { ms: 10000 }));
+  t.equal(parseResponses((await exit).text)[0]?.status, 502);
+  const statuses = (await Promise.all(others)).map((r) => parseResponses(r.text)[0]?.status);
+  t.same(statuses, Array(8).fill(200), 'every other request is served');
 });
 
 // Deterministic on node 20 and 24: the test holds a known amount of live data (in 1 MiB arrays,
