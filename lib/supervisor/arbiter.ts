@@ -62,8 +62,12 @@ export interface ArbiterOptions {
   timeoutMs: number;
   /** --graceful-timeout in ms: how long a retiring worker may take to finish. */
   gracefulMs: number;
-  /** --max-worker-memory in MiB (0 = off). */
+  /** greenserve's memory limit per worker in MiB (old generation + external; ./memory.ts), 0 = off. */
   maxWorkerMemoryMb: number;
+  /** Where it comes from: the setting, or a default (named in the out-of-memory line). */
+  workerMemorySource?: string;
+  /** --max-server-memory in MiB, resolved (the whole process's resident memory), 0 = off. */
+  maxServerMemoryMb?: number;
   /** --max-threads: the most workers in all while every one is blocked (elastic); <= threads: off. */
   maxThreads: number;
   /** --thread-concurrency: named in the warning when every worker is full. */
@@ -94,6 +98,9 @@ const MAX_RECYCLING = 1;
  */
 const HEAP_HIGH_SHARE = 0.8;
 const HEAP_HIGH_MS = 1000;
+/** After the supervisor acted on --max-server-memory, it waits this long for the memory to be given back (ms). */
+const SERVER_MEMORY_SETTLE_MS = 2000;
+const MB = 1048576;
 
 export class Arbiter {
   /** Workers wanted (--threads, changed by scale / TTIN / TTOU). */
@@ -134,6 +141,10 @@ export class Arbiter {
   private readonly fullWarn = new Throttle(FULL_WARN_EVERY_MS);
   /** Consecutive ticks on which every worker was full while requests waited. */
   private fullTicks = 0;
+  /** Since when the process's resident memory has been above 80 % of --max-server-memory (0 = it is not). */
+  private serverHighSince = 0;
+  /** No --max-server-memory action before this (epoch ms): the last one's memory is being given back. */
+  private serverActAfter = 0;
   private readonly onRun = (): void => this.run();
 
   constructor(o: ArbiterOptions, pool: Pool, dispatcher: Dispatcher, control: ControlBlock, log: Logger, host: ArbiterHost) {
@@ -388,7 +399,7 @@ export class Arbiter {
     }
   }
 
-  private kill(h: WorkerHandle, reason: ExitReason, reqId: number, ranMs: number): void {
+  private kill(h: WorkerHandle, reason: ExitReason, reqId: number, ranMs: number, why?: string): void {
     h.killReason = reason;
     h.retiring = true;
     const ex = reqId !== 0 ? h.exchanges.get(reqId) : undefined;
@@ -400,7 +411,7 @@ export class Arbiter {
       : reason === 'unresponsive'
         ? `worker ${h.slot} unresponsive: no heartbeat for ${ms} ms outside any request (--timeout ${limitS} s); terminating the worker`
         : reason === 'out-of-memory'
-          ? `worker ${h.slot} out-of-memory: its V8 old generation in use, ${this.control.heapOldMb(h.slot)} MiB, is past --max-worker-memory ${this.o.maxWorkerMemoryMb} MiB; terminating the worker`
+          ? `worker ${h.slot} out-of-memory: ${why ?? this.overLimit(h)}; terminating the worker`
           : `worker ${h.slot} ${reason}: terminating the worker`;
     const code = reason === 'timeout' || reason === 'unresponsive' ? WorkerTimeoutError.code : WorkerCrashedError.code;
     const kill: KillNote = { msg, fields: { code, reason, slot: h.slot, thread: h.threadId, request: req?.data, ranMs: ms } };
@@ -425,6 +436,13 @@ export class Arbiter {
       .then((report) => this.enqueue({ type: 'captured', handle: h, kill, report }));
   }
 
+  /** Why a worker is past --max-worker-memory, for its out-of-memory line. */
+  private overLimit(h: WorkerHandle): string {
+    const src = this.o.workerMemorySource === undefined || this.o.workerMemorySource === 'setting' ? '' : ` (${this.o.workerMemorySource})`;
+    return `its memory in use, ${this.control.memoryMb(h.slot)} MiB (V8 old generation ${this.control.heapOldMb(h.slot)} MiB, ` +
+      `outside the V8 heap ${this.control.externalMb(h.slot)} MiB), is past --max-worker-memory ${this.o.maxWorkerMemoryMb} MiB${src}`;
+  }
+
   /** The stuck worker's stack (and its onTimeout's answer) is in: log the kill, then terminate. */
   private onCaptured(h: WorkerHandle, kill: KillNote, report: StuckReport): void {
     const where = report.top === null ? '' : ` (stuck in ${report.top})`;
@@ -445,17 +463,18 @@ export class Arbiter {
 
   /**
    * Mark workers past --max-requests or near --max-worker-memory for replacement; terminate one
-   * whose old generation is past --max-worker-memory (its V8 limit is well above: see
-   * workerHeapLimitMb in ./pool.ts), as V8 itself would have at its limit.
+   * whose memory is past --max-worker-memory (its V8 limit is well above: see
+   * workerHeapLimitMb in ./memory.ts), as V8 itself would have at its limit.
    */
   private recycle(now: number): void {
     const maxMb = this.o.maxWorkerMemoryMb;
     if (maxMb > 0) {
       for (const h of this.pool.live()) {
         if (!h.ready || h.dead || h.killReason !== null || h.stopping) continue;
-        if (this.control.heapOldMb(h.slot) > maxMb) this.kill(h, 'out-of-memory', 0, 0);
+        if (this.control.memoryMb(h.slot) > maxMb) this.kill(h, 'out-of-memory', 0, 0);
       }
     }
+    this.serverMemory(now);
     let recycling = 0;
     for (const h of this.pool.live()) if (h.recycle !== null && h.recycle !== 'reload' && !h.dead) recycling++;
     for (const h of this.pool.live()) {
@@ -464,15 +483,53 @@ export class Arbiter {
       const served = this.control.served(h.slot);
       if (h.maxRequests > 0 && served >= h.maxRequests) why = 'max-requests';
       if (why === null && maxMb > 0) {
-        if (this.control.heapOldMb(h.slot) < maxMb * HEAP_HIGH_SHARE) h.heapHighSince = 0;
+        if (this.control.memoryMb(h.slot) < maxMb * HEAP_HIGH_SHARE) h.heapHighSince = 0;
         else if (h.heapHighSince === 0) h.heapHighSince = now;
         else if (now - h.heapHighSince >= HEAP_HIGH_MS) why = 'memory';
       }
       if (why === null || recycling >= MAX_RECYCLING) continue;
       recycling++;
       h.recycle = why;
-      this.log.info({ slot: h.slot, reason: why, served, heapMb: this.control.heapMb(h.slot), oldGenerationMb: this.control.heapOldMb(h.slot) }, `worker ${h.slot} will be recycled (${why}); starting its replacement`);
+      this.log.info({ slot: h.slot, reason: why, served, heapMb: this.control.heapMb(h.slot), oldGenerationMb: this.control.heapOldMb(h.slot), externalMb: this.control.externalMb(h.slot) }, `worker ${h.slot} will be recycled (${why}); starting its replacement`);
     }
+  }
+
+  /**
+   * --max-server-memory: the whole process's resident memory (what a container's OOM killer
+   * counts). Above 80 % of it for a second, the worker that holds the most memory is recycled
+   * (replacement first, no failed request); above it, that worker is terminated (its requests in
+   * flight get 502). Then nothing more for SERVER_MEMORY_SETTLE_MS, while the memory is given back.
+   */
+  private serverMemory(now: number): void {
+    const cap = this.o.maxServerMemoryMb ?? 0;
+    if (cap === 0) return;
+    const rssMb = Math.round(process.memoryUsage.rss() / MB);
+    if (rssMb < cap * HEAP_HIGH_SHARE) {
+      this.serverHighSince = 0;
+      return;
+    }
+    if (this.serverHighSince === 0) this.serverHighSince = now;
+    if (now < this.serverActAfter) return;
+    let top: WorkerHandle | null = null;
+    for (const h of this.pool.live()) {
+      if (!h.ready || h.dead || h.killReason !== null || h.stopping) continue;
+      if (top === null || this.control.memoryMb(h.slot) > this.control.memoryMb(top.slot)) top = h;
+    }
+    if (top === null) return;
+    const mb = this.control.memoryMb(top.slot);
+    const fields = { slot: top.slot, rssMb, maxServerMemoryMb: cap, workerMemoryMb: mb };
+    if (rssMb > cap) {
+      this.serverActAfter = now + SERVER_MEMORY_SETTLE_MS;
+      this.kill(top, 'out-of-memory', 0, 0, `the server's resident memory, ${rssMb} MiB, is past --max-server-memory ${cap} MiB, ` +
+        `and this worker holds the most (${mb} MiB: V8 old generation ${this.control.heapOldMb(top.slot)} MiB, outside the V8 heap ${this.control.externalMb(top.slot)} MiB)`);
+      return;
+    }
+    if (now - this.serverHighSince < HEAP_HIGH_MS || top.recycle !== null || top.retiring) return;
+    for (const h of this.pool.live()) if (h.recycle !== null && h.recycle !== 'reload' && !h.dead) return; // one at a time
+    this.serverActAfter = now + SERVER_MEMORY_SETTLE_MS;
+    top.recycle = 'server-memory';
+    this.log.info({ ...fields, reason: 'server-memory' }, `worker ${top.slot} will be recycled (server-memory): the server's resident memory, ` +
+      `${rssMb} MiB, is above 80 % of --max-server-memory ${cap} MiB and this worker holds the most (${mb} MiB); starting its replacement`);
   }
 
   /** Stop retiring workers that have finished their work (or ran out of --graceful-timeout). */
