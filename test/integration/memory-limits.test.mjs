@@ -19,15 +19,18 @@ t.test('--max-worker-memory counts Buffers: a worker that holds them near the li
   t.teardown(() => h.close());
   const first = (await get(h, '/ok')).body.split(' ')[1];
   let held = 0;
-  // 112 MiB of Buffers is above 80 % of 128 and below it (the heap is a few MiB more).
-  while (held < 112) {
-    const r = await get(h, '/buffer?mb=16');
+  // Up to 112 MiB of Buffers, in 8 MiB steps: above 80 % of 128 with the heap (a few MiB on node
+  // 20, more on node 24) and below 128. Near the threshold each step waits for the supervisor's
+  // sustain window (1 s) before the next.
+  while (held < 112 && !lines.some((l) => l.reason === 'memory')) {
+    const r = await get(h, '/buffer?mb=8');
     t.equal(r.status, 200);
-    held += 16;
+    held += 8;
+    if (held >= 80) await until(() => lines.some((l) => l.reason === 'memory'), 1500);
   }
   t.ok(await until(() => lines.some((l) => l.reason === 'memory'), 5000), 'recycled for memory', { msgs: lines.map((l) => l.msg) });
   const line = lines.find((l) => l.reason === 'memory');
-  t.ok(line?.externalMb >= 100, `its memory outside the V8 heap counted (${line?.externalMb} MiB)`);
+  t.ok(line?.externalMb >= 80, `its memory outside the V8 heap counted (${line?.externalMb} MiB)`);
   t.ok(line?.oldGenerationMb < 64, `while its V8 old generation was small (${line?.oldGenerationMb} MiB)`);
   let failed = 0;
   t.ok(await until(async () => {
