@@ -29,6 +29,7 @@ import { Arbiter, type SupervisorEvent, type SupervisorSignal } from './supervis
 import { elasticCeiling } from './supervisor/elastic.js';
 import { Pool, type WorkerDetail } from './supervisor/pool.js';
 import { IoHelper } from './supervisor/io-helper.js';
+import { memoryLimits } from './supervisor/memory.js';
 
 /** A listening socket's handle as node passes it between processes (a bound TCP or pipe handle). */
 export type InheritedListener = { readonly fd: number };
@@ -224,6 +225,7 @@ export class Server implements ConnectionHost {
       { jobs: config.jobs, jobsThreads: config.jobsThreads, jobsTimeout: config.jobsTimeout, logLevel: config.logLevel },
       this.log,
     );
+    const memory = memoryLimits(config.maxWorkerMemory, config.maxServerMemory);
     this.pool = new Pool(
       {
         ioHelper: this.ioHelper,
@@ -247,7 +249,7 @@ export class Server implements ConnectionHost {
         serverHeader: config.serverHeader,
         requestIdHeader: config.requestIdHeader.toLowerCase(),
         bootTimeoutMs: config.bootTimeout * 1000,
-        maxWorkerMemoryMb: config.maxWorkerMemory,
+        v8OldGenerationMb: memory.v8OldMb,
         maxRequests: config.maxRequests,
         maxRequestsJitter: config.maxRequestsJitter,
       },
@@ -267,7 +269,10 @@ export class Server implements ConnectionHost {
         threads: config.threads,
         timeoutMs: config.timeout * 1000,
         gracefulMs: config.gracefulTimeout * 1000,
-        maxWorkerMemoryMb: config.maxWorkerMemory,
+        maxWorkerMemoryMb: memory.workerMb,
+        workerMemorySource: memory.workerSource === 'setting' ? 'setting'
+          : memory.workerSource === 'node-default' ? 'the default: node\'s heap limit for this machine' : 'the default: node\'s --max-old-space-size, less room for one large allocation',
+        maxServerMemoryMb: memory.serverMb,
         maxThreads: elasticCeiling(config.maxThreads, config.threads),
         workerConnections: Math.max(config.workerConnections, config.threadConcurrency),
       },

@@ -137,6 +137,11 @@ export class Exchange {
   /** Its handler ended the response and only bytes for the client remain: no longer counted against its worker (set by the dispatcher). */
   freed = false;
 
+  /** Its whole request is in: no body, a buffered one, or a streamed one whose last byte arrived. */
+  get received(): boolean {
+    return this.upload === UP_NONE || this.upload === UP_END;
+  }
+
   constructor(id: number, conn: Connection) {
     this.id = id;
     this.conn = conn;

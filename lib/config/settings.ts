@@ -347,17 +347,37 @@ export const SETTINGS = [
     key: 'maxWorkerMemory', section: 'Concurrency', flag: '--max-worker-memory',
     env: 'GREENSERVE_MAX_WORKER_MEMORY', metavar: 'MB',
     schema: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 0 }),
-    help: 'heap limit of a worker thread in MiB: recycled near it, terminated past it (0 = none)',
-    doc: 'The most V8 old generation (the heap a worker keeps) each worker thread may use, in MiB. A ' +
-      'worker whose old generation in use stays above 80 % of it for a second is recycled like ' +
+    defaultDoc: '0: node\'s own heap limit for the machine',
+    help: 'MiB a worker thread may hold (V8 heap and Buffers): recycled near it, terminated past it',
+    doc: 'The most memory each worker thread may hold, in MiB: its V8 old generation in use (the heap ' +
+      'it keeps) plus the memory its objects hold outside the V8 heap (`Buffer`s, `ArrayBuffer`s, what ' +
+      'native addons report). A worker above 80 % of it for a second is recycled like ' +
       '`--max-requests` (replacement first, no failed requests); one found above it is terminated: ' +
       'its requests in flight get `502`, and it is replaced. V8\'s own limit for the thread ' +
       '(`resourceLimits.maxOldGenerationSizeMb`) is set well above: twice this, and at least 512 MiB ' +
       'more, so that one large allocation past this limit (a 50 MiB array, `split(\'\')` of a large ' +
       'string) fits and the worker is stopped by greenserve, rather than being V8\'s fatal ' +
       'out-of-memory error, which aborts the whole process; a request that reaches V8\'s limit gets ' +
-      '`502`. 0: no limit besides node\'s own (where one large allocation past it aborts the process; ' +
-      'the CLI\'s `parent` then starts a new server process).',
+      '`502`. 0 (the default): node\'s own heap limit for the machine (`heap_size_limit`: a quarter of ' +
+      'its memory, at most about 4 GiB), with V8\'s limit set above it in the same way. When node runs ' +
+      'with `--max-old-space-size` (on its command line or in `NODE_OPTIONS`), that is every worker\'s ' +
+      'V8 limit, whatever greenserve asks, and the default is 512 MiB below it (half of it below 1 GiB). ' +
+      'See docs/decisions/0028-memory-limits.md.',
+  }),
+  setting({
+    key: 'maxServerMemory', section: 'Concurrency', flag: '--max-server-memory',
+    env: 'GREENSERVE_MAX_SERVER_MEMORY', metavar: 'MB',
+    schema: Type.Integer({ minimum: 0, maximum: 16_777_216, default: 0 }),
+    defaultDoc: '0: 90 % of the container\'s memory limit, or none',
+    help: 'MiB of resident memory for the whole server: its largest worker is recycled or terminated',
+    doc: 'The most resident memory (RSS) the server process may use, in MiB: what a container\'s or ' +
+      'systemd\'s memory limit counts, which kills the whole process. Checked every 100 ms. Above 80 % ' +
+      'of it for a second, the worker thread that holds the most memory is recycled (replacement ' +
+      'first, no failed requests); above it, that worker is terminated (its requests in flight get ' +
+      '`502`) and replaced. After each, the next waits 2 s for the memory to be given back. 0 (the ' +
+      'default): 90 % of the memory limit of the process\'s cgroup (a container, a systemd ' +
+      '`MemoryMax=`) when it has one, else no limit. To turn it off under such a limit, set it above ' +
+      'the limit.',
   }),
   setting({
     key: 'limitRequestLine', section: 'Request limits', flag: '--limit-request-line',

@@ -5,6 +5,7 @@ import {
   C_ACC_BELL,
   C_ACC_SLEEP,
   W_CUR_REQ,
+  W_EXTERNAL_MB,
   W_F64_RUN_SINCE,
   W_HEAP_MB,
   W_HEAP_OLD_MB,
@@ -75,9 +76,19 @@ export class ControlBlock {
     return Atomics.load(this.i32, wIndex(slot, W_HEAP_MB));
   }
 
-  /** V8 old generation in use on `slot` (what --max-worker-memory caps), in MiB, as last published. */
+  /** V8 old generation in use on `slot`, in MiB, as last published. */
   heapOldMb(slot: number): number {
     return Atomics.load(this.i32, wIndex(slot, W_HEAP_OLD_MB));
+  }
+
+  /** Memory outside the V8 heap that `slot`'s objects hold (Buffers, ArrayBuffers), in MiB, as last published. */
+  externalMb(slot: number): number {
+    return Atomics.load(this.i32, wIndex(slot, W_EXTERNAL_MB));
+  }
+
+  /** What --max-worker-memory caps on `slot`: its old generation in use and its external memory, MiB. */
+  memoryMb(slot: number): number {
+    return this.heapOldMb(slot) + this.externalMb(slot);
   }
 
   /** Clear a slot's line for a new worker. */
@@ -103,6 +114,7 @@ export class WorkerControl {
   private readonly iCur: number;
   private readonly iHeap: number;
   private readonly iHeapOld: number;
+  private readonly iExternal: number;
   private readonly fSince: number;
 
   constructor(sab: SharedArrayBuffer, slot: number) {
@@ -115,6 +127,7 @@ export class WorkerControl {
     this.iCur = wIndex(slot, W_CUR_REQ);
     this.iHeap = wIndex(slot, W_HEAP_MB);
     this.iHeapOld = wIndex(slot, W_HEAP_OLD_MB);
+    this.iExternal = wIndex(slot, W_EXTERNAL_MB);
     this.fSince = wIndexF64(slot, W_F64_RUN_SINCE);
   }
 
@@ -162,8 +175,9 @@ export class WorkerControl {
     Atomics.add(this.i32, this.iServed, 1);
   }
 
-  setHeapMb(mb: number, oldMb: number): void {
+  setHeapMb(mb: number, oldMb: number, externalMb: number): void {
     Atomics.store(this.i32, this.iHeap, mb);
     Atomics.store(this.i32, this.iHeapOld, oldMb);
+    Atomics.store(this.i32, this.iExternal, externalMb);
   }
 }

@@ -175,8 +175,9 @@ export const W_SERVED = 3; //     responses completed, written by the worker
 export const W_CUR_REQ = 4; //    request id of the handler running now (0 = none)
 // Int32 slot 5 is unused (it counted the workers a slot had had, which nothing read).
 export const W_HEAP_MB = 6; //    V8 heap in use (MiB), written by the worker every HEAP_REPORT_MS (stats, metrics)
-export const W_HEAP_OLD_MB = 7; // V8 old generation in use (MiB): what --max-worker-memory caps; with W_HEAP_MB (recycling)
-/** Float64 view of the same line: slot 4 of the Float64 line (bytes 32..39 = Int32 slots 8, 9) */
+export const W_HEAP_OLD_MB = 7; // V8 old generation in use (MiB): with W_EXTERNAL_MB, what --max-worker-memory caps
+export const W_EXTERNAL_MB = 10; // memory outside the V8 heap held by the worker's objects (Buffers, ArrayBuffers), MiB, published with W_HEAP_MB
+/** Float64 view of the same line: slot 4 of the Float64 line (bytes 32..39 = Int32 slots 8, 9; W_EXTERNAL_MB is 10) */
 export const W_F64_RUN_SINCE = 4; // epoch ms (performance.timeOrigin + now()) when W_CUR_REQ started
 
 /** How often a worker publishes W_HEAP_MB. */

@@ -3,7 +3,7 @@
 // loop (run) handles the queue in order, then does its verbs on what the workers publish in the
 // control block: murder (a handler past --timeout, a heartbeat that stopped), recycle
 // (--max-requests, --max-worker-memory), reap (retiring workers that finished their work), and
-// manage (spawn up to the thread count, with backoff when crashes repeat; retire extras), then
+// manage (spawn up to the thread count, with backoff when failures repeat: ./backoff.ts; retire extras), then
 // the elastic-threads policy (./elastic.ts: it decides, this loop spawns and retires). A 100 ms
 // ticker enqueues a 'tick', so deadlines are checked at that grain. Nothing here blocks.
 //
@@ -24,6 +24,7 @@ import { WorkerCrashedError, WorkerTimeoutError } from '../errors.js';
 import { Throttle, type Logger } from '../log.js';
 import type { TimeoutInfo } from '../messages.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
+import { crashCause, RestartBackoff } from './backoff.js';
 import { ElasticThreads } from './elastic.js';
 import { StackInspector, type StuckReport } from './inspect.js';
 import type { ExitReason, Pool, WorkerHandle } from './pool.js';
@@ -61,8 +62,12 @@ export interface ArbiterOptions {
   timeoutMs: number;
   /** --graceful-timeout in ms: how long a retiring worker may take to finish. */
   gracefulMs: number;
-  /** --max-worker-memory in MiB (0 = off). */
+  /** greenserve's memory limit per worker in MiB (old generation + external; ./memory.ts), 0 = off. */
   maxWorkerMemoryMb: number;
+  /** Where it comes from: the setting, or a default (named in the out-of-memory line). */
+  workerMemorySource?: string;
+  /** --max-server-memory in MiB, resolved (the whole process's resident memory), 0 = off. */
+  maxServerMemoryMb?: number;
   /** --max-threads: the most workers in all while every one is blocked (elastic); <= threads: off. */
   maxThreads: number;
   /** --worker-connections (at least --thread-concurrency): named in the warning when every worker is full. */
@@ -93,10 +98,9 @@ const MAX_RECYCLING = 1;
  */
 const HEAP_HIGH_SHARE = 0.8;
 const HEAP_HIGH_MS = 1000;
-/** Crashes closer together than this count as a streak; the 3rd in a row starts backing off. */
-const CRASH_WINDOW_MS = 10_000;
-const BACKOFF_BASE_MS = 100;
-const BACKOFF_MAX_MS = 30_000;
+/** After the supervisor acted on --max-server-memory, it waits this long for the memory to be given back (ms). */
+const SERVER_MEMORY_SETTLE_MS = 2000;
+const MB = 1048576;
 
 export class Arbiter {
   /** Workers wanted (--threads, changed by scale / TTIN / TTOU). */
@@ -125,9 +129,10 @@ export class Arbiter {
    */
   private reloadAgain: Settle[] | null = null;
   private scaleWaiters: Array<{ threads: number; done: Settle }> = [];
-  private crashStreak = 0;
-  private lastCrashAt = 0;
+  /** No worker starts before this (epoch ms): a start that threw (no free slot). */
   private spawnNotBefore = 0;
+  /** Boot failures and crashes that repeat: when a replacement may start (./backoff.ts). */
+  private readonly backoff: RestartBackoff;
   /** Takes a stuck worker's stack before a timeout kill (attaches the inspector only then). */
   private readonly inspector = new StackInspector();
   /** The elastic-threads policy (./elastic.ts): it decides, this class spawns and retires. */
@@ -136,6 +141,10 @@ export class Arbiter {
   private readonly fullWarn = new Throttle(FULL_WARN_EVERY_MS);
   /** Consecutive ticks on which every worker was full while requests waited. */
   private fullTicks = 0;
+  /** Since when the process's resident memory has been above 80 % of --max-server-memory (0 = it is not). */
+  private serverHighSince = 0;
+  /** No --max-server-memory action before this (epoch ms): the last one's memory is being given back. */
+  private serverActAfter = 0;
   private readonly onRun = (): void => this.run();
 
   constructor(o: ArbiterOptions, pool: Pool, dispatcher: Dispatcher, control: ControlBlock, log: Logger, host: ArbiterHost) {
@@ -146,10 +155,11 @@ export class Arbiter {
     this.control = control;
     this.log = log;
     this.host = host;
+    this.backoff = new RestartBackoff(log, (ms) => setTimeout(() => this.enqueue({ type: 'tick' }), ms).unref());
     this.elasticThreads = new ElasticThreads(o.maxThreads, pool, dispatcher, log, {
       target: () => this.target,
       cohort: () => this.cohort,
-      mayStart: (now) => now >= this.spawnNotBefore && this.reloadState === null,
+      mayStart: (now) => now >= this.spawnNotBefore && this.backoff.mayStart(now) && this.reloadState === null,
       startElastic: () => this.spawnOne(true),
       retire: (h, now, why) => this.retire(h, now, why),
       wake: () => {
@@ -284,6 +294,7 @@ export class Arbiter {
   private onReady(h: WorkerHandle): void {
     if (this.stopping || h.stopping || h.dead) return;
     h.lastBeatAt = epochNow();
+    this.backoff.booted();
     if (h === this.spare) {
       // The pre-warmed spare gets work only when the elastic policy promotes it.
       this.log.debug({ slot: h.slot }, `spare worker ${h.slot} ready: it takes requests once requests wait on blocked workers`);
@@ -303,14 +314,22 @@ export class Arbiter {
     if (this.stopping || h.stopping || !this.started) return;
     const reload = this.reloadState;
     if (reload !== null && h.cohort === reload.cohort) return this.abortReload(err);
-    this.log.error({ err, slot: h.slot }, `worker ${h.slot} failed to start: ${err.message}`);
-    this.noteCrash(epochNow());
+    this.backoff.bootFailed(epochNow(), h.slot, `failed to start: ${err.message}`, { err });
   }
 
   private onExited(h: WorkerHandle, reason: ExitReason, err: Error | null): void {
     if (h.zombieTimer !== null) clearTimeout(h.zombieTimer);
+    // Before settle(): the request its thread was running, if any, names the cause.
+    const failed = !this.stopping && (reason === 'crashed' || reason === 'exited' || reason === 'out-of-memory');
+    const cur = this.control.currentRequest(h.slot);
+    const running = cur === 0 ? undefined : (h.exchanges.get(cur) ?? h.settledExchanges?.get(cur));
+    const tookNone = h.exchanges.size === 0 && this.control.served(h.slot) === 0;
     if (!h.settled) this.settle(h, reason, err);
-    if (!this.stopping && (reason === 'crashed' || reason === 'exited' || reason === 'out-of-memory')) this.noteCrash(epochNow());
+    if (!failed) return;
+    const now = epochNow();
+    // One that dies before it took a request dies of the app itself, as one that does not start.
+    if (tookNone) this.backoff.bootFailed(now, h.slot, `${reason} before it took a request`, { err, reason });
+    else this.backoff.crashed(now, h.slot, crashCause(running ?? null, reason, err), this.target);
   }
 
   private onZombie(h: WorkerHandle): void {
@@ -348,18 +367,9 @@ export class Arbiter {
       { err, code: WorkerCrashedError.code, reason, slot: h.slot, thread: h.threadId, requests: requests.map((r) => r.data) },
       `worker ${h.slot} ${reason}: ${what}`,
     );
-    for (const ex of owed) this.dispatcher.fail(ex, status);
-  }
-
-  private noteCrash(now: number): void {
-    if (now - this.lastCrashAt > CRASH_WINDOW_MS) this.crashStreak = 0;
-    this.crashStreak++;
-    this.lastCrashAt = now;
-    if (this.crashStreak < 3) return;
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (this.crashStreak - 3));
-    this.spawnNotBefore = now + delay;
-    this.log.warn({ crashes: this.crashStreak, delayMs: delay }, `workers keep dying: next start in ${delay} ms`);
-    setTimeout(() => this.enqueue({ type: 'tick' }), delay).unref();
+    // A 502 keeps the connection when the request is whole (nothing of it is left to read) and it
+    // is not the last one: what the client pipelined behind it is served by other workers.
+    for (const ex of owed) this.dispatcher.fail(ex, status, status !== 502 || ex.close || !ex.received);
   }
 
   // ── verbs ────────────────────────────────────────────────────────────────────────────────────
@@ -386,7 +396,7 @@ export class Arbiter {
     }
   }
 
-  private kill(h: WorkerHandle, reason: ExitReason, reqId: number, ranMs: number): void {
+  private kill(h: WorkerHandle, reason: ExitReason, reqId: number, ranMs: number, why?: string): void {
     h.killReason = reason;
     h.retiring = true;
     const ex = reqId !== 0 ? h.exchanges.get(reqId) : undefined;
@@ -398,7 +408,7 @@ export class Arbiter {
       : reason === 'unresponsive'
         ? `worker ${h.slot} unresponsive: no heartbeat for ${ms} ms outside any request (--timeout ${limitS} s); terminating the worker`
         : reason === 'out-of-memory'
-          ? `worker ${h.slot} out-of-memory: its V8 old generation in use, ${this.control.heapOldMb(h.slot)} MiB, is past --max-worker-memory ${this.o.maxWorkerMemoryMb} MiB; terminating the worker`
+          ? `worker ${h.slot} out-of-memory: ${why ?? this.overLimit(h)}; terminating the worker`
           : `worker ${h.slot} ${reason}: terminating the worker`;
     const code = reason === 'timeout' || reason === 'unresponsive' ? WorkerTimeoutError.code : WorkerCrashedError.code;
     const kill: KillNote = { msg, fields: { code, reason, slot: h.slot, thread: h.threadId, request: req?.data, ranMs: ms } };
@@ -423,6 +433,13 @@ export class Arbiter {
       .then((report) => this.enqueue({ type: 'captured', handle: h, kill, report }));
   }
 
+  /** Why a worker is past --max-worker-memory, for its out-of-memory line. */
+  private overLimit(h: WorkerHandle): string {
+    const src = this.o.workerMemorySource === undefined || this.o.workerMemorySource === 'setting' ? '' : ` (${this.o.workerMemorySource})`;
+    return `its memory in use, ${this.control.memoryMb(h.slot)} MiB (V8 old generation ${this.control.heapOldMb(h.slot)} MiB, ` +
+      `outside the V8 heap ${this.control.externalMb(h.slot)} MiB), is past --max-worker-memory ${this.o.maxWorkerMemoryMb} MiB${src}`;
+  }
+
   /** The stuck worker's stack (and its onTimeout's answer) is in: log the kill, then terminate. */
   private onCaptured(h: WorkerHandle, kill: KillNote, report: StuckReport): void {
     const where = report.top === null ? '' : ` (stuck in ${report.top})`;
@@ -443,17 +460,18 @@ export class Arbiter {
 
   /**
    * Mark workers past --max-requests or near --max-worker-memory for replacement; terminate one
-   * whose old generation is past --max-worker-memory (its V8 limit is well above: see
-   * workerHeapLimitMb in ./pool.ts), as V8 itself would have at its limit.
+   * whose memory is past --max-worker-memory (its V8 limit is well above: see
+   * workerHeapLimitMb in ./memory.ts), as V8 itself would have at its limit.
    */
   private recycle(now: number): void {
     const maxMb = this.o.maxWorkerMemoryMb;
     if (maxMb > 0) {
       for (const h of this.pool.live()) {
         if (!h.ready || h.dead || h.killReason !== null || h.stopping) continue;
-        if (this.control.heapOldMb(h.slot) > maxMb) this.kill(h, 'out-of-memory', 0, 0);
+        if (this.control.memoryMb(h.slot) > maxMb) this.kill(h, 'out-of-memory', 0, 0);
       }
     }
+    this.serverMemory(now);
     let recycling = 0;
     for (const h of this.pool.live()) if (h.recycle !== null && h.recycle !== 'reload' && !h.dead) recycling++;
     for (const h of this.pool.live()) {
@@ -462,15 +480,53 @@ export class Arbiter {
       const served = this.control.served(h.slot);
       if (h.maxRequests > 0 && served >= h.maxRequests) why = 'max-requests';
       if (why === null && maxMb > 0) {
-        if (this.control.heapOldMb(h.slot) < maxMb * HEAP_HIGH_SHARE) h.heapHighSince = 0;
+        if (this.control.memoryMb(h.slot) < maxMb * HEAP_HIGH_SHARE) h.heapHighSince = 0;
         else if (h.heapHighSince === 0) h.heapHighSince = now;
         else if (now - h.heapHighSince >= HEAP_HIGH_MS) why = 'memory';
       }
       if (why === null || recycling >= MAX_RECYCLING) continue;
       recycling++;
       h.recycle = why;
-      this.log.info({ slot: h.slot, reason: why, served, heapMb: this.control.heapMb(h.slot), oldGenerationMb: this.control.heapOldMb(h.slot) }, `worker ${h.slot} will be recycled (${why}); starting its replacement`);
+      this.log.info({ slot: h.slot, reason: why, served, heapMb: this.control.heapMb(h.slot), oldGenerationMb: this.control.heapOldMb(h.slot), externalMb: this.control.externalMb(h.slot) }, `worker ${h.slot} will be recycled (${why}); starting its replacement`);
     }
+  }
+
+  /**
+   * --max-server-memory: the whole process's resident memory (what a container's OOM killer
+   * counts). Above 80 % of it for a second, the worker that holds the most memory is recycled
+   * (replacement first, no failed request); above it, that worker is terminated (its requests in
+   * flight get 502). Then nothing more for SERVER_MEMORY_SETTLE_MS, while the memory is given back.
+   */
+  private serverMemory(now: number): void {
+    const cap = this.o.maxServerMemoryMb ?? 0;
+    if (cap === 0) return;
+    const rssMb = Math.round(process.memoryUsage.rss() / MB);
+    if (rssMb < cap * HEAP_HIGH_SHARE) {
+      this.serverHighSince = 0;
+      return;
+    }
+    if (this.serverHighSince === 0) this.serverHighSince = now;
+    if (now < this.serverActAfter) return;
+    let top: WorkerHandle | null = null;
+    for (const h of this.pool.live()) {
+      if (!h.ready || h.dead || h.killReason !== null || h.stopping) continue;
+      if (top === null || this.control.memoryMb(h.slot) > this.control.memoryMb(top.slot)) top = h;
+    }
+    if (top === null) return;
+    const mb = this.control.memoryMb(top.slot);
+    const fields = { slot: top.slot, rssMb, maxServerMemoryMb: cap, workerMemoryMb: mb };
+    if (rssMb > cap) {
+      this.serverActAfter = now + SERVER_MEMORY_SETTLE_MS;
+      this.kill(top, 'out-of-memory', 0, 0, `the server's resident memory, ${rssMb} MiB, is past --max-server-memory ${cap} MiB, ` +
+        `and this worker holds the most (${mb} MiB: V8 old generation ${this.control.heapOldMb(top.slot)} MiB, outside the V8 heap ${this.control.externalMb(top.slot)} MiB)`);
+      return;
+    }
+    if (now - this.serverHighSince < HEAP_HIGH_MS || top.recycle !== null || top.retiring) return;
+    for (const h of this.pool.live()) if (h.recycle !== null && h.recycle !== 'reload' && !h.dead) return; // one at a time
+    this.serverActAfter = now + SERVER_MEMORY_SETTLE_MS;
+    top.recycle = 'server-memory';
+    this.log.info({ ...fields, reason: 'server-memory' }, `worker ${top.slot} will be recycled (server-memory): the server's resident memory, ` +
+      `${rssMb} MiB, is above 80 % of --max-server-memory ${cap} MiB and this worker holds the most (${mb} MiB); starting its replacement`);
   }
 
   /** Stop retiring workers that have finished their work (or ran out of --graceful-timeout). */
@@ -487,8 +543,9 @@ export class Arbiter {
   private manage(now: number): void {
     const live = this.pool.live();
     const serving = live.filter((h) => !h.retiring && !h.stopping && h.killReason === null && h.recycle === null && !h.elastic);
-    let missing = this.target - serving.length;
-    while (missing > 0 && now >= this.spawnNotBefore && this.spawnOne()) missing--;
+    // Replacements held back by a cause that keeps killing workers wait (at most half of the target).
+    let missing = this.target - serving.length - this.backoff.held(now, this.target);
+    while (missing > 0 && now >= this.spawnNotBefore && this.backoff.mayStart(now) && this.spawnOne()) missing--;
     const ready = serving.filter((h) => h.ready).length;
     if (ready >= this.target) {
       for (const h of live) if (h.recycle !== null && !h.retiring) this.retire(h, now, `recycled (${h.recycle})`);
@@ -537,7 +594,8 @@ export class Arbiter {
     for (const h of this.pool.live()) {
       if (!h.retiring && !h.stopping && h.killReason === null) h.recycle = 'reload';
     }
-    this.spawnNotBefore = 0; // a reload is asked for: no crash backoff
+    this.spawnNotBefore = 0; // a reload is asked for: no backoff
+    this.backoff.reset();
     this.log.info({ generation: this.cohort, threads: this.target }, `reloading: starting ${this.target} worker(s) with the app loaded afresh`);
   }
 

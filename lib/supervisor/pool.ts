@@ -39,8 +39,8 @@ export interface PoolOptions {
   errorLog?: import('../messages.js').WorkerLogInit;
   /** ms a worker may take to load the app (0 = no limit). */
   bootTimeoutMs: number;
-  /** --max-worker-memory in MiB (0 = node's default heap limit, not enforced); V8's own is workerHeapLimitMb(). */
-  maxWorkerMemoryMb: number;
+  /** The V8 old-generation limit each worker is started with (MiB; ./memory.ts), or null: node's --max-old-space-size decides. */
+  v8OldGenerationMb: number | null;
   /** --max-requests and --max-requests-jitter: each worker draws its own limit. */
   maxRequests: number;
   maxRequestsJitter: number;
@@ -73,17 +73,6 @@ export const EXIT_WAIT_MS = 1000;
  */
 export function idleBeatMs(timeoutMs: number): number {
   return timeoutMs === 0 ? 5000 : Math.max(10, Math.min(5000, Math.floor(timeoutMs / 4)));
-}
-
-/**
- * The V8 old-generation limit a worker is started with for --max-worker-memory `maxMb`: twice
- * it, and at least 512 MiB above it. The supervisor recycles a worker above 80 % of `maxMb` and
- * terminates one above `maxMb` (./arbiter.ts); V8's own limit is only the last resort, because
- * at it node gives a worker 16 MiB more to terminate in, and an allocation larger than what is
- * left then is V8's fatal out-of-memory error, which aborts the whole process.
- */
-export function workerHeapLimitMb(maxMb: number): number {
-  return Math.max(2 * maxMb, maxMb + 512);
 }
 
 /** What `stats({ detail: true })` adds to a worker: its own report over the control plane, and the request it runs. */
@@ -197,7 +186,7 @@ export class Pool {
         ? [reqChannel.port2, resChannel.port1, ctlChannel.port2]
         : [reqChannel.port2, resChannel.port1, ctlChannel.port2, shims.broker],
       name: `greenserve-worker-${slot}`,
-      ...(this.o.maxWorkerMemoryMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: workerHeapLimitMb(this.o.maxWorkerMemoryMb) } } : {}),
+      ...(this.o.v8OldGenerationMb !== null ? { resourceLimits: { maxOldGenerationSizeMb: this.o.v8OldGenerationMb } } : {}),
     });
     const handle = new WorkerHandle(slot, thread, reqRing, resRing, reqChannel.port1, resChannel.port2, ctlChannel.port1);
     handle.cohort = cohort;

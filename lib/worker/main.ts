@@ -32,6 +32,12 @@ const IDLE_SLICE_MS = 50;
 const SLICES_BEFORE_DEEP = 5;
 /** Frames handled per turn before node gets to flush responses and run I/O. */
 const BATCH = 64;
+/**
+ * After a turn that ran requests, the heap is published again if this many ms passed since the
+ * last time: a handler that allocates much in one request is seen at the supervisor's next tick,
+ * not only at the next HEAP_REPORT_MS.
+ */
+const HEAP_REPORT_BUSY_MS = 10;
 
 const init = workerData as WorkerInit;
 const log = createLogger(init.logLevel, { worker: init.slot });
@@ -98,10 +104,14 @@ async function boot(): Promise<void> {
       else if (reader.claim()) runner.giveBack(connId, reqId); // else the acceptor took it back already
     });
   };
-  // The supervisor recycles a worker whose old generation stays near --max-worker-memory (the limit
-  // caps the old generation; the young one, up to tens of MiB of garbage until the next scavenge,
-  // is left out of that), and shows the whole heap in stats.
-  const reportHeap = (): void => control.setHeapMb(Math.round(getHeapStatistics().used_heap_size / MB), Math.round(oldGenerationBytes() / MB));
+  // The supervisor recycles a worker whose memory stays near --max-worker-memory: its old
+  // generation (the young one, up to tens of MiB of garbage until the next scavenge, is left out)
+  // and the memory its objects hold outside the V8 heap (Buffers, ArrayBuffers); it shows the
+  // whole heap in stats.
+  const reportHeap = (): void => {
+    const heap = getHeapStatistics();
+    control.setHeapMb(Math.round(heap.used_heap_size / MB), Math.round(oldGenerationBytes() / MB), Math.round(externalBytes(heap) / MB));
+  };
   reportHeap();
   startLoop(reader, runner, control, acceptorBell, reportHeap);
   control.setState(WorkerState.IDLE);
@@ -133,6 +143,7 @@ function startLoop(reader: RingReader, runner: Runner, control: WorkerControl, a
   // Heap report every HEAP_REPORT_MS while serving; while deeply idle, a beat (and the report)
   // every init.idleBeatMs only, so an idle thread wakes about once a second.
   let timer = setInterval(reportHeap, HEAP_REPORT_MS).unref();
+  let reportedAt = 0;
   const deepBeat = (): void => {
     control.beat();
     reportHeap();
@@ -159,6 +170,11 @@ function startLoop(reader: RingReader, runner: Runner, control: WorkerControl, a
     if (plane.closing) return; // drained and told to close: the teardown runs on a plain event loop
     control.beat();
     if (reader.read(onFrame, BATCH) > 0) {
+      const t = performance.now();
+      if (t - reportedAt >= HEAP_REPORT_BUSY_MS) {
+        reportedAt = t;
+        reportHeap();
+      }
       // Past frames the acceptor took back: it sends this thread nothing until it hears so.
       if (skipped) {
         skipped = false;
@@ -208,6 +224,12 @@ function oldGenerationBytes(): number {
     if (!space.space_name.startsWith('new_') && space.space_name !== 'read_only_space') bytes += space.space_used_size;
   }
   return bytes;
+}
+
+/** Bytes held outside the V8 heap by this thread's objects (Buffers, ArrayBuffers, what addons report). */
+function externalBytes(heap: ReturnType<typeof getHeapStatistics>): number {
+  const v = (heap as { external_memory?: number }).external_memory;
+  return typeof v === 'number' ? v : process.memoryUsage().external;
 }
 
 /** A draining worker shows DRAINING between requests (a handler's enter/leave overwrites it) and settles drain() once idle. */

@@ -76,7 +76,8 @@ t.test('a worker that crashes outside any handler: its in-flight requests get a 
   const [hang, crash] = await Promise.all([get(h, '/hang'), get(h, '/crash?after=1')]);
   for (const [name, r] of [['/hang', hang], ['/crash', crash]]) {
     t.equal(r.status, 502, `${name}: 502 from the supervisor`);
-    t.equal(r.headers.get('connection'), 'close', `${name}: the connection closes`);
+    // Nothing of its response went out and its request was whole: the connection may go on.
+    t.not(r.headers.get('connection'), 'close', `${name}: the connection stays open`);
   }
 
   // The slot is refilled with a fresh worker; poll (bounded) until it answers.
