@@ -51,6 +51,14 @@ export const ELASTIC_BLOCKED_MS = 20;
 /** --sticky: keys remembered; past it the least recently used is forgotten (its next request lands anew). */
 const MAX_STICKY_KEYS = 100_000;
 const HEAD_END = Buffer.from('\r\n\r\n');
+/**
+ * `h` has been given its --max-requests: it takes no more (the supervisor replaces it; until then
+ * other workers take the requests, or they wait for the replacement).
+ */
+function spent(h: WorkerHandle): boolean {
+  return h.maxRequests > 0 && h.given >= h.maxRequests;
+}
+
 /** The request-id part of a frame's sub-header when the request carries no id: length 0. */
 const NO_REQUEST_ID = Buffer.from([0]);
 
@@ -499,7 +507,7 @@ export class Dispatcher {
    * handler stays short, while async handlers that returned may hold many more).
    */
   full(h: WorkerHandle): boolean {
-    return h.outstanding >= this.o.workerConnections || (h.outstanding >= this.o.threadConcurrency && this.unread(h) >= this.o.threadConcurrency);
+    return h.outstanding >= this.o.workerConnections || (h.outstanding >= this.o.threadConcurrency && this.unread(h) >= this.o.threadConcurrency) || spent(h);
   }
 
   /**
@@ -630,7 +638,7 @@ export class Dispatcher {
   private pickUnqueued(): WorkerHandle | null {
     let best: WorkerHandle | null = null;
     for (const h of this.workers) {
-      if (h.outstanding >= this.o.workerConnections || h.outstanding > this.control.inflight(h.slot)) continue;
+      if (h.outstanding >= this.o.workerConnections || h.outstanding > this.control.inflight(h.slot) || spent(h)) continue;
       const state = this.control.state(h.slot);
       if (state === WorkerState.PARKED || state === WorkerState.DRAINING || h.retiring || h.revoking) continue;
       if (state === WorkerState.RUNNING && h.outstanding > 0) continue; // its handler may be about to block
@@ -682,6 +690,7 @@ export class Dispatcher {
   }
 
   private send(h: WorkerHandle, ex: Exchange): void {
+    h.given++;
     ex.slot = h.slot;
     ex.seq = -1;
     h.exchanges.set(ex.id, ex);

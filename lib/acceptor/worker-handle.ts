@@ -67,8 +67,10 @@ export class WorkerHandle {
   settled = false;
   /** The exchanges it had when it was settled: a thread that does not exit is still named with its request. */
   settledExchanges: ReadonlyMap<number, Exchange> | null = null;
-  /** Served count at which it is recycled (0 = never). */
+  /** Requests it may be given before it is recycled (--max-requests with its jitter; 0 = no limit). */
   maxRequests = 0;
+  /** Requests the dispatcher has given it (a request taken back and given again counts again). */
+  given = 0;
   /** Heartbeat last seen, and when (epoch ms). */
   lastBeat = -1;
   lastBeatAt = 0;

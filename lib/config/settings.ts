@@ -329,11 +329,14 @@ export const SETTINGS = [
     key: 'maxRequests', section: 'Concurrency', flag: '--max-requests', env: 'GREENSERVE_MAX_REQUESTS', metavar: 'INT',
     schema: Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: 0 }),
     help: 'requests a worker thread serves before it is replaced (0 = never)',
-    doc: 'Recycle a worker thread after it has served this many requests (plus a random ' +
+    doc: 'Recycle a worker thread after it has been given this many requests (plus a random ' +
       '`--max-requests-jitter`), as gunicorn\'s setting of the same name: a simple guard against ' +
-      'leaks in the app. The replacement starts and is ready before the old worker stops taking ' +
-      'requests; the old one finishes what it has and exits, and at most one worker recycles at a ' +
-      'time. No request fails because of a recycle. 0 turns recycling off.',
+      'leaks in the app. The count is exact: a worker that has had its share takes no more, its ' +
+      'replacement starts at once, and until it is ready the other workers take the requests (or, ' +
+      'with one thread, they wait for it). The old one finishes what it has and exits; at most one ' +
+      'worker recycles at a time. No request fails because of a recycle. Each recycle costs a ' +
+      'worker start (tens to hundreds of ms of CPU): keep the value well above what a worker serves ' +
+      'in a second. 0 turns recycling off.',
   }),
   setting({
     key: 'maxRequestsJitter', section: 'Concurrency', flag: '--max-requests-jitter',

@@ -478,7 +478,7 @@ export class Arbiter {
       if (!h.ready || h.retiring || h.recycle !== null || h.killReason !== null || h.stopping) continue;
       let why: string | null = null;
       const served = this.control.served(h.slot);
-      if (h.maxRequests > 0 && served >= h.maxRequests) why = 'max-requests';
+      if (h.maxRequests > 0 && h.given >= h.maxRequests) why = 'max-requests';
       if (why === null && maxMb > 0) {
         if (this.control.memoryMb(h.slot) < maxMb * HEAP_HIGH_SHARE) h.heapHighSince = 0;
         else if (h.heapHighSince === 0) h.heapHighSince = now;

@@ -2,7 +2,7 @@
 // replacement-first (the new one is ready before the old one stops taking requests), so a load
 // of a few thousand requests from 20 keep-alive clients sees no failure at all.
 import t from 'tap';
-import { fixture, startServer } from '../helpers.mjs';
+import { fetchText, fixture, startServer } from '../helpers.mjs';
 import { load } from '../load.mjs';
 
 t.test('--max-requests 50 under load: workers recycle, no request fails', { timeout: 60000 }, async (t) => {
@@ -38,4 +38,19 @@ t.test('--max-requests 0 never recycles', { timeout: 30000 }, async (t) => {
   const r = await load(h.url, { clients: 4, total: 400, path: '/ok' });
   t.equal(r.failed, 0);
   t.ok(r.bodies.size <= 2, 'the same two threads throughout');
+});
+
+t.test('--max-requests 20: each worker is given exactly 20 requests, however fast they come', { timeout: 60000 }, async (t) => {
+  // One thread, requests back to back on one connection: the old supervisor check, ten times a
+  // second, let a worker serve hundreds past its limit before it was replaced.
+  const h = await startServer(t, { app: fixture('hangs.mjs'), threads: 1, maxThreads: 1, maxRequests: 20, maxRequestsJitter: 0 });
+  const counts = new Map();
+  const order = [];
+  for (let i = 0; i < 100; i++) {
+    const r = await fetchText(h, '/ok');
+    t.equal(r.status, 200);
+    if (!counts.has(r.body)) order.push(r.body);
+    counts.set(r.body, (counts.get(r.body) ?? 0) + 1);
+  }
+  t.same(order.map((b) => counts.get(b)), [20, 20, 20, 20, 20], `five threads in turn, 20 requests each (${order.length} threads)`);
 });
