@@ -287,6 +287,13 @@ async function fuzzOne(input) {
     if (headRejected) return problems;
     let tail = await conn.next(0);
     while (tail.response && tail.response.status < 200) tail = await conn.next(0); // a 100 Continue for an unfinished body
+    // An incomplete request whose body is long enough to stream (over --body-buffer-size) has its
+    // head sent to a worker before the body is in; the worker's parser may refuse that head (an
+    // unknown method: 400) before the framer, waiting for the body, has framed the request.
+    if (tail.response && want.incomplete && (tail.response.status === 400 || tail.response.status === 431) && !echoOf(tail.response)) {
+      stats.workerRejected++;
+      tail = await conn.next(0);
+    }
     if (tail.response) problems.push(`an extra response (${tail.response.status}) beyond the ${want.requests + (want.error ? 1 : 0)} expected`);
     else if (tail.malformed) problems.push(`malformed bytes after the responses: ${tail.malformed}`);
     return problems;
