@@ -512,7 +512,7 @@ export class Dispatcher {
 
   /**
    * Whether `h` can run one more request soon, for a request that may go to no other worker: not
-   * retiring, draining or parked, no revoke under way, below --thread-concurrency, and not blocked
+   * retiring, draining or parked, no revoke under way, not full (--thread-concurrency, --worker-connections, --max-requests), and not blocked
    * in one synchronous handler (ELASTIC_BLOCKED_MS: past it, reclaim would take the request back).
    */
   private canTake(h: WorkerHandle): boolean {
@@ -650,7 +650,7 @@ export class Dispatcher {
   /**
    * Pack requests onto the fewest, warmest workers. Among the first `activeWorkers` runnable
    * workers in the pool's order (blocked, parked, draining and retiring ones are passed over and
-   * do not count), the least loaded below --thread-concurrency; past them only when all of those
+   * do not count), the least loaded that is not full; past them only when all of those
    * are full of requests they have started (async handlers awaiting: another thread adds
    * concurrency). When one of them is full of requests it has not started yet (a synchronous
    * handler's queue), the request waits in the acceptor's queue instead: another thread would
@@ -760,7 +760,7 @@ export class Dispatcher {
 
   /**
    * The handler of `ex` ended its response and only its bytes remain, waiting for the client to
-   * take them (FL_ENDED): it no longer counts against its worker's --thread-concurrency or against
+   * take them (FL_ENDED): it no longer counts against its worker's --worker-connections or against
    * --limit-concurrency. It stays the worker's exchange, so credits and a cancel still reach it.
    */
   private free(h: WorkerHandle, ex: Exchange): void {

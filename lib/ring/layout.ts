@@ -127,7 +127,7 @@ export const REQUEST_SUBHEADER = 'port, address, request id';
 export const FL_END = 1; //       last frame of this response
 export const FL_CLOSE = 2; //     close the connection after this response
 export const FL_ABORT = 4; //     the response broke off: write what came, then close
-export const FL_ENDED = 8; //     (non-END frames) the handler ended this response: only its bytes remain, the request no longer counts against --thread-concurrency
+export const FL_ENDED = 8; //     (non-END frames) the handler ended this response: only its bytes remain, the request no longer counts against --worker-connections
 
 /** Flags of T_REQUEST. */
 export const FL_KEEP_ALIVE = 1; // the request asked for a persistent connection

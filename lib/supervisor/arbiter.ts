@@ -241,7 +241,7 @@ export class Arbiter {
   /**
    * Requests wait because every worker is at --worker-connections (not blocked, only full): say
    * so, at most once a minute. Without it a server of WebSockets or long streams that reached
-   * threads x --thread-concurrency would hold the next upgrades with nothing in the log.
+   * threads x --worker-connections would hold the next upgrades with nothing in the log.
    */
   private noteFull(now: number): void {
     if (!this.fullWarn.ready(now)) return;
