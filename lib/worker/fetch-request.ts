@@ -6,9 +6,11 @@
 // as it is; anything else goes the full way), `headers` is a Headers made from the raw header
 // pairs on first use (then kept: the same object each time), `signal` is the adapter's own
 // AbortController's (made on first use; it aborts when the client goes away before the response is
-// complete, also when asked for after that). The body, and everything else on Request.prototype
-// (text(), json(), formData(), clone(), cache, ...), build the platform's Request once
-// ("materialize", from these same method, url, headers, signal and body) and defer to it.
+// complete, also when asked for after that). A complete body (not an upload) is read by text(),
+// json() and arrayBuffer() straight from its bytes. The body stream, and everything else on
+// Request.prototype (formData(), blob(), clone(), cache, ...), build the platform's Request once
+// ("materialize", from these same method, url, headers, signal and body; one whose body was
+// read that way has it used) and defer to it.
 // A request with an unusual method, a URL the parser would rewrite, or a streamed (upload) body
 // builds the platform's Request at once and defers to it for everything but `signal`.
 // `instanceof Request` holds (the prototype chain reaches the platform's Request.prototype). The
@@ -53,6 +55,9 @@ export function plainUrl(scheme: 'http' | 'https', host: string, target: string)
   return `${scheme}://${host}${target}`;
 }
 
+const EMPTY = Buffer.alloc(0);
+const utf8 = new TextDecoder();
+
 function rawHeaders(req: IncomingMessage): Headers {
   const headers = new Headers();
   const raw = req.rawHeaders;
@@ -71,6 +76,8 @@ export class FetchRequest {
   #controller: AbortController | undefined;
   #aborted = false;
   #native: Request | undefined;
+  /** The complete body was read straight from its bytes (text(), json(), arrayBuffer()). */
+  #used = false;
   /** Built at construction: everything but `signal` defers to #native. */
   #eager = false;
 
@@ -122,6 +129,8 @@ export class FetchRequest {
       const init: RequestInit = { method: this.#method, headers: this.headers, signal: this.signal };
       if (this.#body !== null && this.#body.length > 0) init.body = this.#body;
       this.#native = new NativeRequest(this.#url, init);
+      // Already read straight from its bytes: the platform's body is used too (read, locked).
+      if (this.#used) this.#native.arrayBuffer().catch(() => {});
     }
     return this.#native;
   }
@@ -153,7 +162,38 @@ export class FetchRequest {
   }
 
   get bodyUsed(): boolean {
-    return this.#native === undefined ? false : this.#native.bodyUsed;
+    return this.#native === undefined ? this.#used : this.#native.bodyUsed;
+  }
+
+  text(): Promise<string> {
+    return this.#read('text', (bytes) => utf8.decode(bytes));
+  }
+
+  json(): Promise<unknown> {
+    return this.#read('json', (bytes) => JSON.parse(utf8.decode(bytes)) as unknown);
+  }
+
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return this.#read('arrayBuffer', (bytes) => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+  }
+
+  /**
+   * A complete body read straight from its bytes, as the platform's Request reads it: once (a
+   * second read fails with its TypeError; none is "used" when there is no body), UTF-8 without
+   * a BOM. Once the platform's Request is built, it reads.
+   */
+  #read<T>(name: 'text' | 'json' | 'arrayBuffer', convert: (bytes: Buffer) => T): Promise<T> {
+    if (this.#native !== undefined) return this.#native[name]() as Promise<T>;
+    const body = this.#body ?? EMPTY;
+    if (body.length > 0) {
+      if (this.#used) return Promise.reject(new TypeError('Body is unusable: Body has already been read'));
+      this.#used = true;
+    }
+    try {
+      return Promise.resolve(convert(body));
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
   }
 
   static {

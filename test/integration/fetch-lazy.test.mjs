@@ -73,6 +73,17 @@ t.test('request body read every way; a second read fails; bodyUsed follows', asy
   t.same(form.json, { before: false, first: '[["a","1"],["b","2"]]', again: 'TypeError', after: true });
 });
 
+t.test('a body read once is used for the stream, clone() and every other read', async (t) => {
+  const after = async (as, then, body) => (await post(`/after?as=${as}&then=${then}`, body, { 'content-type': 'text/plain' })).json;
+  t.same(await after('text', 'clone', 'x'), { first: 'x', then: 'TypeError', used: true });
+  t.same(await after('text', 'body', 'x'), { first: 'x', then: 'true', used: true }, 'the stream is locked');
+  t.same(await after('arrayBuffer', 'blob', 'x'), { first: 'true x', then: 'TypeError', used: true });
+  t.same(await after('json', 'text', '{bad'), { first: 'SyntaxError', then: 'TypeError', used: true }, 'a failed parse uses the body too');
+  t.same(await after('blob', 'text', 'x'), { first: 'text/plain x', then: 'TypeError', used: true }, 'read by the platform first');
+  t.same(await after('text', 'text', ''), { first: '', then: '', used: false }, 'no body: read again, never used');
+  t.same(await after('text', 'clone', Buffer.from([0xef, 0xbb, 0xbf, 0x68, 0xff])), { first: 'h\ufffd', then: 'TypeError', used: true }, 'UTF-8: BOM dropped, bad bytes replaced');
+});
+
 t.test('request.clone(), new Request(request), new Request(url, init) and fetch(request)', async (t) => {
   t.equal((await post('/clone', 'body')).body, 'body|body|true');
   t.equal((await post('/rewrap', 'moved')).body, 'POST a moved true PUT other true');
