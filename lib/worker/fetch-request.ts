@@ -199,7 +199,7 @@ export class FetchRequest {
   static {
     // Whatever else the platform's Request.prototype has (text(), clone(), cache, ...; it differs
     // between Node versions) defers to the platform's Request built for this one.
-    deferRest(FetchRequest.prototype, NativeRequest.prototype, (r: FetchRequest) => r.#materialize());
+    deferRest(FetchRequest.prototype, NativeRequest.prototype, (r: FetchRequest) => (#native in r ? r.#materialize() : r));
   }
 }
 

@@ -24,6 +24,7 @@ export const NativeResponse: typeof Response = globalThis.Response;
 /** undici's default Content-Type for a string body, and for URLSearchParams. */
 const TEXT_TYPE = 'text/plain;charset=UTF-8';
 const FORM_TYPE = 'application/x-www-form-urlencoded;charset=UTF-8';
+const JSON_HEADERS = Object.freeze({ 'content-type': 'application/json' });
 
 /** An HTTP token (a header name); values may not hold NUL, CR or LF, nor start or end with whitespace (Headers trims it). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -83,7 +84,8 @@ export function hasPair(pairs: string[], name: string): boolean {
 
 /**
  * Give `proto` every getter and method of `platform` (a platform class's prototype) that it does
- * not define itself, each applied to the platform object `materialize` builds for the instance.
+ * not define itself, each applied to the platform object `materialize` builds for the instance
+ * (or, called on a platform object itself, to that).
  */
 export function deferRest<T>(proto: T, platform: object, materialize: (self: T) => object): void {
   const own = proto as Record<PropertyKey, unknown>;
@@ -239,8 +241,11 @@ export class FetchResponse {
   static json(data: unknown, init?: ResponseInit): Response {
     const text = JSON.stringify(data) as string | undefined;
     if (text === undefined) return NativeResponse.json(data, init); // throws the platform's TypeError
-    const headers = new Headers(init?.headers);
-    if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+    let headers: ResponseInit['headers'] = JSON_HEADERS;
+    if (init?.headers !== undefined) {
+      headers = new Headers(init.headers);
+      if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+    }
     return new FetchResponse(text, { status: init?.status, statusText: init?.statusText, headers }) as unknown as Response;
   }
 
@@ -265,7 +270,7 @@ export class FetchResponse {
   static {
     // Whatever else the platform's Response.prototype has (methods like text(), bytes(); getters
     // that differ between Node versions) defers to the platform's Response for this one.
-    deferRest(FetchResponse.prototype, NativeResponse.prototype, (r: FetchResponse) => r.#materialize());
+    deferRest(FetchResponse.prototype, NativeResponse.prototype, (r: FetchResponse) => (#native in r ? r.#materialize() : r));
     Object.setPrototypeOf(FetchResponse, NativeResponse); // Response.error(), Response.redirect()
     Object.setPrototypeOf(FetchResponse.prototype, NativeResponse.prototype);
     Object.defineProperty(FetchResponse, 'name', { value: 'Response' });

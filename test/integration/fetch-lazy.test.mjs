@@ -139,5 +139,7 @@ t.test('responses: each kind written with its headers, status and length', async
   r = await get('json');
   t.same([r.status, r.body, r.headers['content-type'], r.headers['x-j'], r.headers['content-length']], [203, '{"a":1}', 'application/json', '1', '7']);
   r = await get('statics');
-  t.equal(r.body, 'true error true 307 default');
+  t.equal(r.body, 'true error true 307 default platform true');
+  r = await get('jsonplain');
+  t.same([r.status, r.body, r.headers['content-type'], r.headers['content-length']], [200, '[1]', 'application/json', '3']);
 });
