@@ -87,6 +87,7 @@ t.test('a body read once is used for the stream, clone() and every other read', 
 t.test('request.clone(), new Request(request), new Request(url, init) and fetch(request)', async (t) => {
   t.equal((await post('/clone', 'body')).body, 'body|body|true');
   t.equal((await post('/rewrap', 'moved')).body, 'POST a moved true PUT other true');
+  t.equal((await post('/reinit', 'as init', { 'x-in': 'yes' })).body, 'POST true yes as init true');
   const hop = await post('/hop', 'there and back');
   t.equal(hop.body, '200 hop POST there and back', 'fetch() sends the request with the header set before it');
 });
