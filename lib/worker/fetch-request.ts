@@ -68,8 +68,8 @@ function rawHeaders(req: IncomingMessage): Headers {
 /** The Request a Fetch-style handler gets. See the design note above. */
 export class FetchRequest {
   readonly #req: IncomingMessage;
-  #method: string;
-  #url: string;
+  readonly #method: string;
+  readonly #url: string;
   /** A complete body (possibly empty), or null (GET, HEAD). */
   readonly #body: Buffer | null;
   #headers: Headers | undefined;
