@@ -11,70 +11,28 @@
 // pulled only as fast as the client takes it. When the client goes away before the response is
 // complete, `request.signal` aborts and the body stream is cancelled.
 //
-// Content-Length: a Response does not say how long its body is, and reading its stream to find
-// out would hold back a streamed one. So the worker's global `Response` is a subclass that notes,
-// when it is made, a body whose size is known without reading it (a string, ArrayBuffer, typed
-// array, Blob, URLSearchParams; `Response.json`); such a response goes out with Content-Length
-// (a string one is written with res.end(string), its stream never read), so that HTTP/1.0
-// keep-alive clients can keep their connection. Anything else (a
-// stream, FormData, a Response from fetch() or clone()) is written chunk by chunk, chunked.
+// The Request is lightweight (./fetch-request.ts): method, url, headers and signal without
+// building undici's Request, which is built only when the app reaches for the body or anything
+// else. So is the Response the worker's global `Response` makes (./fetch-response.ts): one with a
+// string, bytes, URLSearchParams or no body, never read by the app, is written straight from what
+// it was made with: res.end(body), with Content-Length. Any other Response is read through the
+// platform's machinery: its headers, then its body stream chunk by chunk (chunked), except that a
+// body whose size is known without reading it (a Blob, or a string or bytes that an unusual init
+// sent the platform's way) still gets Content-Length, so that HTTP/1.0 keep-alive clients can
+// keep their connection. Content-Length is left out where the app set it or a transfer coding.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FetchRequest, installRequest } from './fetch-request.js';
+import { FetchResponse, NativeResponse, hasPair, type ResponseParts } from './fetch-response.js';
 
 export type FetchHandler = (request: Request) => unknown;
 
 const NO_BODY = new Set(['GET', 'HEAD']);
 
-/** The platform's Response (undici's), kept before installResponse() replaces the global one. */
-const NativeResponse: typeof Response = globalThis.Response;
-
-/** Known size of a body: the string itself (measured only when written), a byte count, or -1 (unknown). */
-function knownSize(body: unknown): string | number {
-  if (typeof body === 'string') return body;
-  if (body === null || typeof body !== 'object') return -1;
-  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return body.byteLength;
-  if (body instanceof Blob) return body.size;
-  if (body instanceof URLSearchParams) return body.toString();
-  return -1;
-}
-
-/**
- * The worker's global Response: the platform's, noting the size of a body whose size is known.
- * `instanceof Response` holds for every Response (fetch()'s and clone()'s too), as before.
- */
-class SizedResponse extends NativeResponse {
-  readonly #size: string | number;
-
-  constructor(body?: ConstructorParameters<typeof Response>[0], init?: ResponseInit) {
-    super(body, init);
-    this.#size = body === undefined || body === null ? -1 : knownSize(body);
-  }
-
-  /** Response.json(), made through the constructor, so that its size is known too. */
-  static override json(data: unknown, init?: ResponseInit): Response {
-    const text = JSON.stringify(data) as string | undefined;
-    if (text === undefined) return NativeResponse.json(data, init); // throws the platform's TypeError
-    const headers = new Headers(init?.headers);
-    if (!headers.has('content-type')) headers.set('content-type', 'application/json');
-    return new SizedResponse(text, { status: init?.status, statusText: init?.statusText, headers });
-  }
-
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    // An app's own subclass of Response keeps the ordinary instanceof.
-    if (this !== SizedResponse) return Function.prototype[Symbol.hasInstance].call(this, value);
-    return value instanceof NativeResponse;
-  }
-
-  /** The body's known size (see knownSize), or -1: unknown, or not a SizedResponse. */
-  static sizeOf(response: Response): string | number {
-    return #size in response ? (response as SizedResponse).#size : -1;
-  }
-}
-Object.defineProperty(SizedResponse, 'name', { value: 'Response' });
-
-/** Make the global Response a SizedResponse (in a worker, before the app loads). Idempotent. */
+/** Make the global Request, fetch and Response the lightweight ones (in a worker, before the app loads). Idempotent. */
 export function installResponse(): void {
-  if (globalThis.Response === SizedResponse) return;
-  Object.defineProperty(globalThis, 'Response', { value: SizedResponse, writable: true, configurable: true, enumerable: false });
+  installRequest();
+  if (globalThis.Response === (FetchResponse as unknown)) return;
+  Object.defineProperty(globalThis, 'Response', { value: FetchResponse, writable: true, configurable: true, enumerable: false });
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -125,39 +83,57 @@ function isUpload(req: IncomingMessage): boolean {
   return (req.socket as unknown as { upload?: boolean }).upload === true;
 }
 
-function toRequest(req: IncomingMessage, body: Buffer | ReadableStream<Uint8Array> | null, signal: AbortSignal): Request {
-  const headers = new Headers();
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
-  const host = req.headers.host ?? 'localhost';
-  const init: RequestInit = { method: req.method ?? 'GET', headers, signal };
-  if (body instanceof ReadableStream) {
-    init.body = body;
-    (init as { duplex?: string }).duplex = 'half'; // undici wants it said for a stream body
-  } else if (body !== null && body.length > 0) init.body = body;
-  // https over TLS, or when a trusted proxy says the client used it (X-Forwarded-Proto).
-  const scheme = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
-  return new Request(`${scheme}://${host}${req.url ?? '/'}`, init);
-}
-
-async function writeResponse(response: Response, res: ServerResponse): Promise<void> {
-  res.statusCode = response.status;
-  if (response.statusText) res.statusMessage = response.statusText;
-  const cookies = response.headers.getSetCookie();
-  for (const [name, value] of response.headers) {
+function setHeaders(headers: Headers, res: ServerResponse): void {
+  const cookies = headers.getSetCookie();
+  for (const [name, value] of headers) {
     if (name !== 'set-cookie') res.setHeader(name, value);
   }
   if (cookies.length > 0) res.setHeader('set-cookie', cookies);
-  const body = response.body;
+}
+
+/** No body: length 0 (node's res.end() gives none to an HTTP/1.0 client); never on a 204 or 304. */
+function endEmpty(status: number, res: ServerResponse): void {
+  if (status !== 204 && status !== 304 && !res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) {
+    res.setHeader('content-length', 0);
+  }
+  res.end();
+}
+
+/** A lightweight Response the app never read: written from what it was made with. */
+function writeParts(parts: ResponseParts, res: ServerResponse): void {
+  res.statusCode = parts.status;
+  if (parts.statusText) res.statusMessage = parts.statusText;
+  const headers = parts.headers;
+  if (Array.isArray(headers)) {
+    for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i]!, headers[i + 1]!);
+    if (parts.type !== undefined && !hasPair(headers, 'content-type')) res.setHeader('content-type', parts.type);
+  } else setHeaders(headers, res);
+  const body = parts.body;
   if (body === null) {
-    // No body: length 0 (node's res.end() gives none to an HTTP/1.0 client); never on a 204 or 304.
-    if (response.status !== 204 && response.status !== 304 && !res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) {
-      res.setHeader('content-length', 0);
-    }
-    res.end();
+    endEmpty(parts.status, res);
     return;
   }
-  const size = SizedResponse.sizeOf(response);
+  if (!res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) {
+    res.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+  }
+  res.end(body);
+}
+
+async function writeResponse(response: Response, res: ServerResponse): Promise<void> {
+  const parts = FetchResponse.parts(response);
+  if (parts !== null) {
+    writeParts(parts, res);
+    return;
+  }
+  res.statusCode = response.status;
+  if (response.statusText) res.statusMessage = response.statusText;
+  setHeaders(response.headers, res);
+  const body = response.body;
+  if (body === null) {
+    endEmpty(response.status, res);
+    return;
+  }
+  const size = FetchResponse.sizeOf(response);
   if (size !== -1 && !response.bodyUsed && !body.locked) {
     // The whole body is known: Content-Length, unless the app set a length or a transfer coding
     // itself (node's res.end(data) gives none to an HTTP/1.0 client, which then loses keep-alive).
@@ -205,15 +181,11 @@ function isResponse(value: unknown): value is Response {
 
 async function respond(handler: FetchHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = NO_BODY.has(req.method ?? 'GET') ? null : isUpload(req) ? bodyStream(req) : await readBody(req);
-  // request.signal aborts when the client goes away before the response is complete. undici's
-  // Request.signal follows the signal it was given only while the Request object lives (a WeakRef
-  // to its own controller): an app that keeps only request.signal, or nothing, would never see the
-  // abort once a GC ran. The 'close' listener keeps the Request alive as long as the response.
-  const aborter = new AbortController();
-  const request = toRequest(req, body, aborter.signal);
+  const request = FetchRequest.from(req, body);
+  // request.signal aborts when the client goes away before the response is complete (also when
+  // the app asks for it only after that). The listener keeps the Request alive as long as the response.
   res.once('close', () => {
-    if (!res.writableFinished) aborter.abort();
-    void request;
+    if (!res.writableFinished) FetchRequest.abort(request);
   });
   let result = handler(request);
   if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
