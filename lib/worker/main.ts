@@ -100,7 +100,7 @@ async function boot(): Promise<void> {
   // to the acceptor, which hands them to a thread that can run them now.
   giveBack = () => {
     reader.read((type, _flags, connId, reqId, payload) => {
-      if (type !== T_REQUEST) runner.signal(type, reqId, payload); // stream credits and cancels must not be lost
+      if (type !== T_REQUEST) runner.streamControl(type, reqId, payload); // stream credits and cancels must not be lost
       else if (reader.claim()) runner.giveBack(connId, reqId); // else the acceptor took it back already
     });
   };

@@ -209,7 +209,7 @@ export class Runner implements VirtualSocketOwner {
 
   /** Ring frame entry point. */
   frame(type: number, flags: number, connId: number, reqId: number, payload: Buffer): void {
-    if (type !== T_REQUEST) return this.signal(type, reqId, payload);
+    if (type !== T_REQUEST) return this.streamControl(type, reqId, payload);
     // The sub-header (ring layout, T_REQUEST): port, address, request id; then the request's bytes.
     const at = 3 + payload[2]!;
     const idLength = payload[at]!;
@@ -356,7 +356,7 @@ export class Runner implements VirtualSocketOwner {
   }
 
   /** A T_CREDIT, T_CANCEL or T_DATA from the acceptor (also read while the thread is about to park). */
-  signal(type: number, reqId: number, payload: Buffer): void {
+  streamControl(type: number, reqId: number, payload: Buffer): void {
     const socket = this.live.get(reqId);
     if (socket === undefined) return; // stale: the response is complete
     if (type === T_CREDIT) socket.credit(payload.readUInt32LE(0));
