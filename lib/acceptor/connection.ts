@@ -120,6 +120,8 @@ export class Exchange {
   upgrade = false;
   /** The worker answered 101: the connection is a tunnel to it. */
   tunnel = false;
+  /** That 101 switched to WebSocket (`Upgrade: websocket`): a worker stopped under it ends the tunnel with a close frame. */
+  websocket = false;
   /** Tunnel bytes sent to the worker and not yet acknowledged (T_ACK). */
   unacked = 0;
   /** Stream frames for the worker waiting for ring space, in order (pairs: type, payload); see Dispatcher.toWorker. */
@@ -475,9 +477,9 @@ export class Connection implements FramerHandler {
   respond(ex: Exchange, bytes: Buffer, close: boolean): void {
     if (ex.done || this.gone) return; // answered already (refuseUpload), or nothing can go out
     if (ex.tunnel) {
-      // Its worker was stopped (recycled or reloaded past --graceful-timeout, or it died): say
-      // "going away" in the WebSocket's own framing, then close.
-      this.write(GOING_AWAY);
+      // Its worker was stopped (recycled or reloaded past --graceful-timeout, or it died): a
+      // WebSocket is told "going away" in its own framing; any other protocol just closes.
+      if (ex.websocket) this.write(GOING_AWAY);
       this.end();
       return;
     }
@@ -528,6 +530,7 @@ export class Connection implements FramerHandler {
     this.upgrading = null;
     if (!end && data.length >= 12 && data.toString('latin1', 8, 13) === ' 101 ') {
       ex.tunnel = true;
+      ex.websocket = switchesToWebSocket(data);
       this.tunnel = ex;
       const rest = this.framer?.takeRest() ?? []; // paused at the upgrade request: in use
       for (let i = 0; i < rest.length; i++) this.tunnelIn(ex, rest[i]!);
@@ -897,6 +900,14 @@ function peerBytes(n: number): Buffer {
   const b = peerSlab.subarray(peerSlabUsed, peerSlabUsed + n);
   peerSlabUsed += n;
   return b;
+}
+
+const UPGRADE_WEBSOCKET = /\r\nupgrade:[ \t]*websocket[ \t]*\r\n/i;
+
+/** Whether a 101's head (the start of `data`) names WebSocket in its Upgrade field. */
+function switchesToWebSocket(data: Buffer): boolean {
+  const end = data.indexOf('\r\n\r\n');
+  return UPGRADE_WEBSOCKET.test(data.toString('latin1', 0, end < 0 ? data.length : end + 2));
 }
 
 function peerPrefix(socket: Socket): Buffer {

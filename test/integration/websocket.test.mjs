@@ -4,6 +4,7 @@
 // retired (reload) closing its sockets with 1001 after --graceful-timeout.
 import t from 'tap';
 import { availableParallelism } from 'node:os';
+import net from 'node:net';
 import WebSocket from 'ws';
 import { captureLog, delay, fixture, portOf, serve, startServer, until } from '../helpers.mjs';
 
@@ -145,4 +146,22 @@ t.test('shutdown closes sockets with 1001 too: after --graceful-timeout (close()
     t.ok(await until(() => st.close !== null, 10000), 'the client sees the socket close');
     t.equal(st.close?.code, 1001, `going away (${graceful ? 'graceful' : 'immediate'})`);
   }
+});
+
+t.test('a tunnel of another protocol (Upgrade: echo) just closes when its worker is retired: no WebSocket close frame', { timeout: 30000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('raw-upgrade.mjs'), threads: 1, maxThreads: 1, gracefulTimeout: 1 });
+  const sock = net.connect(portOf(srv), '127.0.0.1');
+  t.teardown(() => sock.destroy());
+  const chunks = [];
+  sock.on('data', (c) => chunks.push(c));
+  const closed = new Promise((resolve) => sock.on('close', resolve));
+  sock.write('GET /tunnel HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+  t.ok(await until(() => Buffer.concat(chunks).includes('\r\n\r\n')), 'the 101 came');
+  sock.write('ping');
+  t.ok(await until(() => Buffer.concat(chunks).toString('latin1').endsWith('ping')), 'the tunnel echoes');
+  const before = Buffer.concat(chunks).length;
+  await srv.reload();
+  await Promise.race([closed, delay(15000)]);
+  t.ok(sock.destroyed || sock.readableEnded, 'the connection closed');
+  t.equal(Buffer.concat(chunks).length, before, 'nothing was written after the echo: no WebSocket close frame on a non-WebSocket tunnel');
 });
