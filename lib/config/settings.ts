@@ -331,9 +331,9 @@ export const SETTINGS = [
     help: 'requests a worker thread serves before it is replaced (0 = never)',
     doc: 'Recycle a worker thread after it has been given this many requests (plus a random ' +
       '`--max-requests-jitter`), as gunicorn\'s setting of the same name: a simple guard against ' +
-      'leaks in the app. The count is exact: a worker that has had its share takes no more, its ' +
-      'replacement starts at once, and until it is ready the other workers take the requests (or, ' +
-      'with one thread, they wait for it). The old one finishes what it has and exits; at most one ' +
+      'leaks in the app. A worker never takes more than its share: its replacement starts once it ' +
+      'has had 90 % of it, it retires when the replacement is ready, and once it has had all of it ' +
+      'the other workers take the requests (or, with one thread, they wait for the replacement). The old one finishes what it has and exits; at most one ' +
       'worker recycles at a time. No request fails because of a recycle. Each recycle costs a ' +
       'worker start (tens to hundreds of ms of CPU): keep the value well above what a worker serves ' +
       'in a second. 0 turns recycling off.',

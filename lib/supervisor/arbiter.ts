@@ -478,7 +478,9 @@ export class Arbiter {
       if (!h.ready || h.retiring || h.recycle !== null || h.killReason !== null || h.stopping) continue;
       let why: string | null = null;
       const served = this.control.served(h.slot);
-      if (h.maxRequests > 0 && h.given >= h.maxRequests) why = 'max-requests';
+      // The replacement starts once the worker has had 90 % of its share, so that it is often
+      // ready by the time the worker has had all of it and takes no more (the dispatcher stops there).
+      if (h.maxRequests > 0 && h.given >= h.maxRequests - Math.floor(h.maxRequests / 10)) why = 'max-requests';
       if (why === null && maxMb > 0) {
         if (this.control.memoryMb(h.slot) < maxMb * HEAP_HIGH_SHARE) h.heapHighSince = 0;
         else if (h.heapHighSince === 0) h.heapHighSince = now;
