@@ -287,7 +287,7 @@ export class Server implements ConnectionHost {
   /** Start the workers (the app must load in every one), then listen. */
   async start(): Promise<this> {
     try {
-      await this.pool.start();
+      await this.arbiter.startWorkers();
     } catch (err) {
       this.arbiter.stop();
       this.markStopped();
@@ -319,7 +319,7 @@ export class Server implements ConnectionHost {
   isReady(): boolean {
     if (this.closing !== null) return false;
     for (const h of this.pool.live()) {
-      if (h.ready && !h.retiring && this.control.state(h.slot) !== WorkerState.DRAINING) return true;
+      if (h.life.ready && !h.channel.retiring && this.control.state(h.slot) !== WorkerState.DRAINING) return true;
     }
     return false;
   }
@@ -392,7 +392,7 @@ export class Server implements ConnectionHost {
   /** What the workers detected the app to be (e.g. "default export: node request listener"). */
   get appDetail(): string {
     const h = this.pool.live()[0];
-    return h ? h.detail : '';
+    return h ? h.life.detail : '';
   }
 
   /**
@@ -427,11 +427,11 @@ export class Server implements ConnectionHost {
         inflight: this.control.inflight(slot),
         generation: h.cohort,
         heapMb: this.control.heapMb(slot),
-        retiring: h.retiring || h.recycle !== null,
+        retiring: h.channel.retiring || h.fate.recycle !== null,
       });
     }
     let workerWakes = 0;
-    for (const h of this.pool.live()) workerWakes += Atomics.load(h.bell.i32, h.bell.bellIndex);
+    for (const h of this.pool.live()) workerWakes += Atomics.load(h.channel.bell.i32, h.channel.bell.bellIndex);
     const acc = this.control.acceptorBell();
     return {
       connections: this.connections.size,
@@ -439,8 +439,8 @@ export class Server implements ConnectionHost {
       waiting: this.dispatcher.waitingCount,
       wakeups: { workers: workerWakes, acceptor: Atomics.load(acc.i32, acc.bellIndex) },
       threads: this.arbiter.target,
-      elastic: this.pool.live().filter((h) => h.elastic && !h.retiring && h !== spare).length,
-      spare: spare === null ? null : { slot: spare.slot, ready: spare.ready },
+      elastic: this.pool.live().filter((h) => h.elastic && !h.channel.retiring && h !== spare).length,
+      spare: spare === null ? null : { slot: spare.slot, ready: spare.life.ready },
       workers,
       connectionBufferMax: this.connectionBufferMax(),
     };

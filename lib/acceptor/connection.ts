@@ -35,6 +35,7 @@ import type { TLSSocket } from 'node:tls';
 import { FL_TLS, FL_TRUSTED_PROXY, REQUEST_WINDOW, T_CANCEL, T_CREDIT, T_DATA } from '../ring/layout.js';
 import { Framer, type FramedRequest, type FramerHandler, type FramerLimits } from './framer.js';
 import type { RequestRecord } from './request-record.js';
+import type { WorkerChannel } from './worker-channel.js';
 import { CONTINUE, statusResponse } from './responses.js';
 
 /** Responses owed on one connection before the acceptor stops reading more requests from it. */
@@ -91,8 +92,11 @@ export class Exchange {
   out: Buffer[] | null = null;
   done = false;
   close = false;
-  /** Set by the dispatcher: the worker slot handling it (-1 = not dispatched). */
-  slot = -1;
+  /**
+   * Set by the dispatcher: the channel of the worker it was dispatched to (null = not dispatched,
+   * or taken back to be dispatched again). Kept once the worker answered: the access log names it.
+   */
+  worker: WorkerChannel<Exchange> | null = null;
   /** The host's clock when it was received whole (its body too): where --response-timeout counts from. */
   at = 0;
   /** Set by the dispatcher: its T_REQUEST frame's number in that worker's request ring (-1 = not written; ring layout, "Claims"). */
@@ -138,6 +142,11 @@ export class Exchange {
   learn = 0;
   /** Its handler ended the response and only bytes for the client remain: no longer counted against its worker (set by the dispatcher). */
   freed = false;
+
+  /** The slot of the worker it was dispatched to, or -1. */
+  get slot(): number {
+    return this.worker === null ? -1 : this.worker.slot;
+  }
 
   /** Its whole request is in: no body, a buffered one, or a streamed one whose last byte arrived. */
   get received(): boolean {
@@ -802,7 +811,7 @@ export class Connection implements FramerHandler {
     const q = this.queue;
     for (let i = 0; i < q.length; i++) {
       const ex = q[i]!;
-      if (!ex.done && ex.slot >= 0 && ex.seq >= 0 && ex.upload !== UP_WAIT && ex.upload !== UP_WAIT_END) this.host.streamControl(ex, T_CANCEL, 0);
+      if (!ex.done && ex.worker !== null && ex.seq >= 0 && ex.upload !== UP_WAIT && ex.upload !== UP_WAIT_END) this.host.streamControl(ex, T_CANCEL, 0);
     }
   }
 
@@ -812,7 +821,7 @@ export class Connection implements FramerHandler {
     for (let i = 0; i < q.length; i++) {
       const ex = q[i]!;
       // An upload its worker has not read yet is cancelled when it says it did (uploadStarted).
-      if (!ex.done && ex.slot >= 0 && ex.upload !== UP_WAIT && ex.upload !== UP_WAIT_END) this.host.streamControl(ex, T_CANCEL, 0);
+      if (!ex.done && ex.worker !== null && ex.upload !== UP_WAIT && ex.upload !== UP_WAIT_END) this.host.streamControl(ex, T_CANCEL, 0);
     }
   }
 }

@@ -18,7 +18,7 @@
 // client's address, a cookie, a query parameter: ./sticky.ts) goes to the worker its key was first
 // sent to, or learnt from (the key a worker handed out in a response), for as long as that worker
 // lives and is not retiring. When that worker cannot take it now (blocked, parked, full, being
-// revoked), it waits pinned to that worker (WorkerHandle.pinned), not in the shared queue; requests
+// revoked), it waits pinned to that worker (WorkerChannel.pinned), not in the shared queue; requests
 // taken back from a blocked worker come back to it the same way. Only a gone or retiring worker's
 // keys move, to another worker. Requests without a key, and new keys, are spread round-robin
 // (pickSpread): a key stays where it lands, so packing would tie every client to one thread. The
@@ -29,6 +29,7 @@ import { ring } from '../ring/ring.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
 import type { StickyMode } from '../config/sticky-mode.js';
 import type { WorkerHandle } from './worker-handle.js';
+import { WorkerChannel, type ChannelView } from './worker-channel.js';
 import type { Connection, Exchange } from './connection.js';
 import { Deque } from './deque.js';
 import type { FramedRequest } from './framer.js';
@@ -55,12 +56,22 @@ const HEAD_END = Buffer.from('\r\n\r\n');
  * `h` has been given its --max-requests: it takes no more (the supervisor replaces it; until then
  * other workers take the requests, or they wait for the replacement).
  */
-function spent(h: WorkerHandle): boolean {
+function spent(h: ChannelView): boolean {
   return h.maxRequests > 0 && h.given >= h.maxRequests;
 }
 
 /** The request-id part of a frame's sub-header when the request carries no id: length 0. */
 const NO_REQUEST_ID = Buffer.from([0]);
+
+/** A worker's channel as the dispatcher, its one writer, holds it (./worker-channel.ts). */
+type Channel = WorkerChannel<Exchange>;
+
+/** `h`'s channel, writable: the handle shows it to everyone else read-only (./worker-handle.ts makes every handle's). */
+function channelOf(h: WorkerHandle): Channel {
+  const c = h.channel;
+  if (!(c instanceof WorkerChannel)) throw new TypeError(`worker ${h.slot} has no channel`);
+  return c as Channel;
+}
 
 export interface DispatcherOptions {
   limitConcurrency: number;
@@ -90,12 +101,12 @@ export class Dispatcher {
   closing = false;
   private readonly control: ControlBlock;
   private readonly o: Required<Omit<DispatcherOptions, 'sticky'>>;
-  private readonly workers: WorkerHandle[] = [];
+  private readonly workers: Channel[] = [];
   /** Requests no worker could take yet, oldest first (taken-back ones go in front: takeBack). */
   private readonly waiting = new Deque<Exchange>();
   private corkedConns: Connection[] = [];
   /** Workers that were sent requests in this turn and must be woken at its end. */
-  private toWake: WorkerHandle[] = [];
+  private toWake: Channel[] = [];
   /** Exchanges whose stream frames wait for room in their worker's request ring (toWorker). */
   private readonly backlogged = new Set<Exchange>();
   private scheduled = false;
@@ -116,7 +127,7 @@ export class Dispatcher {
   };
 
   /** --sticky: the worker each key goes to, least recently used first (null: off). */
-  private readonly keys: Map<string, WorkerHandle> | null = null;
+  private readonly keys: Map<string, Channel> | null = null;
   private readonly keyOf: KeyReader | null = null;
   /** --sticky: how a response hands out a key (null: ip mode, nothing to learn). */
   private readonly learner: ((payload: Buffer) => string | null) | null = null;
@@ -164,7 +175,8 @@ export class Dispatcher {
   }
 
   /** A worker is ready: take work. */
-  add(h: WorkerHandle): void {
+  add(handle: WorkerHandle): void {
+    const h = channelOf(handle);
     h.sink = this.keys === null
       ? (type, flags, _connId, reqId, payload) => {
         if (type === T_RESPONSE) this.response(h, flags, reqId, payload);
@@ -185,7 +197,8 @@ export class Dispatcher {
    * are returned: `started` reached its ring (the caller answers them), `unsent` never did and are
    * dispatched again to the other workers here.
    */
-  remove(h: WorkerHandle): Exchange[] {
+  remove(handle: WorkerHandle): Exchange[] {
+    const h = channelOf(handle);
     if (h.sink !== null) h.responses.read(h.sink);
     const i = this.workers.indexOf(h);
     if (i >= 0) this.workers.splice(i, 1);
@@ -196,14 +209,16 @@ export class Dispatcher {
     const unsent: Exchange[] = [...h.overflow];
     const started: Exchange[] = [];
     for (const ex of h.exchanges.values()) {
-      if (ex.freed) this.finishing--;
       if (ex.seq >= 0 && unclaimed(ex.seq, claimed, h.sent)) unsent.push(ex);
       else if (!h.overflow.includes(ex)) started.push(ex);
     }
+    // Those whose handler ended the response had begun it: their bytes are what is cut.
+    for (const ex of h.finishing.values()) started.push(ex);
+    this.outstanding -= h.exchanges.size;
+    this.finishing -= h.finishing.size;
     h.exchanges.clear();
+    h.finishing.clear();
     h.overflow = [];
-    this.outstanding -= h.outstanding;
-    h.outstanding = 0;
     const pinned = h.pinned;
     h.pinned = [];
     if (this.keys !== null) for (const [key, w] of this.keys) if (w === h) this.keys.delete(key);
@@ -228,7 +243,7 @@ export class Dispatcher {
    * A worker about to park handed back a request it had not read: give it to a thread that can
    * run it now, ahead of the requests that arrived after it. (Its bytes are still on the exchange.)
    */
-  private returned(h: WorkerHandle, reqId: number): void {
+  private returned(h: Channel, reqId: number): void {
     const ex = h.exchanges.get(reqId);
     if (ex === undefined) return;
     this.parkedAt = Date.now();
@@ -239,12 +254,11 @@ export class Dispatcher {
    * Requests `h` will not run (handed back, or revoked while it is blocked): give them to threads
    * that can run them now, ahead of the requests that arrived after them, in their order.
    */
-  private takeBack(h: WorkerHandle, list: Exchange[]): void {
+  private takeBack(h: Channel, list: Exchange[]): void {
     const ahead: Exchange[] = [];
     for (const ex of list) {
       h.exchanges.delete(ex.id);
-      h.outstanding--;
-      ex.slot = -1;
+      ex.worker = null;
       ex.seq = -1;
       if (ex.conn.gone) this.outstanding--;
       else ahead.push(ex);
@@ -262,7 +276,7 @@ export class Dispatcher {
    * (ring layout, "Claims") and send them to threads that can run them now. Returns whether it
    * still has unstarted ones (not blocked yet, or it claimed one just as the revoke was tried).
    */
-  private reclaim(h: WorkerHandle, now: number): boolean {
+  private reclaim(h: Channel, now: number): boolean {
     if (h.overflow.length === 0 && h.requests.claimed() === h.sent) return false;
     if (this.control.state(h.slot) !== WorkerState.RUNNING || this.control.runningFor(h.slot, now) < ELASTIC_BLOCKED_MS) return true;
     const from = h.requests.revoke(h.sent);
@@ -293,14 +307,20 @@ export class Dispatcher {
    * Detach one exchange from its worker (the supervisor answers it: a handler past its deadline);
    * a response the worker might still publish for it is then discarded as stale.
    */
-  take(h: WorkerHandle, ex: Exchange): void {
-    if (!h.exchanges.delete(ex.id)) return;
+  take(ex: Exchange): void {
+    const h = ex.worker;
+    if (h === null) return;
     if (ex.freed) {
-      this.finishing--;
-      return;
-    }
-    h.outstanding--;
-    this.outstanding--;
+      if (h.finishing.delete(ex.id)) this.finishing--;
+    } else if (h.exchanges.delete(ex.id)) this.outstanding--;
+  }
+
+  /**
+   * The supervisor's decision: `h` is sent nothing more (recycled, reloaded, scaled down, killed,
+   * or the server stops); it finishes what it has. Requests pinned to it move at unpinRetiring().
+   */
+  retire(handle: WorkerHandle): void {
+    channelOf(handle).retiring = true;
   }
 
   /**
@@ -333,16 +353,15 @@ export class Dispatcher {
   }
 
   /** The worker took tunnel bytes of an upgraded exchange (T_ACK). */
-  private acked(h: WorkerHandle, reqId: number, payload: Buffer): void {
-    const ex = h.exchanges.get(reqId);
+  private acked(h: Channel, reqId: number, payload: Buffer): void {
+    const ex = h.exchange(reqId);
     if (ex !== undefined) ex.conn.tunnelAck(ex, payload.readUInt32LE(0));
   }
 
   /** False when the ring is full; true when sent, or dropped because no worker has the exchange any more. */
   private trySend(ex: Exchange, type: number, payload: Buffer): boolean {
-    let h: WorkerHandle | null = null;
-    for (const w of this.workers) if (w.slot === ex.slot) h = w;
-    if (h === null || h.exchanges.get(ex.id) !== ex) return true;
+    const h = ex.worker;
+    if (h === null || !h.has(ex)) return true;
     if (!h.requests.write1(type, 0, ex.conn.id, ex.id, payload)) return false;
     this.wakeLater(h);
     return true;
@@ -368,12 +387,12 @@ export class Dispatcher {
    * nothing, while its handler still runs synchronously: --timeout covers that.
    */
   expire(ex: Exchange): boolean {
-    if (ex.slot >= 0) {
-      const h = this.workers.find((w) => w.slot === ex.slot);
-      if (h !== undefined && h.exchanges.get(ex.id) === ex) {
+    const h = ex.worker;
+    if (h !== null) {
+      if (h.has(ex)) {
         if (this.control.currentRequest(h.slot) === ex.id) return false;
         if (ex.seq >= 0) this.toWorker(ex, T_CANCEL, EMPTY);
-        this.take(h, ex);
+        this.take(ex);
         h.overflow = h.overflow.filter((o) => o !== ex);
       }
     } else if (!this.unqueue(ex)) return false;
@@ -483,7 +502,7 @@ export class Dispatcher {
     return true;
   }
 
-  private bind(key: string, h: WorkerHandle): void {
+  private bind(key: string, h: Channel): void {
     const keys = this.keys!;
     keys.delete(key);
     keys.set(key, h);
@@ -496,7 +515,7 @@ export class Dispatcher {
    * what it has read and not completed (its in-flight count); a response freed while its bytes
    * stream (FL_ENDED) is in that count and no longer in `outstanding`, hence the floor.
    */
-  private unread(h: WorkerHandle): number {
+  private unread(h: ChannelView): number {
     const n = h.outstanding - this.control.inflight(h.slot);
     return n > 0 ? n : 0;
   }
@@ -506,7 +525,7 @@ export class Dispatcher {
    * --thread-concurrency requests it has not read yet (the queue behind a running synchronous
    * handler stays short, while async handlers that returned may hold many more).
    */
-  full(h: WorkerHandle): boolean {
+  full(h: ChannelView): boolean {
     return h.outstanding >= this.o.workerConnections || (h.outstanding >= this.o.threadConcurrency && this.unread(h) >= this.o.threadConcurrency) || spent(h);
   }
 
@@ -515,7 +534,7 @@ export class Dispatcher {
    * retiring, draining or parked, no revoke under way, not full (--thread-concurrency, --worker-connections, --max-requests), and not blocked
    * in one synchronous handler (ELASTIC_BLOCKED_MS: past it, reclaim would take the request back).
    */
-  private canTake(h: WorkerHandle): boolean {
+  private canTake(h: Channel): boolean {
     if (h.retiring || h.revoking || this.full(h)) return false;
     const state = this.control.state(h.slot);
     if (state === WorkerState.PARKED || state === WorkerState.DRAINING) return false;
@@ -527,7 +546,7 @@ export class Dispatcher {
    * nothing pinned), the pool's own threads before elastic ones (these are retired when idle, and
    * what a key left in their memory with them). Round-robin, not packing: see the file header.
    */
-  private pickSpread(): WorkerHandle | null {
+  private pickSpread(): Channel | null {
     const workers = this.workers;
     const n = workers.length;
     for (let pass = 0; pass < 2; pass++) {
@@ -543,7 +562,7 @@ export class Dispatcher {
   }
 
   /** --sticky: send what waits pinned to `h` while it can take it; if it is retiring, elsewhere. */
-  private flushPinned(h: WorkerHandle): void {
+  private flushPinned(h: Channel): void {
     const q = h.pinned;
     if (h.retiring) {
       h.pinned = [];
@@ -580,8 +599,8 @@ export class Dispatcher {
   }
 
   /** The response sink with --sticky on: learns the keys responses hand out, and frees pinned requests. */
-  private responseSticky(h: WorkerHandle, flags: number, reqId: number, payload: Buffer): void {
-    const ex = h.exchanges.get(reqId);
+  private responseSticky(h: Channel, flags: number, reqId: number, payload: Buffer): void {
+    const ex = h.exchange(reqId);
     if (ex !== undefined && ex.learn > 0) {
       const key = this.learner!(payload);
       ex.learn = key !== null || (flags & FL_END) !== 0 ? 0 : Math.max(0, ex.learn - payload.length);
@@ -601,7 +620,7 @@ export class Dispatcher {
   }
 
   /** The workers that take requests (ready and added), in the pool's order: what the supervisor's sensors read (lib/supervisor/sensors.ts). */
-  get serving(): readonly WorkerHandle[] {
+  get serving(): ReadonlyArray<ChannelView<Exchange>> {
     return this.workers;
   }
 
@@ -629,20 +648,25 @@ export class Dispatcher {
    */
   private parkedAt = 0;
 
-  private pick(): WorkerHandle | null {
+  private pick(): Channel | null {
     if (this.parkedAt !== 0 && Date.now() - this.parkedAt < PARK_HINT_MS) return this.pickUnqueued();
     return this.pickLeastLoaded();
   }
 
   /** A ready worker that has read every request it was given (the least loaded of those). */
-  private pickUnqueued(): WorkerHandle | null {
-    let best: WorkerHandle | null = null;
+  private pickUnqueued(): Channel | null {
+    let best: Channel | null = null;
+    let bestLoad = 0;
     for (const h of this.workers) {
-      if (h.outstanding >= this.o.workerConnections || h.outstanding > this.control.inflight(h.slot) || spent(h)) continue;
+      const load = h.outstanding;
+      if (load >= this.o.workerConnections || load > this.control.inflight(h.slot) || spent(h)) continue;
       const state = this.control.state(h.slot);
       if (state === WorkerState.PARKED || state === WorkerState.DRAINING || h.retiring || h.revoking) continue;
-      if (state === WorkerState.RUNNING && h.outstanding > 0) continue; // its handler may be about to block
-      if (best === null || h.outstanding < best.outstanding) best = h;
+      if (state === WorkerState.RUNNING && load > 0) continue; // its handler may be about to block
+      if (best === null || load < bestLoad) {
+        best = h;
+        bestLoad = load;
+      }
     }
     return best;
   }
@@ -661,9 +685,9 @@ export class Dispatcher {
    * caches, compile jobs per isolate) and woke for every request or two. Workers past the first
    * few stay asleep until others block, which is when they are needed.
    */
-  private pickLeastLoaded(): WorkerHandle | null {
+  private pickLeastLoaded(): Channel | null {
     const workers = this.workers;
-    let best: WorkerHandle | null = null;
+    let best: Channel | null = null;
     let bestLoad = 0x7fffffff;
     let runnable = 0;
     /** A full worker among them has requests it has not started (a synchronous app's queue). */
@@ -689,12 +713,11 @@ export class Dispatcher {
     return best;
   }
 
-  private send(h: WorkerHandle, ex: Exchange): void {
+  private send(h: Channel, ex: Exchange): void {
     h.given++;
-    ex.slot = h.slot;
+    ex.worker = h;
     ex.seq = -1;
     h.exchanges.set(ex.id, ex);
-    h.outstanding++;
     if (h.overflow.length === 0 && this.write(h, ex)) this.wakeLater(h);
     else h.overflow.push(ex);
   }
@@ -704,7 +727,7 @@ export class Dispatcher {
    * many sockets per poll phase, and one notify for the whole batch saves a futex wake (~5 µs of
    * acceptor time) per request while the worker sleeps.
    */
-  private wakeLater(h: WorkerHandle): void {
+  private wakeLater(h: Channel): void {
     if (h.wakePending) return;
     h.wakePending = true;
     this.toWake.push(h);
@@ -721,7 +744,7 @@ export class Dispatcher {
     }
   }
 
-  private write(h: WorkerHandle, ex: Exchange): boolean {
+  private write(h: Channel, ex: Exchange): boolean {
     if (this.closing && !ex.last) {
       // Shutting down: the worker answers with Connection: close and the connection ends after it.
       ex.last = true;
@@ -738,8 +761,10 @@ export class Dispatcher {
     return true;
   }
 
-  private response(h: WorkerHandle, flags: number, reqId: number, payload: Buffer): void {
-    const ex = h.exchanges.get(reqId);
+  private response(h: Channel, flags: number, reqId: number, payload: Buffer): void {
+    let ex = h.exchanges.get(reqId);
+    // A second lookup only while some response of this worker streams after its handler ended.
+    if (ex === undefined && h.finishing.size > 0) ex = h.finishing.get(reqId);
     if (ex === undefined) return; // stale: the exchange was answered otherwise (worker replaced)
     const end = (flags & FL_END) !== 0;
     ex.conn.deliver(ex, payload, end, (flags & FL_CLOSE) !== 0);
@@ -747,12 +772,12 @@ export class Dispatcher {
       if ((flags & FL_ENDED) !== 0 && !ex.freed) this.free(h, ex);
       return;
     }
-    h.exchanges.delete(reqId);
     if (ex.freed) {
+      h.finishing.delete(reqId);
       this.finishing--;
       return;
     }
-    h.outstanding--;
+    h.exchanges.delete(reqId);
     this.outstanding--;
     this.completed++;
     if (this.waiting.length > 0) this.flushWaiting();
@@ -761,12 +786,14 @@ export class Dispatcher {
   /**
    * The handler of `ex` ended its response and only its bytes remain, waiting for the client to
    * take them (FL_ENDED): it no longer counts against its worker's --worker-connections or against
-   * --limit-concurrency. It stays the worker's exchange, so credits and a cancel still reach it.
+   * --limit-concurrency. It stays the worker's exchange (in its `finishing`), so credits and a
+   * cancel still reach it.
    */
-  private free(h: WorkerHandle, ex: Exchange): void {
+  private free(h: Channel, ex: Exchange): void {
     ex.freed = true;
+    h.exchanges.delete(ex.id);
+    h.finishing.set(ex.id, ex);
     this.finishing++;
-    h.outstanding--;
     this.outstanding--;
     this.completed++;
     if (this.waiting.length > 0) this.flushWaiting();
@@ -838,13 +865,13 @@ export class Dispatcher {
     if (!this.scheduled) this.turn();
   };
 
-  private retryOverflow(h: WorkerHandle): void {
+  private retryOverflow(h: Channel): void {
     let n = 0;
     for (; n < h.overflow.length; n++) {
       const ex = h.overflow[n]!;
       // Its connection ended before the request reached the ring (a T_CANCEL sent meanwhile
       // would arrive first and be ignored): drop it instead of running it for nobody.
-      if (ex.conn.gone) this.take(h, ex);
+      if (ex.conn.gone) this.take(ex);
       else if (!this.write(h, ex)) break;
     }
     if (n > 0) {

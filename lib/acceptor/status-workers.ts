@@ -2,7 +2,7 @@
 // snapshot is taken (never per request). State, served count, heap and the request a handler is
 // running now come from the control block (lib/ring/control.ts), which each worker writes for its
 // own line; the exchange behind that request id, and the requests a worker owes (async handlers,
-// requests in its ring), come from the worker's handle, which only the acceptor touches. A snapshot
+// requests in its ring), come from the worker's handle (its dispatcher's channel), which only the acceptor touches. A snapshot
 // is a best-effort picture: a worker may change state between two loads, which the next one shows.
 import { epochNow, type ControlBlock } from '../ring/control.js';
 import { WORKER_STATE_NAMES } from '../ring/layout.js';
@@ -55,9 +55,9 @@ export function readWorkers(handles: ReadonlyArray<WorkerHandle | null>, control
       state: WORKER_STATE_NAMES[control.state(slot)] ?? 'unknown',
       generation: h.cohort,
       elastic: h.elastic,
-      retiring: h.retiring || h.recycle !== null,
+      retiring: h.channel.retiring || h.fate.recycle !== null,
       served: control.served(slot),
-      inflight: h.outstanding,
+      inflight: h.channel.outstanding,
       heapMb: control.heapMb(slot),
       request: requestOf(h, control, epoch, now),
     });
@@ -68,14 +68,13 @@ export function readWorkers(handles: ReadonlyArray<WorkerHandle | null>, control
 function requestOf(h: WorkerHandle, control: ControlBlock, epoch: number, now: number): WorkerRequest | null {
   const id = control.currentRequest(h.slot);
   if (id !== 0) {
-    const ex = h.exchanges.get(id);
+    const ex = h.channel.exchange(id);
     // The handler of `id` runs now; its exchange may already be answered (the worker published the
     // response and has not stored W_CUR_REQ = 0 yet): then it is shown without a method or path.
     return describe(ex, Math.round(control.runningFor(h.slot, epoch)), true);
   }
-  if (h.outstanding === 0) return null;
-  // Map order is insertion order: the first exchange is the one dispatched earliest.
-  const first = h.exchanges.values().next();
+  if (h.channel.outstanding === 0) return null;
+  const first = h.channel.inFlight().next();
   if (first.done === true) return null;
   const rec = first.value.rec;
   return describe(first.value, rec === null ? -1 : Math.round(now - rec.start), false);

@@ -27,6 +27,7 @@ import { epochNow, type ControlBlock } from '../ring/control.js';
 import { crashCause, RestartBackoff } from './backoff.js';
 import { ElasticThreads } from './elastic.js';
 import { StackInspector, type StuckReport } from './inspect.js';
+import type { FateView } from '../acceptor/worker-handle.js';
 import type { ExitReason, Pool, WorkerHandle } from './pool.js';
 import { waitingOnFullWorkers } from './sensors.js';
 
@@ -102,6 +103,33 @@ const HEAP_HIGH_MS = 1000;
 const SERVER_MEMORY_SETTLE_MS = 2000;
 const MB = 1048576;
 
+/**
+ * The arbiter's part of a worker's handle (FateView, which everyone else reads): what the
+ * supervisor decided about the worker, and what it watches. Written here only.
+ */
+class WorkerFate implements FateView {
+  recycle: string | null = null;
+  killReason: ExitReason | null = null;
+  retireBy = 0;
+  settledExchanges: ReadonlyMap<number, Exchange> | null = null;
+  /** Its exchanges were answered or sent elsewhere (a zombie is settled before it exits). */
+  settled = false;
+  /** Heartbeat last seen, and when (epoch ms). */
+  lastBeat = -1;
+  lastBeatAt = 0;
+  /** Since when its memory has been above the recycle threshold (0 = it is not). */
+  heapHighSince = 0;
+  /** Settles a terminated worker that has not exited after ZOMBIE_SETTLE_MS. */
+  zombieTimer: NodeJS.Timeout | null = null;
+}
+
+/** `h`'s fate, writable: the handle shows it to everyone else read-only. */
+function fateOf(h: WorkerHandle): WorkerFate {
+  const f = h.fate;
+  if (!(f instanceof WorkerFate)) throw new TypeError(`worker ${h.slot} was not started by the arbiter`);
+  return f;
+}
+
 export class Arbiter {
   /** Workers wanted (--threads, changed by scale / TTIN / TTOU). */
   target: number;
@@ -175,6 +203,11 @@ export class Arbiter {
     return this.elasticThreads.spare;
   }
 
+  /** Start the first --threads workers (Pool.start): resolves once all are ready, rejects with the first boot error. */
+  startWorkers(): Promise<void> {
+    return this.pool.start(() => new WorkerFate());
+  }
+
   /** Start the ticker (after the first workers are up). */
   start(): void {
     this.started = true;
@@ -191,9 +224,13 @@ export class Arbiter {
     }
   }
 
-  /** The server is stopping its workers: settle exits, start nothing. */
+  /**
+   * The server is stopping its workers: settle exits, start nothing; the dispatcher sends them
+   * nothing more.
+   */
   stop(): void {
     this.stopping = true;
+    for (const h of this.pool.live()) this.dispatcher.retire(h);
     if (this.ticker !== null) clearInterval(this.ticker);
     const err = new WorkerCrashedError('the server is shutting down');
     if (this.reloadState !== null) for (const w of this.reloadState.waiters) w.reject(err);
@@ -212,11 +249,11 @@ export class Arbiter {
    * are stopped without their teardown, since they did not drain. Call after stop().
    */
   expireShutdown(): void {
-    const live = this.pool.live();
-    for (const h of live) h.retiring = true;
-    for (const h of live) {
-      if (h.settled || h.exchanges.size === 0) continue;
-      h.killReason = 'graceful-timeout';
+    // (stop() has told the dispatcher to send them nothing more.)
+    for (const h of this.pool.live()) {
+      const f = fateOf(h);
+      if (f.settled || h.channel.owed === 0) continue;
+      f.killReason = 'graceful-timeout';
       this.settle(h, 'graceful-timeout', null);
     }
   }
@@ -292,8 +329,8 @@ export class Arbiter {
 
   // ── worker events ────────────────────────────────────────────────────────────────────────────
   private onReady(h: WorkerHandle): void {
-    if (this.stopping || h.stopping || h.dead) return;
-    h.lastBeatAt = epochNow();
+    if (this.stopping || h.life.stopping || h.life.dead) return;
+    fateOf(h).lastBeatAt = epochNow();
     this.backoff.booted();
     if (h === this.spare) {
       // The pre-warmed spare gets work only when the elastic policy promotes it.
@@ -302,29 +339,30 @@ export class Arbiter {
     }
     // Retired while it booted (scaled down, or recycled by a reload that has already finished):
     // it takes nothing, and reap() stops it (its teardown runs) since it owes nothing.
-    if (h.retiring) return;
+    if (h.channel.retiring) return;
     // A generation given up while it booted (a failed reload): never serves. (A worker of the
     // previous generation that a reload under way marked recycle = 'reload' serves until the new
     // generation is ready; manage() then retires it with a graceful deadline.)
-    if (h.cohort !== this.cohort && h.recycle === null) return this.retire(h, epochNow(), 'its generation was given up');
+    if (h.cohort !== this.cohort && h.fate.recycle === null) return this.retire(h, epochNow(), 'its generation was given up');
     this.dispatcher.add(h);
   }
 
   private onBootFailed(h: WorkerHandle, err: Error): void {
-    if (this.stopping || h.stopping || !this.started) return;
+    if (this.stopping || h.life.stopping || !this.started) return;
     const reload = this.reloadState;
     if (reload !== null && h.cohort === reload.cohort) return this.abortReload(err);
     this.backoff.bootFailed(epochNow(), h.slot, `failed to start: ${err.message}`, { err });
   }
 
   private onExited(h: WorkerHandle, reason: ExitReason, err: Error | null): void {
-    if (h.zombieTimer !== null) clearTimeout(h.zombieTimer);
+    const f = fateOf(h);
+    if (f.zombieTimer !== null) clearTimeout(f.zombieTimer);
     // Before settle(): the request its thread was running, if any, names the cause.
     const failed = !this.stopping && (reason === 'crashed' || reason === 'exited' || reason === 'out-of-memory');
     const cur = this.control.currentRequest(h.slot);
-    const running = cur === 0 ? undefined : (h.exchanges.get(cur) ?? h.settledExchanges?.get(cur));
-    const tookNone = h.exchanges.size === 0 && this.control.served(h.slot) === 0;
-    if (!h.settled) this.settle(h, reason, err);
+    const running = cur === 0 ? undefined : (h.channel.exchange(cur) ?? f.settledExchanges?.get(cur));
+    const tookNone = h.channel.owed === 0 && this.control.served(h.slot) === 0;
+    if (!f.settled) this.settle(h, reason, err);
     if (!failed) return;
     const now = epochNow();
     // One that dies before it took a request dies of the app itself, as one that does not start.
@@ -333,19 +371,20 @@ export class Arbiter {
   }
 
   private onZombie(h: WorkerHandle): void {
-    if (h.settled || h.dead) return;
-    this.log.warn({ slot: h.slot, reason: h.killReason }, `worker ${h.slot} has not exited ${ZOMBIE_SETTLE_MS} ms after terminate() ` +
+    if (fateOf(h).settled || h.life.dead) return;
+    this.log.warn({ slot: h.slot, reason: h.fate.killReason }, `worker ${h.slot} has not exited ${ZOMBIE_SETTLE_MS} ms after terminate() ` +
       '(blocked in a native call?): its requests are settled now; its slot stays taken until it exits');
-    this.settle(h, h.killReason ?? 'timeout', null);
+    this.settle(h, h.fate.killReason ?? 'timeout', null);
   }
 
   /** Answer what a dead (or killed) worker owed; what it never read goes to other workers. */
   private settle(h: WorkerHandle, reason: ExitReason, err: Error | null): void {
-    h.settled = true;
+    const f = fateOf(h);
+    f.settled = true;
     const now = epochNow();
     const cur = this.control.currentRequest(h.slot);
     const ranMs = cur !== 0 ? Math.round(this.control.runningFor(h.slot, now)) : 0;
-    h.settledExchanges = new Map(h.exchanges);
+    f.settledExchanges = h.channel.snapshot();
     const owed = this.dispatcher.remove(h);
     if (reason === 'stopped' && owed.length === 0) return;
     const status = reason === 'stopped' || reason === 'graceful-timeout' ? 503 : 502;
@@ -378,28 +417,29 @@ export class Arbiter {
     const limit = this.o.timeoutMs;
     if (limit === 0) return;
     for (const h of this.pool.live()) {
-      if (!h.ready || h.killReason !== null || h.stopping) continue;
+      if (!h.life.ready || h.fate.killReason !== null || h.life.stopping) continue;
+      const f = fateOf(h);
       const cur = this.control.currentRequest(h.slot);
       if (cur !== 0) {
-        h.lastBeatAt = now; // in a request: the deadline covers it
+        f.lastBeatAt = now; // in a request: the deadline covers it
         const ran = this.control.runningFor(h.slot, now);
         if (ran > limit) this.kill(h, 'timeout', cur, ran);
         continue;
       }
       const beat = this.control.heartbeat(h.slot);
-      if (beat !== h.lastBeat) {
-        h.lastBeat = beat;
-        h.lastBeatAt = now;
-      } else if (now - h.lastBeatAt > limit) {
-        this.kill(h, 'unresponsive', 0, now - h.lastBeatAt);
+      if (beat !== f.lastBeat) {
+        f.lastBeat = beat;
+        f.lastBeatAt = now;
+      } else if (now - f.lastBeatAt > limit) {
+        this.kill(h, 'unresponsive', 0, now - f.lastBeatAt);
       }
     }
   }
 
   private kill(h: WorkerHandle, reason: ExitReason, reqId: number, ranMs: number, why?: string): void {
-    h.killReason = reason;
-    h.retiring = true;
-    const ex = reqId !== 0 ? h.exchanges.get(reqId) : undefined;
+    fateOf(h).killReason = reason;
+    this.dispatcher.retire(h);
+    const ex = reqId !== 0 ? h.channel.exchange(reqId) : undefined;
     const ms = Math.round(ranMs);
     const limitS = this.o.timeoutMs / 1000;
     const req = ex !== undefined ? describe(ex, undefined) : null;
@@ -413,14 +453,14 @@ export class Arbiter {
     const code = reason === 'timeout' || reason === 'unresponsive' ? WorkerTimeoutError.code : WorkerCrashedError.code;
     const kill: KillNote = { msg, fields: { code, reason, slot: h.slot, thread: h.threadId, request: req?.data, ranMs: ms } };
     if (ex !== undefined) {
-      this.dispatcher.take(h, ex);
+      this.dispatcher.take(ex);
       // The handler was still in its first synchronous run, so nothing of its response went out:
       // the connection may go on (a request pipelined behind it is served by another worker).
       this.dispatcher.fail(ex, 504, ex.close);
     }
     if (reason !== 'timeout' && reason !== 'unresponsive') return this.terminate(h, kill);
     // Where was it stuck? The capture always resolves, within CAPTURE_MS and a detach.
-    const hookInfo: TimeoutInfo | null = !h.hooks.includes('onTimeout') ? null : {
+    const hookInfo: TimeoutInfo | null = !h.life.hooks.includes('onTimeout') ? null : {
       reason,
       method: ex?.method ?? null,
       path: req === null ? null : String(req.data['path']),
@@ -454,8 +494,9 @@ export class Arbiter {
   private terminate(h: WorkerHandle, kill: KillNote): void {
     this.log.error(kill.fields, kill.msg);
     void h.thread.terminate();
-    h.zombieTimer = setTimeout(() => this.enqueue({ type: 'zombie', handle: h }), ZOMBIE_SETTLE_MS);
-    h.zombieTimer.unref();
+    const f = fateOf(h);
+    f.zombieTimer = setTimeout(() => this.enqueue({ type: 'zombie', handle: h }), ZOMBIE_SETTLE_MS);
+    f.zombieTimer.unref();
   }
 
   /**
@@ -467,28 +508,29 @@ export class Arbiter {
     const maxMb = this.o.maxWorkerMemoryMb;
     if (maxMb > 0) {
       for (const h of this.pool.live()) {
-        if (!h.ready || h.dead || h.killReason !== null || h.stopping) continue;
+        if (!h.life.ready || h.life.dead || h.fate.killReason !== null || h.life.stopping) continue;
         if (this.control.memoryMb(h.slot) > maxMb) this.kill(h, 'out-of-memory', 0, 0);
       }
     }
     this.serverMemory(now);
     let recycling = 0;
-    for (const h of this.pool.live()) if (h.recycle !== null && h.recycle !== 'reload' && !h.dead) recycling++;
+    for (const h of this.pool.live()) if (h.fate.recycle !== null && h.fate.recycle !== 'reload' && !h.life.dead) recycling++;
     for (const h of this.pool.live()) {
-      if (!h.ready || h.retiring || h.recycle !== null || h.killReason !== null || h.stopping) continue;
+      if (!h.life.ready || h.channel.retiring || h.fate.recycle !== null || h.fate.killReason !== null || h.life.stopping) continue;
+      const f = fateOf(h);
       let why: string | null = null;
       const served = this.control.served(h.slot);
       // The replacement starts once the worker has had 90 % of its share, so that it is often
       // ready by the time the worker has had all of it and takes no more (the dispatcher stops there).
-      if (h.maxRequests > 0 && h.given >= h.maxRequests - Math.floor(h.maxRequests / 10)) why = 'max-requests';
+      if (h.maxRequests > 0 && h.channel.given >= h.maxRequests - Math.floor(h.maxRequests / 10)) why = 'max-requests';
       if (why === null && maxMb > 0) {
-        if (this.control.memoryMb(h.slot) < maxMb * HEAP_HIGH_SHARE) h.heapHighSince = 0;
-        else if (h.heapHighSince === 0) h.heapHighSince = now;
-        else if (now - h.heapHighSince >= HEAP_HIGH_MS) why = 'memory';
+        if (this.control.memoryMb(h.slot) < maxMb * HEAP_HIGH_SHARE) f.heapHighSince = 0;
+        else if (f.heapHighSince === 0) f.heapHighSince = now;
+        else if (now - f.heapHighSince >= HEAP_HIGH_MS) why = 'memory';
       }
       if (why === null || recycling >= MAX_RECYCLING) continue;
       recycling++;
-      h.recycle = why;
+      f.recycle = why;
       this.log.info({ slot: h.slot, reason: why, served, heapMb: this.control.heapMb(h.slot), oldGenerationMb: this.control.heapOldMb(h.slot), externalMb: this.control.externalMb(h.slot) }, `worker ${h.slot} will be recycled (${why}); starting its replacement`);
     }
   }
@@ -511,7 +553,7 @@ export class Arbiter {
     if (now < this.serverActAfter) return;
     let top: WorkerHandle | null = null;
     for (const h of this.pool.live()) {
-      if (!h.ready || h.dead || h.killReason !== null || h.stopping) continue;
+      if (!h.life.ready || h.life.dead || h.fate.killReason !== null || h.life.stopping) continue;
       if (top === null || this.control.memoryMb(h.slot) > this.control.memoryMb(top.slot)) top = h;
     }
     if (top === null) return;
@@ -523,10 +565,10 @@ export class Arbiter {
         `and this worker holds the most (${mb} MiB: V8 old generation ${this.control.heapOldMb(top.slot)} MiB, outside the V8 heap ${this.control.externalMb(top.slot)} MiB)`);
       return;
     }
-    if (now - this.serverHighSince < HEAP_HIGH_MS || top.recycle !== null || top.retiring) return;
-    for (const h of this.pool.live()) if (h.recycle !== null && h.recycle !== 'reload' && !h.dead) return; // one at a time
+    if (now - this.serverHighSince < HEAP_HIGH_MS || top.fate.recycle !== null || top.channel.retiring) return;
+    for (const h of this.pool.live()) if (h.fate.recycle !== null && h.fate.recycle !== 'reload' && !h.life.dead) return; // one at a time
     this.serverActAfter = now + SERVER_MEMORY_SETTLE_MS;
-    top.recycle = 'server-memory';
+    fateOf(top).recycle = 'server-memory';
     this.log.info({ ...fields, reason: 'server-memory' }, `worker ${top.slot} will be recycled (server-memory): the server's resident memory, ` +
       `${rssMb} MiB, is above 80 % of --max-server-memory ${cap} MiB and this worker holds the most (${mb} MiB); starting its replacement`);
   }
@@ -534,37 +576,35 @@ export class Arbiter {
   /** Stop retiring workers that have finished their work (or ran out of --graceful-timeout). */
   private reap(now: number): void {
     for (const h of this.pool.live()) {
-      if (!h.retiring || h.killReason !== null || h.stopping) continue;
+      if (!h.channel.retiring || h.fate.killReason !== null || h.life.stopping) continue;
       // exchanges, not outstanding: a finished response still sending to a slow client counts here.
-      if (h.exchanges.size === 0 && h.overflow.length === 0) this.pool.retire(h);
-      else if (now > h.retireBy) this.kill(h, 'graceful-timeout', 0, 0);
+      if (h.channel.owed === 0 && h.channel.unsent === 0) this.pool.retire(h);
+      else if (now > h.fate.retireBy) this.kill(h, 'graceful-timeout', 0, 0);
     }
   }
 
   /** Spawn up to the target; retire recycled workers once replaced; retire extras. */
   private manage(now: number): void {
     const live = this.pool.live();
-    const serving = live.filter((h) => !h.retiring && !h.stopping && h.killReason === null && h.recycle === null && !h.elastic);
+    const serving = live.filter((h) => !h.channel.retiring && !h.life.stopping && h.fate.killReason === null && h.fate.recycle === null && !h.elastic);
     // Replacements held back by a cause that keeps killing workers wait (at most half of the target).
     let missing = this.target - serving.length - this.backoff.held(now, this.target);
     while (missing > 0 && now >= this.spawnNotBefore && this.backoff.mayStart(now) && this.spawnOne()) missing--;
-    const ready = serving.filter((h) => h.ready).length;
+    const ready = serving.filter((h) => h.life.ready).length;
     if (ready >= this.target) {
-      for (const h of live) if (h.recycle !== null && !h.retiring) this.retire(h, now, `recycled (${h.recycle})`);
+      for (const h of live) if (h.fate.recycle !== null && !h.channel.retiring) this.retire(h, now, `recycled (${h.fate.recycle})`);
       this.finishReload();
     }
     if (serving.length > this.target) {
       // Scale down: booting ones first, then the most recently started.
-      const extra = serving.sort((a, b) => Number(a.ready) - Number(b.ready) || b.slot - a.slot).slice(0, serving.length - this.target);
+      const extra = serving.sort((a, b) => Number(a.life.ready) - Number(b.life.ready) || b.slot - a.slot).slice(0, serving.length - this.target);
       for (const h of extra) this.retire(h, now, 'scaled down');
     }
   }
 
   private spawnOne(elastic = false): WorkerHandle | null {
     try {
-      const h = this.pool.spawn(this.cohort);
-      if (elastic) h.elastic = true;
-      return h;
+      return this.pool.spawn(this.cohort, new WorkerFate(), elastic);
     } catch (err) {
       this.log.error({ err }, `cannot start a worker: ${(err as Error).message}`);
       this.spawnNotBefore = epochNow() + 1000;
@@ -573,13 +613,13 @@ export class Arbiter {
   }
 
   private retire(h: WorkerHandle, now: number, why: string): void {
-    h.retiring = true;
-    h.retireBy = now + this.o.gracefulMs;
-    this.log.info({ slot: h.slot, reason: why }, `worker ${h.slot} retiring (${why}): finishing ${h.outstanding} request(s)`);
+    this.dispatcher.retire(h);
+    fateOf(h).retireBy = now + this.o.gracefulMs;
+    this.log.info({ slot: h.slot, reason: why }, `worker ${h.slot} retiring (${why}): finishing ${h.channel.outstanding} request(s)`);
     // Over the control plane: the worker shows DRAINING (stats, metrics) and says when it has
     // nothing in flight, so that reap() stops it then rather than at the next tick. reap() still
     // decides from what the acceptor owes; a worker that never answers is stopped all the same.
-    if (h.ready) h.api.drain().then(() => this.enqueue({ type: 'tick' }), () => {});
+    if (h.life.ready) h.api.drain().then(() => this.enqueue({ type: 'tick' }), () => {});
   }
 
   // ── reload and scale ─────────────────────────────────────────────────────────────────────────
@@ -594,7 +634,7 @@ export class Arbiter {
     this.cohort = previous + 1;
     this.reloadState = { cohort: this.cohort, previous, waiters: done === undefined ? [] : [done] };
     for (const h of this.pool.live()) {
-      if (!h.retiring && !h.stopping && h.killReason === null) h.recycle = 'reload';
+      if (!h.channel.retiring && !h.life.stopping && h.fate.killReason === null) fateOf(h).recycle = 'reload';
     }
     this.spawnNotBefore = 0; // a reload is asked for: no backoff
     this.backoff.reset();
@@ -628,8 +668,8 @@ export class Arbiter {
     this.log.error({ err, generation: r.cohort }, `reload failed: the new app code did not load (${err.message}); still serving with the old workers`);
     const now = epochNow();
     for (const h of this.pool.live()) {
-      if (h.cohort === r.cohort && !h.retiring) this.retire(h, now, 'reload failed');
-      else if (h.recycle === 'reload') h.recycle = null;
+      if (h.cohort === r.cohort && !h.channel.retiring) this.retire(h, now, 'reload failed');
+      else if (h.fate.recycle === 'reload') fateOf(h).recycle = null;
     }
     for (const w of r.waiters) w.reject(err);
     this.reloadOnceMore();
@@ -645,7 +685,7 @@ export class Arbiter {
   private settleWaiters(): void {
     if (this.scaleWaiters.length === 0) return;
     // Elastic workers and the spare come and go on their own: scale counts the --threads ones.
-    const ready = this.pool.live().filter((h) => h.ready && !h.retiring && h.recycle === null && !h.elastic).length;
+    const ready = this.pool.live().filter((h) => h.life.ready && !h.channel.retiring && h.fate.recycle === null && !h.elastic).length;
     this.scaleWaiters = this.scaleWaiters.filter((w) => {
       if (w.threads !== this.target) {
         w.done.resolve(); // superseded by a later scale

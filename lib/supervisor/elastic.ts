@@ -97,6 +97,8 @@ export class ElasticThreads {
   /** How long an elastic worker takes from spawn to ready (ms, moving average), and those booting since when. */
   private bootMs = ELASTIC_BOOT_GUESS_MS;
   private readonly booting = new Map<WorkerHandle, number>();
+  /** Since when each ready extra worker has had nothing to do (epoch ms), for retiring it. */
+  private readonly idleSince = new Map<WorkerHandle, number>();
 
   constructor(maxThreads: number, pool: Pool, dispatcher: Dispatcher, log: Logger, host: ElasticHost) {
     this.maxThreads = maxThreads;
@@ -111,19 +113,22 @@ export class ElasticThreads {
     const cap = this.maxThreads - this.host.target();
     this.measure(now);
     this.checkSpare(now, cap);
-    if (this.spare?.ready === true && saturated(this.dispatcher, this.pool.control)) this.promoteSpare();
-    const extras = this.pool.live().filter((h) => h.elastic && !h.retiring && !h.stopping && h !== this.spare);
+    if (this.spare?.life.ready === true && saturated(this.dispatcher, this.pool.control)) this.promoteSpare();
+    const extras = this.pool.live().filter((h) => h.elastic && !h.channel.retiring && !h.life.stopping && h !== this.spare);
     if (cap > 0 && this.host.mayStart(now)) {
       const spare = this.spare === null ? 0 : 1; // still booting, if any: a ready one was just promoted
       if (!this.blockSeen) this.blockSeen = anyBlocked(this.dispatcher, this.pool.control);
       if (saturated(this.dispatcher, this.pool.control)) this.grow(now, cap, extras, spare);
       else if (spare === 0 && extras.length < cap && this.blockSeen) this.spare = this.host.startElastic();
     }
+    // Extras no longer among them (retired, stopped) are forgotten.
+    for (const h of this.idleSince.keys()) if (!extras.includes(h)) this.idleSince.delete(h);
     for (const h of extras) {
-      if (!h.ready) continue;
-      if (h.outstanding > 0) h.idleSince = 0;
-      else if (h.idleSince === 0) h.idleSince = now;
-      else if (now - h.idleSince >= ELASTIC_IDLE_MS) this.host.retire(h, now, 'elastic worker idle');
+      if (!h.life.ready) continue;
+      const since = this.idleSince.get(h);
+      if (h.channel.outstanding > 0) this.idleSince.delete(h);
+      else if (since === undefined) this.idleSince.set(h, now);
+      else if (now - since >= ELASTIC_IDLE_MS) this.host.retire(h, now, 'elastic worker idle');
     }
   }
 
@@ -137,7 +142,7 @@ export class ElasticThreads {
 
   /** Start workers for the requests that would still wait when they are ready. */
   private grow(now: number, cap: number, extras: WorkerHandle[], spare: number): void {
-    const booting = extras.filter((h) => !h.ready).length + spare;
+    const booting = extras.filter((h) => !h.life.ready).length + spare;
     // Only requests still waiting when a worker started now is ready need one: the queue
     // drains at the rate answers outpace arrivals (none after a burst, all of a steady load).
     const later = Math.ceil(this.dispatcher.waitingCount - this.drainPerMs * this.bootMs);
@@ -161,8 +166,8 @@ export class ElasticThreads {
       this.rateCompleted = d.completed;
     }
     for (const [h, since] of this.booting) {
-      if (h.ready) this.bootMs = 0.7 * this.bootMs + 0.3 * (now - since);
-      if (h.ready || h.dead || h.stopping) this.booting.delete(h);
+      if (h.life.ready) this.bootMs = 0.7 * this.bootMs + 0.3 * (now - since);
+      if (h.life.ready || h.life.dead || h.life.stopping) this.booting.delete(h);
     }
   }
 
@@ -170,10 +175,10 @@ export class ElasticThreads {
   private checkSpare(now: number, cap: number): void {
     const s = this.spare;
     if (s === null) return;
-    if (s.dead || s.stopping || s.killReason !== null) this.spare = null;
-    else if (s.retiring || s.recycle !== null || s.cohort !== this.host.cohort() || cap <= 0) {
+    if (s.life.dead || s.life.stopping || s.fate.killReason !== null) this.spare = null;
+    else if (s.channel.retiring || s.fate.recycle !== null || s.cohort !== this.host.cohort() || cap <= 0) {
       this.spare = null;
-      if (!s.retiring) this.host.retire(s, now, cap <= 0 ? 'no room for a spare' : 'spare of an older generation');
+      if (!s.channel.retiring) this.host.retire(s, now, cap <= 0 ? 'no room for a spare' : 'spare of an older generation');
     }
   }
 

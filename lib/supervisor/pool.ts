@@ -1,7 +1,9 @@
 // design: the worker pool, as the supervisor sees it. Each worker thread gets a free slot (a line
 // of the control block) and its own pair of rings and spill channels; a WorkerHandle
-// (lib/acceptor/worker-handle.ts) is how the acceptor and the supervisor see it. A slot is free again only once its thread has exited, and a new worker always gets fresh
-// rings, so nothing stale can be read from the old ones. The pool only reports: ready, boot
+// (lib/acceptor/worker-handle.ts) is how the acceptor and the supervisor see it; of it, the pool
+// writes only its life (WorkerLife, here: booting, ready, stopping, exited). A slot is free again
+// only once its thread has exited, and a new worker always gets fresh rings, so nothing stale can
+// be read from the old ones. The pool only reports: ready, boot
 // failure and exit are events for the supervisor (./arbiter.ts), which decides what to do.
 // Readiness, per-worker reports, drain and close go over each worker's control port with comlink
 // (lib/worker/control.ts), never over the rings; a call that does not come back in time means
@@ -9,7 +11,7 @@
 // has a teardown hook is asked to close() first, bounded by TEARDOWN_MS and a timer here (a thread
 // stuck in its teardown never answers), then terminated; any other is terminated at once.
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { WorkerHandle, type ExitReason } from '../acceptor/worker-handle.js';
+import { WorkerHandle, type ExitReason, type FateView, type LifeView } from '../acceptor/worker-handle.js';
 import { BootTimeoutError, errorFromData, WorkerCrashedError, type ErrorData } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AppHookName, AppInterface, TeardownResult, WorkerInit, WorkerReport } from '../messages.js';
@@ -100,6 +102,25 @@ export interface PoolEvents {
   exited(handle: WorkerHandle, reason: ExitReason, error: Error | null): void;
 }
 
+/** The pool's part of a worker's handle (LifeView): written here only. */
+class WorkerLife implements LifeView {
+  ready = false;
+  dead = false;
+  stopping = false;
+  interface: 'node' | 'fetch' | null = null;
+  detail = '';
+  hooks: AppHookName[] = [];
+  booted!: Promise<WorkerHandle>;
+  closing: Promise<void> | null = null;
+}
+
+/** `h`'s life, writable: the handle shows it to everyone else read-only. */
+function lifeOf(h: WorkerHandle): WorkerLife {
+  const life = h.life;
+  if (!(life instanceof WorkerLife)) throw new TypeError(`worker ${h.slot} was not started by a pool`);
+  return life;
+}
+
 export class Pool {
   readonly control: ControlBlock;
   readonly handles: Array<WorkerHandle | null>;
@@ -119,10 +140,13 @@ export class Pool {
     this.handles = new Array<WorkerHandle | null>(control.slots).fill(null);
   }
 
-  /** Start --threads workers; resolves when all are ready, rejects with the first boot error. */
-  async start(): Promise<void> {
+  /**
+   * Start --threads workers; resolves when all are ready, rejects with the first boot error.
+   * `fate` makes each one's supervisor part (the arbiter's: see spawn).
+   */
+  async start(fate: () => FateView): Promise<void> {
     const boots: Array<Promise<WorkerHandle>> = [];
-    for (let i = 0; i < this.o.threads; i++) boots.push(this.spawn(0).booted);
+    for (let i = 0; i < this.o.threads; i++) boots.push(this.spawn(0, fate()).life.booted);
     const results = await Promise.allSettled(boots);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
@@ -143,9 +167,10 @@ export class Pool {
   /**
    * Start a worker in the first free slot; `handle.booted` settles once it is ready (its app
    * loaded) or failed. Every worker imports the app afresh (the ESM cache is per thread), so a
-   * worker started after the code changed runs the new code.
+   * worker started after the code changed runs the new code. `fate` is the supervisor's part of
+   * its handle (the arbiter makes it and alone writes it).
    */
-  spawn(cohort: number): WorkerHandle {
+  spawn(cohort: number, fate: FateView, elastic = false): WorkerHandle {
     const slot = this.handles.indexOf(null);
     if (slot < 0) throw new WorkerCrashedError(`no free worker slot (${this.handles.length} in use)`);
     this.control.resetSlot(slot);
@@ -188,18 +213,30 @@ export class Pool {
       name: `greenserve-worker-${slot}`,
       ...(this.o.v8OldGenerationMb !== null ? { resourceLimits: { maxOldGenerationSizeMb: this.o.v8OldGenerationMb } } : {}),
     });
-    const handle = new WorkerHandle(slot, thread, reqRing, resRing, reqChannel.port1, resChannel.port2, ctlChannel.port1);
-    handle.cohort = cohort;
     const { maxRequests, maxRequestsJitter } = this.o;
-    handle.maxRequests = maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0;
+    const life = new WorkerLife();
+    const handle = new WorkerHandle({
+      slot,
+      thread,
+      cohort,
+      elastic,
+      maxRequests: maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0,
+      reqRing,
+      resRing,
+      reqSpill: reqChannel.port1,
+      resSpill: resChannel.port2,
+      controlPort: ctlChannel.port1,
+      life,
+      fate,
+    });
     this.handles[slot] = handle;
     this.liveList = null;
-    handle.booted = this.watch(handle);
-    handle.booted.catch(() => {}); // reported through events.bootFailed; start() awaits it too
+    life.booted = this.watch(handle, life);
+    life.booted.catch(() => {}); // reported through events.bootFailed; start() awaits it too
     return handle;
   }
 
-  private watch(handle: WorkerHandle): Promise<WorkerHandle> {
+  private watch(handle: WorkerHandle, life: WorkerLife): Promise<WorkerHandle> {
     return new Promise((resolve, reject) => {
       let lastError: Error | null = null;
       const bootMs = this.o.bootTimeoutMs;
@@ -210,12 +247,12 @@ export class Pool {
       bootTimer?.unref();
       handle.api.ready().then(
         (ready) => {
-          if (handle.dead) return;
+          if (life.dead) return;
           if (bootTimer !== null) clearTimeout(bootTimer);
-          handle.ready = true;
-          handle.interface = ready.interface;
-          handle.detail = ready.detail;
-          handle.hooks = ready.hooks;
+          life.ready = true;
+          life.interface = ready.interface;
+          life.detail = ready.detail;
+          life.hooks = ready.hooks;
           resolve(handle);
           this.events.ready(handle);
         },
@@ -230,9 +267,9 @@ export class Pool {
       handle.thread.on('exit', (code) => {
         if (bootTimer !== null) clearTimeout(bootTimer);
         handle.controlPort.close(); // a call still pending never settles; nothing waits on it unbounded
-        const wasReady = handle.ready;
-        handle.dead = true;
-        handle.ready = false;
+        const wasReady = life.ready;
+        life.dead = true;
+        life.ready = false;
         this.control.setState(handle.slot, WorkerState.DEAD);
         if (this.handles[handle.slot] === handle) {
           this.handles[handle.slot] = null;
@@ -250,8 +287,8 @@ export class Pool {
   }
 
   private exitReason(h: WorkerHandle, err: Error | null): ExitReason {
-    if (h.killReason !== null) return h.killReason;
-    if (h.stopping || this.stopping) return 'stopped';
+    if (h.fate.killReason !== null) return h.fate.killReason;
+    if (h.life.stopping || this.stopping) return 'stopped';
     if ((err as NodeJS.ErrnoException | null)?.code === 'ERR_WORKER_OUT_OF_MEMORY') return 'out-of-memory';
     return err !== null ? 'crashed' : 'exited';
   }
@@ -261,7 +298,7 @@ export class Pool {
    * `timeoutMs` (a handler holds its thread, it is parked in a blocking shim, or it is exiting).
    */
   report(h: WorkerHandle, timeoutMs: number): Promise<WorkerReport | null> {
-    if (!h.ready || h.dead) return Promise.resolve(null);
+    if (!h.life.ready || h.life.dead) return Promise.resolve(null);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(null), timeoutMs);
       timer.unref();
@@ -285,7 +322,7 @@ export class Pool {
     const now = epochNow();
     handles.forEach((h, i) => {
       const report = reports[i] ?? null;
-      out.set(h.slot, { responsive: report !== null, report, current: this.current(h, now), hooks: h.hooks });
+      out.set(h.slot, { responsive: report !== null, report, current: this.current(h, now), hooks: [...h.life.hooks] });
     });
     return out;
   }
@@ -293,7 +330,7 @@ export class Pool {
   private current(h: WorkerHandle, now: number): WorkerDetail['current'] {
     const reqId = this.control.currentRequest(h.slot);
     if (reqId === 0) return null;
-    const ex = h.exchanges.get(reqId) ?? h.settledExchanges?.get(reqId);
+    const ex = h.channel.exchange(reqId) ?? h.fate.settledExchanges?.get(reqId);
     const runningMs = Math.round(this.control.runningFor(h.slot, now));
     const path = ex === undefined ? '' : ex.target.length > 200 ? `${ex.target.slice(0, 200)}...` : ex.target;
     return { reqId, method: ex?.method ?? '', path, runningMs };
@@ -302,12 +339,14 @@ export class Pool {
   /**
    * Stop one worker on purpose (it has drained: nothing left to do): its exit is reported as
    * 'stopped'. Its teardown runs first, within TEARDOWN_MS or what is left of its --graceful-timeout
-   * (h.retireBy), whichever is shorter.
+   * (its fate's retireBy), whichever is shorter.
    */
   retire(h: WorkerHandle): void {
-    if (h.stopping) return;
-    h.stopping = true;
-    const left = h.retireBy > 0 ? h.retireBy - epochNow() : TEARDOWN_MS;
+    const life = lifeOf(h);
+    if (life.stopping) return;
+    life.stopping = true;
+    const retireBy = h.fate.retireBy;
+    const left = retireBy > 0 ? retireBy - epochNow() : TEARDOWN_MS;
     void this.finish(h, Math.min(TEARDOWN_MS, left));
   }
 
@@ -323,16 +362,16 @@ export class Pool {
    * told to terminate has not exited within `teardownMs` of the call (at least EXIT_WAIT_MS after
    * its terminate(); EXIT_WAIT_MS after a cut): a thread blocked in a native call cannot be stopped
    * until the call returns. Each such worker gets an error line; it stays in live() until it exits.
+   * (The dispatcher has been told to send them nothing more: Arbiter.stop.)
    */
   async stop(teardownMs = 0): Promise<void> {
     this.stopping = true;
     const bound = this.cut ? 0 : Math.min(TEARDOWN_MS, teardownMs);
     const exitBy = performance.now() + teardownMs;
     await Promise.all(this.live().map(async (h) => {
-      h.stopping = true;
-      h.retiring = true; // the dispatcher sends it nothing more
+      lifeOf(h).stopping = true;
       // Requests still owed (the drain ran out of --graceful-timeout): it did not drain, no teardown.
-      await this.finish(h, h.outstanding === 0 && h.overflow.length === 0 ? bound : 0);
+      await this.finish(h, h.channel.outstanding === 0 && h.channel.unsent === 0 ? bound : 0);
       const waitMs = Math.max(EXIT_WAIT_MS, exitBy - performance.now());
       if (!(await this.exited(h, waitMs))) this.reportStuck(h, waitMs);
     }));
@@ -340,7 +379,7 @@ export class Pool {
 
   /** Whether the (terminated) worker's thread exits within `ms`, or EXIT_WAIT_MS after a cut. */
   private exited(h: WorkerHandle, ms: number): Promise<boolean> {
-    if (h.dead) return Promise.resolve(true);
+    if (h.life.dead) return Promise.resolve(true);
     return new Promise((resolve) => {
       let timer = setTimeout(() => done(false), ms);
       // close(false) during a graceful stop: wait no longer than an immediate stop would.
@@ -383,12 +422,13 @@ export class Pool {
 
   /** Run the worker's teardown if it has one (bounded by `boundMs`), then terminate it. Idempotent. */
   private finish(h: WorkerHandle, boundMs: number): Promise<void> {
-    if (h.closing !== null) return h.closing;
-    const tearDown = h.ready && !h.dead && h.killReason === null && h.hooks.includes('teardown') && boundMs > 0 && !this.cut;
-    h.closing = (tearDown ? this.tearDown(h, Math.round(boundMs)) : Promise.resolve()).then(() => {
+    const life = lifeOf(h);
+    if (life.closing !== null) return life.closing;
+    const tearDown = life.ready && !life.dead && h.fate.killReason === null && life.hooks.includes('teardown') && boundMs > 0 && !this.cut;
+    life.closing = (tearDown ? this.tearDown(h, Math.round(boundMs)) : Promise.resolve()).then(() => {
       void h.thread.terminate();
     });
-    return h.closing;
+    return life.closing;
   }
 
   /** Ask the worker to close() and wait for its answer, its exit, the bound (plus the reply's trip) or a cut. */

@@ -1,10 +1,11 @@
 // Dispatcher: requests of a connection that is gone (it ended after a closing response, or
 // closed) are dropped before they reach a worker, and the count of requests owed stays right; stream
 // control frames that find the ring full wait, in order, for the pump's next turn.
-// Stand-in worker handles and connections; the queues are filled directly. No threads.
+// Stand-in worker channels and connections; the queues are filled directly. No threads.
 import t from 'tap';
 import path from 'node:path';
 import { root } from '../../helpers.mjs';
+import { standInExchange, standInWorker } from '../stand-ins.mjs';
 
 const { Dispatcher } = await import(path.join(root, 'dist/lib/acceptor/dispatcher.js'));
 const { ControlBlock, createControlBuffer } = await import(path.join(root, 'dist/lib/ring/control.js'));
@@ -15,21 +16,12 @@ function setup() {
   const d = new Dispatcher(control, { limitConcurrency: 1000, threadConcurrency: 8, workerConnections: 8 });
   d.schedule = () => {}; // no pump turns: the test drives the queues itself
   const written = [];
-  const h = {
-    slot: 0,
-    outstanding: 0,
-    retiring: false,
-    overflow: [],
-    exchanges: new Map(),
-    wakePending: false,
-    bell: { i32: new Int32Array(2), sleepIndex: 0, bellIndex: 1 },
-    requests: { write: (_type, _flags, _conn, id) => (written.push(id), true) },
-  };
+  const h = standInWorker(0, { requests: { write: (_type, _flags, _conn, id) => (written.push(id), true) } }).channel;
   d.workers.push(h);
   return { d, h, written };
 }
 
-const exchange = (id, gone) => ({ id, slot: -1, conn: { id: 1, gone, frameFlags: 0 }, parts: [], size: 0, keepAlive: true, last: false });
+const exchange = (id, gone) => standInExchange(id, { gone });
 
 t.test('a request waiting for a worker is dropped when its connection is gone', async (t) => {
   const { d, h, written } = setup();
@@ -50,11 +42,10 @@ t.test('a request still in a worker\'s overflow is dropped when its connection i
   const dead = exchange(1, true);
   const live = exchange(2, false);
   for (const ex of [dead, live]) {
-    ex.slot = 0;
+    ex.worker = h;
     h.exchanges.set(ex.id, ex);
     h.overflow.push(ex);
   }
-  h.outstanding = 2;
   d.outstanding = 2;
   d.retryOverflow(h);
   t.same(written, [2], 'only the live connection\'s request reaches the ring');
@@ -77,8 +68,7 @@ t.test('stream control frames wait for a full ring in order, each with its own v
   let scheduled = 0;
   d.schedule = () => scheduled++;
   const ex = exchange(7, false);
-  ex.slot = 0;
-  ex.backlog = null;
+  ex.worker = h;
   h.exchanges.set(7, ex);
   d.streamControl(ex, T_CREDIT, 5);
   d.streamControl(ex, T_CREDIT, 7);

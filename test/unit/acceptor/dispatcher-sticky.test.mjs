@@ -5,6 +5,7 @@
 import t from 'tap';
 import path from 'node:path';
 import { root } from '../../helpers.mjs';
+import { standInExchange, standInWorker } from '../stand-ins.mjs';
 
 const { Dispatcher } = await import(path.join(root, 'dist/lib/acceptor/dispatcher.js'));
 const { ControlBlock, createControlBuffer } = await import(path.join(root, 'dist/lib/ring/control.js'));
@@ -19,30 +20,28 @@ function setup(sticky, n = 3, threadConcurrency = 8) {
   d.schedule = () => {}; // no pump turns: the test drives the queues itself
   const written = [];
   const workers = [];
+  const handles = [];
   for (let slot = 0; slot < n; slot++) {
     control.setState(slot, IDLE);
     written.push([]);
-    const h = {
-      slot, outstanding: 0, retiring: false, revoking: false, elastic: false, sent: 0,
-      overflow: [], pinned: [], exchanges: new Map(), wakePending: false, sink: null,
-      bell: { i32: new Int32Array(2), sleepIndex: 0, bellIndex: 1 },
+    const { channel: h, handle } = standInWorker(slot, {
       requests: {
         write: (_type, _flags, _conn, id) => (written[slot].push(id), true),
         claimed: () => h.sent,
       },
-    };
+    });
     d.workers.push(h);
     workers.push(h);
+    handles.push(handle);
   }
-  return { d, control, workers, written };
+  return { d, control, workers, handles, written };
 }
 
 let nextId = 1;
 /** An exchange and the framed request that carries `cookie` (or none), from `peer`. */
 function request(d, { cookie = null, target = '/', peer = '10.0.0.1' } = {}) {
   const head = `GET ${target} HTTP/1.1\r\nHost: x\r\n${cookie === null ? '' : `Cookie: ${cookie}\r\n`}\r\n`;
-  const conn = { id: 1, gone: false, frameFlags: 0, peer: Buffer.alloc(0), trusted: false, socket: { remoteAddress: peer }, deliver() {}, respond() {} };
-  const ex = { id: nextId++, slot: -1, seq: -1, conn, parts: null, size: 0, keepAlive: true, last: false, key: null, learn: 0 };
+  const ex = standInExchange(nextId++, { peer: Buffer.alloc(0), trusted: false, socket: { remoteAddress: peer } });
   const buf = Buffer.from(head, 'latin1');
   d.submit(ex, { parts: [buf], size: buf.length, headEnd: buf.length, method: 'GET', target });
   return ex;
@@ -96,7 +95,7 @@ t.test('requests taken back from a blocked worker come back to it', async (t) =>
 });
 
 t.test('a retiring worker\'s keys and pinned requests move; a removed worker\'s too', async (t) => {
-  const { d, workers } = setup({ kind: 'ip' }, 3, 1);
+  const { d, workers, handles } = setup({ kind: 'ip' }, 3, 1);
   const a = request(d, { peer: 'a' });
   const pinned = request(d, { peer: 'a' });
   t.same(workers[0].pinned, [pinned]);
@@ -108,7 +107,7 @@ t.test('a retiring worker\'s keys and pinned requests move; a removed worker\'s 
   const b = request(d, { peer: 'b' });
   t.equal(b.slot, 2);
   const bPinned = request(d, { peer: 'b' });
-  d.remove(workers[2]);
+  d.remove(handles[2]);
   t.equal(bPinned.slot, -1, 'worker 2 removed: no worker can take its pinned request now (all full or retiring)');
   t.equal(d.waitingCount, 2, 'it waits in the shared queue (and one is still pinned to worker 1)');
   t.notOk(d.keys.has('b'), 'its keys are forgotten');

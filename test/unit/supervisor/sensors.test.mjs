@@ -1,10 +1,11 @@
 // The supervisor's sensors (lib/supervisor/sensors.ts): saturated and anyBlocked, when it adds
 // elastic threads; waitingOnFullWorkers, when it warns about --thread-concurrency. Workers are
 // described through a real control block (the states each worker would publish) and stand-in
-// handles; the waiting queue is filled directly. No threads: every state combination is exact.
+// channels; the waiting queue is filled directly. No threads: every state combination is exact.
 import t from 'tap';
 import path from 'node:path';
 import { root } from '../../helpers.mjs';
+import { standInExchange, standInWorker } from '../stand-ins.mjs';
 
 const { Dispatcher } = await import(path.join(root, 'dist/lib/acceptor/dispatcher.js'));
 const sensors = await import(path.join(root, 'dist/lib/supervisor/sensors.js'));
@@ -31,7 +32,11 @@ function setup(specs, waiting) {
       w.setState(WORKER_STATE_NAMES.indexOf(spec.state)); // the state by its name
     }
     w.setInflight(spec.inflight ?? 0);
-    d.workers.push({ slot, outstanding: spec.outstanding ?? 1, retiring: spec.retiring ?? false });
+    const h = standInWorker(slot).channel;
+    // Its outstanding count is its exchanges: as many as the spec says.
+    for (let i = 0; i < (spec.outstanding ?? 1); i++) h.exchanges.set(slot * 100 + i, standInExchange(slot * 100 + i));
+    h.retiring = spec.retiring ?? false;
+    d.workers.push(h);
   });
   for (let i = 0; i < waiting; i++) d.waiting.push({});
   return {
