@@ -584,8 +584,8 @@ export class Dispatcher {
 
   /**
    * --sticky: requests pinned to a worker that is now retiring go to other workers at once, not at
-   * its next answer (a blocked worker may give none for long). The supervisor marks workers
-   * retiring itself, and calls this at each of its turns (every 100 ms at least).
+   * its next answer (a blocked worker may give none for long). The supervisor retires workers
+   * (retire()), and calls this at each of its turns (every 100 ms at least).
    */
   unpinRetiring(): void {
     if (this.keys === null) return;
