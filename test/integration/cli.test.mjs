@@ -20,6 +20,7 @@ t.test('--version prints the package version', { timeout: 15000 }, async (t) => 
 });
 
 t.test('bad settings: one line naming the setting, exit 2', { timeout: 30000 }, async (t) => {
+  /** @type {Array<[string[], RegExp]>} */
   const cases = [
     [['--threads', 'abc', example('hello.mjs')], /--threads/],
     [['--threads', '0', example('hello.mjs')], /--threads/],

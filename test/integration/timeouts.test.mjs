@@ -168,7 +168,7 @@ t.test('a client that does not read its responses stops being read (bounded buff
   // Now read everything: all n responses arrive, in order.
   let buf = Buffer.alloc(0);
   let count = 0;
-  await new Promise((resolve) => {
+  await /** @type {Promise<void>} */ (new Promise((resolve) => {
     s.on('data', (c) => {
       buf = Buffer.concat([buf, c]);
       let at;
@@ -179,7 +179,7 @@ t.test('a client that does not read its responses stops being read (bounded buff
       if (count === n) resolve();
     });
     s.resume();
-  });
+  }));
   t.equal(count, n, 'every response arrives once the client reads');
 });
 

@@ -58,7 +58,7 @@ t.test('keep-alive and fetch over TLS', { timeout: 15000 }, async (t) => {
   t.teardown(() => dispatcher.close());
   const res = await undiciFetch(`${h.url}/fetch`, { dispatcher });
   t.equal(res.status, 200);
-  t.equal((await res.json()).encrypted, true, 'undici fetch with the CA');
+  t.equal((/** @type {any} */ (await res.json())).encrypted, true, 'undici fetch with the CA');
 });
 
 t.test('pipelined requests over one TLS connection are answered in order', { timeout: 15000 }, async (t) => {
@@ -125,6 +125,7 @@ t.test('--ca-certs: client certificates', { timeout: 20000 }, async (t) => {
 t.test('bad TLS settings stop the server with a one-line error naming the setting', { timeout: 15000 }, async (t) => {
   const app = fixture('reports-peer.mjs');
   const fails = async (options, re, name) => {
+    /** @type {any} */
     let err = null;
     try {
       const h = await serve({ app, bind: ['127.0.0.1:0'], threads: 1, logLevel: 'silent', env: {}, ...options });
