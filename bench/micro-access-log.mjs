@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { AccessLog } from '../dist/lib/acceptor/access-log.js';
-import { RequestRecord } from '../dist/lib/acceptor/observe.js';
+import { RequestRecord } from '../dist/lib/acceptor/request-record.js';
 
 const PER_TURN = 64;
 const TURNS = 2000;

@@ -203,6 +203,7 @@ export class Server implements ConnectionHost {
         head: config.limitRequestHead,
         body: config.limitRequestBody,
         bodyBuffer: config.bodyBufferSize,
+        capture: this.ops.capture,
       },
       maxRequests: config.keepAlive === 0 ? 1 : config.maxRequestsPerConnection,
       headerTimeoutMs: config.headerTimeout * 1000,

@@ -23,8 +23,15 @@ export async function startServer(t, options) {
   return handle;
 }
 
+/**
+ * The TCP port of a server's first bind address.
+ * @param {{ addresses: readonly import('../dist/lib/index.js').BoundAddress[] }} handle
+ * @returns {number}
+ */
 export function portOf(handle) {
-  return handle.addresses[0].port;
+  const a = handle.addresses[0];
+  if (a === undefined || !('port' in a)) throw new Error('the server has no TCP address first');
+  return a.port;
 }
 
 /**
@@ -52,6 +59,9 @@ export async function fetchText(where, path = '/', init = {}, { timeoutMs = 1500
  * 127.0.0.1 by default; { socketPath, path }). Other `options` (headers, ca...) go to the
  * request; it fails when the connection is idle for `timeoutMs`. Resolves { status, headers (an
  * object), body (text), ms, reused (whether the agent reused a connection) }.
+ * @param {string | URL | http.RequestOptions} target
+ * @param {https.RequestOptions & { timeoutMs?: number }} [options]
+ * @returns {Promise<{ status: number, headers: http.IncomingHttpHeaders, body: string, ms: number, reused: boolean }>}
  */
 export function httpGet(target, { method = 'GET', agent = false, timeoutMs = 15000, ...options } = {}) {
   const started = performance.now();
@@ -61,13 +71,14 @@ export function httpGet(target, { method = 'GET', agent = false, timeoutMs = 150
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body, ms: performance.now() - started, reused: req.reusedSocket }));
+      res.on('end', () => resolve({ status: /** @type {number} */ (res.statusCode), headers: res.headers, body, ms: performance.now() - started, reused: req.reusedSocket }));
       res.on('error', reject);
     };
+    const at = /** @type {http.RequestOptions} */ (target);
     const req = url === null
-      ? http.request({ host: '127.0.0.1', ...target, method, agent, ...options }, onResponse)
+      ? http.request({ host: '127.0.0.1', ...at, method, agent, ...options }, onResponse)
       : (url.protocol === 'https:' ? https : http).request(url, { method, agent, ...options }, onResponse);
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${url ?? target.path}: no answer within ${timeoutMs} ms`)));
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${url ?? at.path}: no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();
   });
@@ -224,9 +235,14 @@ export function channel(t, name) {
   };
 }
 
-/** A pino-shaped logger that records every line: { log, lines } (pass `log` to serve()). */
+/**
+ * A pino-shaped logger that records every line: { log, lines } (pass `log` to serve()).
+ * @returns {{ log: import('pino').Logger, lines: any[] }}
+ */
 export function captureLog() {
+  /** @type {any[]} */
   const lines = [];
+  /** @type {any} */
   const log = { level: 'info', child: () => log };
   for (const level of ['trace', 'debug', 'info', 'warn', 'error', 'fatal']) {
     log[level] = (obj, msg) => lines.push({ level, ...(typeof obj === 'string' ? { msg: obj } : { ...obj, msg }) });

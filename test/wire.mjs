@@ -1,10 +1,29 @@
-// A raw HTTP/1.1 client for the conformance and fuzz tests: one TCP connection, bytes written
-// whole or in seeded random pieces, and a strict incremental reader that hands back one response
-// at a time (interim 1xx responses included, so the caller can skip them), notices when the
-// server closes, and reports anything that is not a well-formed HTTP/1.1 response.
+// Raw HTTP/1.1 clients over plain TCP to 127.0.0.1, for the tests that need to see or shape the
+// bytes themselves. `RawConn`: one connection, bytes written whole or in seeded random pieces, and
+// a strict incremental reader that hands back one response at a time (interim 1xx responses
+// included, so the caller can skip them), notices when the server closes, and reports anything
+// that is not a well-formed HTTP/1.1 response. On top of it: `rawGet()` (one GET, one response),
+// `rawClient()` (a connection that records everything it reads until the server closes) and
+// `countingGet()` (a GET whose body is counted, not kept, for responses of many MiB). Every wait
+// has a timeout.
 import net from 'node:net';
 
-/** Cut points for `len` bytes into 2..~40 random pieces (small for small requests). */
+/**
+ * @typedef {{ status: number, headers: Record<string, string>, body: Buffer }} RawResponse
+ * @typedef {{ response: RawResponse, malformed?: undefined, closed?: undefined, timeout?: undefined }
+ *   | { malformed: string, response?: undefined, closed?: undefined, timeout?: undefined }
+ *   | { closed: true, response?: undefined, malformed?: undefined, timeout?: undefined }
+ *   | { timeout: true, partial: number, response?: undefined, malformed?: undefined, closed?: undefined }} NextResult
+ *   What `RawConn.next()` and `rawGet()` resolve: a response, a malformed one, the server's close
+ *   with nothing pending, or nothing complete in time (`partial`: the bytes read so far).
+ */
+
+/**
+ * Cut points for `len` bytes into 2..~40 random pieces (small for small requests).
+ * @param {number} len
+ * @param {() => number} rnd a seeded generator of numbers in [0, 1)
+ * @returns {number[]}
+ */
 export function randomCuts(len, rnd) {
   if (len < 2) return [];
   const want = Math.min(len - 1, 1 + Math.floor(rnd() * 40));
@@ -13,6 +32,12 @@ export function randomCuts(len, rnd) {
   return [...cuts].sort((a, b) => a - b);
 }
 
+/**
+ * `buf` cut at `cuts` (ascending offsets).
+ * @param {Buffer} buf
+ * @param {number[]} cuts
+ * @returns {Buffer[]}
+ */
 export function piecesOf(buf, cuts) {
   const out = [];
   let prev = 0;
@@ -27,6 +52,11 @@ const STATUS_LINE = /^HTTP\/1\.1 (\d{3}) [\t -~\x80-\xff]*$/;
  * Parse one response at the start of `buf`. Returns { need: true } when more bytes are needed,
  * { malformed: reason } when it is not HTTP/1.1, else { response, used }. `head`: the request was
  * HEAD (no body follows). `eof`: the server closed, so a body delimited by close is complete.
+ * @param {Buffer} buf
+ * @param {{ head?: boolean, eof?: boolean }} [options]
+ * @returns {{ need: true, malformed?: undefined, response?: undefined }
+ *   | { malformed: string, need?: undefined, response?: undefined }
+ *   | { response: RawResponse, used: number, need?: undefined, malformed?: undefined }}
  */
 export function parseOne(buf, { head = false, eof = false } = {}) {
   if (buf.length === 0) return { need: true };
@@ -39,6 +69,7 @@ export function parseOne(buf, { head = false, eof = false } = {}) {
   const m = STATUS_LINE.exec(lines[0]);
   if (!m) return { malformed: `bad status line ${JSON.stringify(lines[0])}` };
   const status = Number(m[1]);
+  /** @type {Record<string, string>} */
   const headers = {};
   for (const line of lines.slice(1)) {
     const i = line.indexOf(':');
@@ -48,6 +79,7 @@ export function parseOne(buf, { head = false, eof = false } = {}) {
     headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
   }
   let pos = end + 4;
+  /** @type {Buffer} */
   let body = Buffer.alloc(0);
   if (status < 200 || status === 204 || status === 304 || head) {
     // no body
@@ -90,6 +122,12 @@ export function parseOne(buf, { head = false, eof = false } = {}) {
 }
 
 export class RawConn {
+  /**
+   * Connect to `port` on 127.0.0.1.
+   * @param {number} port
+   * @param {string} [host]
+   * @returns {Promise<RawConn>}
+   */
   static open(port, host = '127.0.0.1') {
     return new Promise((resolve, reject) => {
       const s = net.connect({ port, host, noDelay: true }, () => {
@@ -100,16 +138,19 @@ export class RawConn {
     });
   }
 
+  /** @param {net.Socket} socket */
   constructor(socket) {
     this.socket = socket;
+    /** @type {Buffer} */
     this.buf = Buffer.alloc(0);
     this.closed = false; // the server ended or reset the connection
     this.reset = false;
+    /** @type {(() => void) | null} */
     this.wake = null;
     socket.on('data', (c) => { this.buf = this.buf.length ? Buffer.concat([this.buf, c]) : c; this.poke(); });
     socket.on('end', () => { this.closed = true; this.poke(); });
     socket.on('close', () => { this.closed = true; this.poke(); });
-    socket.on('error', (err) => { if (err.code === 'ECONNRESET') this.reset = true; this.closed = true; this.poke(); });
+    socket.on('error', (/** @type {NodeJS.ErrnoException} */ err) => { if (err.code === 'ECONNRESET') this.reset = true; this.closed = true; this.poke(); });
   }
 
   poke() {
@@ -118,7 +159,13 @@ export class RawConn {
     if (w) w();
   }
 
-  /** Write all of `buf`, in pieces at `cuts` with an event-loop turn between pieces. */
+  /**
+   * Write all of `buf`, in pieces at `cuts` with an event-loop turn between pieces; false when
+   * the connection closed first.
+   * @param {Buffer} buf
+   * @param {number[]} [cuts]
+   * @returns {Promise<boolean>}
+   */
   async send(buf, cuts = []) {
     const pieces = cuts.length === 0 ? [buf] : piecesOf(buf, cuts);
     for (let i = 0; i < pieces.length; i++) {
@@ -141,6 +188,9 @@ export class RawConn {
   /**
    * The next response: { response } | { malformed } | { closed: true } (server closed, nothing
    * pending) | { timeout: true, partial } (nothing complete within ms).
+   * @param {number} ms
+   * @param {{ head?: boolean }} [options] `head`: the request was HEAD
+   * @returns {Promise<NextResult>}
    */
   async next(ms, { head = false } = {}) {
     const deadline = Date.now() + ms;
@@ -163,7 +213,11 @@ export class RawConn {
     }
   }
 
-  /** Wait until the server closes (true) or ms pass (false). */
+  /**
+   * Wait until the server closes (true) or ms pass (false).
+   * @param {number} ms
+   * @returns {Promise<boolean>}
+   */
   async waitClose(ms) {
     const deadline = Date.now() + ms;
     while (!this.closed) {
@@ -178,8 +232,132 @@ export class RawConn {
   }
 }
 
-/** Run `fn` over `items` with at most `limit` in flight; results in item order. */
+/**
+ * GET `path` on a connection of its own and read one response (the connection is closed after).
+ * @param {number} port
+ * @param {string} path
+ * @param {{ ms?: number, headers?: string }} [options] `ms`: how long to wait for the response;
+ *   `headers`: more header lines, each ending in CRLF
+ * @returns {Promise<NextResult>}
+ */
+export async function rawGet(port, path, { ms = 5000, headers = '' } = {}) {
+  const c = await RawConn.open(port);
+  try {
+    await c.send(Buffer.from(`GET ${path} HTTP/1.1\r\nHost: x\r\n${headers}\r\n`, 'latin1'));
+    return await c.next(ms);
+  } finally {
+    c.destroy();
+  }
+}
+
+/**
+ * @typedef {object} RawClient
+ * @property {net.Socket} socket
+ * @property {() => string} text everything read so far, as latin1 text
+ * @property {Promise<{ text: string, closed: boolean }>} closed resolves once the server closes
+ *   the connection (`closed: true`), or once `ms` pass or the test destroys the socket (`closed:
+ *   false`; the socket is destroyed), with everything read
+ */
+
+/**
+ * A raw connection that records everything it reads until it closes; `send` is written at once.
+ * @param {number} port
+ * @param {{ send?: string | Buffer, ms?: number }} [options] `send`: latin1 text or bytes;
+ *   `ms`: the longest the connection is kept open
+ * @returns {Promise<RawClient>}
+ */
+export async function rawClient(port, { send, ms = 15000 } = {}) {
+  const socket = await openSocket(port);
+  let text = '';
+  let timedOut = false;
+  socket.on('data', (c) => (text += c.toString('latin1')));
+  socket.on('error', () => {});
+  const closed = new Promise((resolve) => {
+    const timer = setTimeout(() => { timedOut = true; socket.destroy(); }, ms);
+    // 'end' means the server closed its side; a close without it is the test's destroy() or a reset.
+    let ended = false;
+    socket.on('end', () => (ended = true));
+    socket.on('close', (hadError) => {
+      clearTimeout(timer);
+      resolve({ text, closed: !timedOut && (ended || hadError) });
+    });
+  });
+  if (send !== undefined) socket.write(typeof send === 'string' ? Buffer.from(send, 'latin1') : send);
+  return { socket, text: () => text, closed };
+}
+
+/**
+ * @typedef {object} CountingGet
+ * @property {net.Socket} socket
+ * @property {string} head the response head (latin1, without the blank line)
+ * @property {number} body body bytes received so far (chunk framing included)
+ * @property {boolean} closed whether the connection has closed
+ */
+
+/**
+ * GET `path` on a connection of its own; resolves once the response head has arrived, then keeps
+ * counting the body bytes in `body` without keeping them. Rejects, and destroys the socket, when
+ * no head arrives within `ms`. The caller destroys the socket.
+ * @param {number} port
+ * @param {string} path
+ * @param {{ ms?: number }} [options]
+ * @returns {Promise<CountingGet>}
+ */
+export async function countingGet(port, path, { ms = 15000 } = {}) {
+  const socket = await openSocket(port);
+  /** @type {CountingGet} */
+  const st = { socket, head: '', body: 0, closed: false };
+  socket.on('error', () => {});
+  socket.on('close', () => (st.closed = true));
+  await new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`GET ${path}: no response head within ${ms} ms`));
+    }, ms);
+    socket.on('data', (c) => {
+      if (st.head !== '') {
+        st.body += c.length;
+        return;
+      }
+      buf = Buffer.concat([buf, c]);
+      const i = buf.indexOf('\r\n\r\n');
+      if (i < 0) return;
+      clearTimeout(timer);
+      st.head = buf.subarray(0, i).toString('latin1');
+      st.body += buf.length - i - 4;
+      resolve(undefined);
+    });
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  });
+  return st;
+}
+
+/**
+ * A plain TCP connection to `port` on 127.0.0.1 (Nagle off).
+ * @param {number} port
+ * @returns {Promise<net.Socket>}
+ */
+function openSocket(port) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', noDelay: true }, () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+/**
+ * Run `fn` over `items` with at most `limit` in flight; results in item order.
+ * @template T, R
+ * @param {T[]} items
+ * @param {number} limit
+ * @param {(item: T, index: number) => Promise<R>} fn
+ * @returns {Promise<R[]>}
+ */
 export async function pool(items, limit, fn) {
+  /** @type {R[]} */
   const out = new Array(items.length);
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {

@@ -53,6 +53,13 @@ export interface FramerLimits {
   body: number; // largest decoded body -> 413
   /** Body bytes held before the request is handed out with its body to follow (onBody); absent: never. */
   bodyBuffer?: number;
+  /**
+   * Not a limit: lower-case names of header fields whose values the framer records as it scans
+   * the head (FramedRequest.captured), for the access log (request id, Referer, User-Agent).
+   * Absent or empty: none, and no name beyond the six framing fields is compared. A framing
+   * field's name (Host, Content-Length...) is never captured.
+   */
+  capture?: readonly string[];
 }
 
 export interface FramedRequest {
@@ -68,6 +75,12 @@ export interface FramedRequest {
   bodyLength: number; // decoded body length
   chunked: boolean; // body framed by Transfer-Encoding: chunked
   streamed: boolean; // the body is not all in parts: the rest comes in onBody calls, then onBodyEnd
+  /**
+   * The values of the fields FramerLimits.capture names, in that order: the first field of each
+   * name in the head (not the trailers), its value trimmed; null for a name not present. Null
+   * when none was present, or nothing is captured.
+   */
+  captured: Array<string | null> | null;
 }
 
 export interface FramerHandler {
@@ -177,6 +190,8 @@ const F_UPGRADE = 3;
 const F_CONNECTION = 4;
 const F_CONTENT_LENGTH = 5;
 const F_TRANSFER_ENCODING = 6;
+/** Field ids from here on are captured names: F_CAPTURE + their index in FramerLimits.capture. */
+const F_CAPTURE = 16;
 
 /**
  * Case-insensitive compare against a lower-case literal. `b | 0x20` folds only ASCII letters onto
@@ -400,6 +415,10 @@ export class Framer {
   private streamedBytes = 0;
   private readonly bodyBuffer: number;
 
+  // FramerLimits.capture (null: none) and what this head had of them so far (null: nothing yet)
+  private readonly capNames: Uint8Array[] | null;
+  private captured: Array<string | null> | null = null;
+
   constructor(limits: FramerLimits, handler: FramerHandler) {
     this.lim = { ...limits };
     this.handler = handler;
@@ -408,6 +427,8 @@ export class Framer {
     // extensions would otherwise buffer ~4000x the body limit.
     this.maxFraming = Math.max(65536, limits.body);
     this.bodyBuffer = limits.bodyBuffer === undefined || handler.onBody === undefined ? Infinity : limits.bodyBuffer;
+    const cap = limits.capture;
+    this.capNames = cap === undefined || cap.length === 0 ? null : cap.map((name) => bytes(name.toLowerCase()));
   }
 
   /** Bytes of an incomplete request held (while paused: bytes held for the new protocol). */
@@ -553,6 +574,7 @@ export class Framer {
       bodyLength: this.bodyLength,
       chunked: this.chunked,
       streamed,
+      captured: this.captured,
     };
   }
 
@@ -756,8 +778,9 @@ export class Framer {
       while (i < end && (CC[buf[i]!]! & TCHAR) !== 0) i++;
       if (i === end) return this.fieldNeed(s, i, F_NAME, end, 0);
       if (buf[i] !== COLON || i === s) return this.fieldFail(s, i, 'invalid field name');
-      // Only names of the six interesting lengths are compared at all.
-      this.fid = fieldId(buf, s, i - s);
+      // Only names of the six interesting lengths are compared at all (and captured names, if any).
+      const fid = fieldId(buf, s, i - s);
+      this.fid = fid === 0 && this.capNames !== null ? this.captureId(buf, s, i - s) : fid;
       i++;
       ph = F_OWS;
     }
@@ -781,12 +804,33 @@ export class Framer {
     this.fieldCount++;
     const id = this.fid;
     if (id !== 0) {
-      if (trailer) return this.fail(400, 'field not allowed in trailers');
       let ve = cr;
       while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
+      if (id >= F_CAPTURE) {
+        if (!trailer) this.capture(id - F_CAPTURE, buf, vs, ve);
+        return i + 1;
+      }
+      if (trailer) return this.fail(400, 'field not allowed in trailers');
       if (this.fieldValue(id, buf, vs, ve) < 0) return STOP;
     }
     return i + 1;
+  }
+
+  /** F_CAPTURE + the index of this name in FramerLimits.capture, or 0 (capNames is set). */
+  private captureId(buf: Buffer, s: number, len: number): number {
+    const names = this.capNames!;
+    for (let k = 0; k < names.length; k++) {
+      const lit = names[k]!;
+      if (lit.length === len && ciEq(buf, s, lit)) return F_CAPTURE + k;
+    }
+    return 0;
+  }
+
+  /** Record the value [vs, ve) of captured name `k`, unless an earlier field of that name was. */
+  private capture(k: number, buf: Buffer, vs: number, ve: number): void {
+    let c = this.captured;
+    if (c === null) c = this.captured = new Array<string | null>(this.capNames!.length).fill(null);
+    if (c[k] === null) c[k] = buf.toString('latin1', vs, ve);
   }
 
   private fieldNeed(s: number, i: number, ph: number, end: number, vs: number): number {
@@ -1180,6 +1224,7 @@ export class Framer {
     this.expect100 = false;
     this.keepAlive = true;
     this.continuePending = false;
+    this.captured = null;
     this.remaining = 0;
     this.chunkLeft = 0;
     this.bodyLength = 0;

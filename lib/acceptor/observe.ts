@@ -40,18 +40,25 @@ export interface ObserverOptions {
 
 export class Observer {
   private readonly sinks: RequestSink[];
-  private readonly idName: Buffer | null;
+  private readonly requestIds: boolean;
   private readonly wantAgent: boolean;
+  /**
+   * The header fields the framer captures for the records (FramerLimits.capture): the request id
+   * field (when ids are on), then Referer and User-Agent (combined format). Read from
+   * FramedRequest.captured by index; the head is not scanned again.
+   */
+  readonly capture: readonly string[];
+  private readonly iReferer: number;
 
   constructor(o: ObserverOptions) {
     this.sinks = o.sinks;
-    this.idName = o.requestIdHeader === null ? null : Buffer.from(o.requestIdHeader.toLowerCase(), 'latin1');
+    this.requestIds = o.requestIdHeader !== null;
     this.wantAgent = o.wantAgent;
-  }
-
-  /** Whether requests carry an id to the worker (in the frame's sub-header). */
-  get requestIds(): boolean {
-    return this.idName !== null;
+    const capture: string[] = [];
+    if (o.requestIdHeader !== null) capture.push(o.requestIdHeader.toLowerCase());
+    this.iReferer = capture.length;
+    if (o.wantAgent) capture.push('referer', 'user-agent');
+    this.capture = capture;
   }
 
   /** A framed request is about to be submitted: start its record (and give the frame its id). */
@@ -60,16 +67,17 @@ export class Observer {
     rec.method = req.method;
     rec.target = req.target;
     rec.http10 = req.http10;
-    const head = req.parts[0]!;
-    if (this.idName !== null) {
-      const sent = headerValue(head, req.headEnd, this.idName);
+    // What the framer captured in its pass over the head (null: none of the fields was there).
+    const got = req.captured;
+    if (this.requestIds) {
+      const sent = got === null ? null : got[0]!;
       const id = sent !== null && GOOD_ID.test(sent) ? sent : randomUUID();
       rec.requestId = id;
       ex.idPart = requestIdPart(id);
     }
-    if (this.wantAgent) {
-      rec.referer = headerValue(head, req.headEnd, REFERER) ?? '';
-      rec.userAgent = headerValue(head, req.headEnd, USER_AGENT) ?? '';
+    if (this.wantAgent && got !== null) {
+      rec.referer = got[this.iReferer] ?? '';
+      rec.userAgent = got[this.iReferer + 1] ?? '';
     }
     ex.rec = rec;
   }
@@ -84,32 +92,6 @@ export class Observer {
     const sinks = this.sinks;
     for (let i = 0; i < sinks.length; i++) sinks[i]!.end(rec, ms, conn, ex.slot);
   }
-}
-
-const REFERER = Buffer.from('referer', 'latin1');
-const USER_AGENT = Buffer.from('user-agent', 'latin1');
-
-/**
- * The value of the first header field named `name` (lower-case) in the head, or null.
- * The framer has checked the head's syntax; this only scans field lines.
- */
-export function headerValue(head: Buffer, headEnd: number, name: Buffer): string | null {
-  const n = name.length;
-  let i = head.indexOf(10) + 1; // past the request line
-  while (i > 0 && i + n < headEnd) {
-    let k = 0;
-    while (k < n && (head[i + k]! | 0x20) === name[k]) k++;
-    if (k === n && head[i + n] === 0x3a) {
-      let s = i + n + 1;
-      let e = head.indexOf(13, s);
-      if (e < 0 || e > headEnd) e = headEnd;
-      while (s < e && (head[s] === 0x20 || head[s] === 0x09)) s++;
-      while (e > s && (head[e - 1] === 0x20 || head[e - 1] === 0x09)) e--;
-      return head.toString('latin1', s, e);
-    }
-    i = head.indexOf(10, i) + 1;
-  }
-  return null;
 }
 
 /** A Connection whose responses are observed: status, bytes and end of every exchange. */

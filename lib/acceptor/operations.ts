@@ -85,6 +85,11 @@ export class Operations {
     return s;
   }
 
+  /** Header fields the framer is to capture for the access log (FramerLimits.capture); empty: none. */
+  get capture(): readonly string[] {
+    return this.observer === null ? [] : this.observer.capture;
+  }
+
   /** A connection of the kind this server uses. */
   connection(id: number, socket: Socket, opts: ConnectionOptions, host: ConnectionHost): Connection {
     return this.observer === null

@@ -2,32 +2,21 @@
 // thread can serve.
 import t from 'tap';
 import http from 'node:http';
-import { fixture, portOf, startServer } from '../helpers.mjs';
-
-function get(port, path, agent) {
-  const start = performance.now();
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode, body, ms: performance.now() - start }));
-    }).on('error', reject);
-  });
-}
+import { fixture, httpGet, portOf, startServer } from '../helpers.mjs';
 
 t.test('with --threads 2, a 300 ms blocking handler does not delay /hello on another connection', { timeout: 20000 }, async (t) => {
   const srv = await startServer(t, { app: fixture('blocks.mjs'), threads: 2 });
   const port = portOf(srv);
   const agent = new http.Agent({ keepAlive: false });
   t.teardown(() => agent.destroy());
-  await get(port, '/warm', agent);
-  const blocked = get(port, '/block?ms=300', agent);
+  await httpGet({ port, path: '/warm' }, { agent });
+  const blocked = httpGet({ port, path: '/block?ms=300' }, { agent });
   // Handshake: wait until the control block shows a worker running the blocking handler.
   const deadline = Date.now() + 2000;
   while (!srv.stats().workers.some((w) => w.state === 'running') && Date.now() < deadline) await new Promise((r) => setImmediate(r));
   t.ok(srv.stats().workers.some((w) => w.state === 'running'), 'a worker publishes running while blocked');
   const hellos = [];
-  for (let i = 0; i < 5; i++) hellos.push(await get(port, '/hello', agent));
+  for (let i = 0; i < 5; i++) hellos.push(await httpGet({ port, path: '/hello' }, { agent }));
   const b = await blocked;
   t.equal(b.status, 200);
   t.ok(b.ms >= 290, `the blocking request took its ${Math.round(b.ms)} ms`);
@@ -44,10 +33,10 @@ t.test('with every thread blocked, requests wait in the queue and are served whe
   const port = portOf(srv);
   const agent = new http.Agent({ keepAlive: false });
   t.teardown(() => agent.destroy());
-  const blocked = get(port, '/block?ms=200', agent);
+  const blocked = httpGet({ port, path: '/block?ms=200' }, { agent });
   const deadline = Date.now() + 2000;
   while (!srv.stats().workers.some((w) => w.state === 'running') && Date.now() < deadline) await new Promise((r) => setImmediate(r));
-  const hello = get(port, '/hello', agent);
+  const hello = httpGet({ port, path: '/hello' }, { agent });
   const [b, h] = await Promise.all([blocked, hello]);
   t.equal(b.status, 200);
   t.equal(h.status, 200);
@@ -59,12 +48,12 @@ t.test('past --limit-concurrency requests get an immediate 503', { timeout: 2000
   const port = portOf(srv);
   const agent = new http.Agent({ keepAlive: false });
   t.teardown(() => agent.destroy());
-  const a = get(port, '/block?ms=300', agent);
+  const a = httpGet({ port, path: '/block?ms=300' }, { agent });
   const deadline = Date.now() + 2000;
   while (srv.stats().outstanding < 1 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
-  const b = get(port, '/block?ms=10', agent);
+  const b = httpGet({ port, path: '/block?ms=10' }, { agent });
   while (srv.stats().outstanding < 2 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
-  const c = await get(port, '/hello', agent);
+  const c = await httpGet({ port, path: '/hello' }, { agent });
   t.equal(c.status, 503, 'third request refused');
   t.ok(c.ms < 200, 'refused at once, not after waiting');
   t.same([(await a).status, (await b).status], [200, 200]);
@@ -78,7 +67,7 @@ t.test('requests queued behind a blocking synchronous handler are not "every wor
   const port = portOf(srv);
   const agent = new http.Agent({ keepAlive: false });
   t.teardown(() => agent.destroy());
-  const all = Promise.all([1, 2, 3, 4].map(() => get(port, '/block?ms=150', agent)));
+  const all = Promise.all([1, 2, 3, 4].map(() => httpGet({ port, path: '/block?ms=150' }, { agent })));
   let maxWaiting = 0;
   let done = false;
   void all.finally(() => (done = true));

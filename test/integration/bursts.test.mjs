@@ -3,29 +3,16 @@
 // response whose handler finished is never lost to a later request on the same thread.
 import t from 'tap';
 import http from 'node:http';
-import { example, parseResponses, portOf, rawExchange, startCli, startServer } from '../helpers.mjs';
-
-function get(port, path, agent) {
-  const start = performance.now();
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode, body, ms: performance.now() - start }));
-    });
-    req.setTimeout(15000, () => req.destroy(new Error(`GET ${path} timed out`)));
-    req.on('error', reject);
-  });
-}
+import { example, httpGet, parseResponses, portOf, rawExchange, startCli, startServer } from '../helpers.mjs';
 
 t.test('20 simultaneous 500 ms blocking requests with --threads 2 and the defaults take about 4 rounds, not 10', { timeout: 30000 }, async (t) => {
   // The CLI as a user runs it (worker starts are not slowed by the test runner's loader hooks).
   const srv = await startCli(t, ['--threads', '2', '--bind', '127.0.0.1:0', example('blocking.mjs')]);
   const agent = new http.Agent({ keepAlive: false, maxSockets: 100 });
   t.teardown(() => agent.destroy());
-  t.equal((await get(srv.port, '/', agent)).status, 200);
+  t.equal((await httpGet({ port: srv.port, path: '/' }, { agent })).status, 200);
   const start = performance.now();
-  const all = await Promise.all(Array.from({ length: 20 }, () => get(srv.port, '/block?ms=500', agent)));
+  const all = await Promise.all(Array.from({ length: 20 }, () => httpGet({ port: srv.port, path: '/block?ms=500' }, { agent })));
   const total = performance.now() - start;
   for (const r of all) t.equal(r.status, 200);
   // Requests pushed into the two busy threads' rings used to wait there: 9.1 s (median 8.7 s).
@@ -40,8 +27,8 @@ t.test('with one thread, each of three blocking responses leaves when its handle
   const port = portOf(srv);
   const agent = new http.Agent({ keepAlive: false });
   t.teardown(() => agent.destroy());
-  await get(port, '/', agent);
-  const all = await Promise.all([0, 1, 2].map(() => get(port, '/block?ms=300', agent)));
+  await httpGet({ port, path: '/' }, { agent });
+  const all = await Promise.all([0, 1, 2].map(() => httpGet({ port, path: '/block?ms=300' }, { agent })));
   const ends = all.map((r) => r.ms).sort((a, b) => a - b);
   for (const r of all) t.equal(r.status, 200);
   // They used to come as 0.3 / 0.9 / 0.9 s: the second and third were sent together at the end
@@ -62,5 +49,5 @@ t.test('a finished response survives a later request on the same thread that run
   t.equal(responses[0]?.body, 'hello');
   t.equal(responses[1]?.status, 504, 'the request past --timeout gets 504');
   // The server goes on serving with a new thread.
-  t.equal((await get(port, '/', new http.Agent({ keepAlive: false }))).status, 200);
+  t.equal((await httpGet({ port, path: '/' })).status, 200);
 });

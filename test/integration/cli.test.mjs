@@ -1,21 +1,10 @@
 // The greenserve command: help, version, usage errors (one line, exit 2), boot errors (exit 3),
 // serving on TCP and unix sockets, GREENSERVE_* settings, and a graceful stop on SIGTERM.
 import t from 'tap';
-import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { example, fixture, runCli, startCli } from '../helpers.mjs';
-
-function get(options) {
-  return new Promise((resolve, reject) => {
-    http.get({ ...options, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    }).on('error', reject);
-  });
-}
+import { example, fixture, httpGet, runCli, startCli } from '../helpers.mjs';
 
 t.test('--help lists the settings and exits 0', { timeout: 15000 }, async (t) => {
   const r = await runCli(['--help']);
@@ -31,6 +20,7 @@ t.test('--version prints the package version', { timeout: 15000 }, async (t) => 
 });
 
 t.test('bad settings: one line naming the setting, exit 2', { timeout: 30000 }, async (t) => {
+  /** @type {Array<[string[], RegExp]>} */
   const cases = [
     [['--threads', 'abc', example('hello.mjs')], /--threads/],
     [['--threads', '0', example('hello.mjs')], /--threads/],
@@ -75,8 +65,10 @@ t.test('serves on TCP and a unix socket at once, settings from env, SIGTERM stop
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const sock = path.join(dir, 'gs.sock');
   const srv = await startCli(t, ['--bind', '127.0.0.1:0', '--bind', `unix:${sock}`, example('hello.mjs')], { env: { GREENSERVE_THREADS: '1' } });
-  t.same(await get({ host: '127.0.0.1', port: srv.port, path: '/' }), { status: 200, body: 'Hello, World!' });
-  t.same(await get({ socketPath: sock, path: '/' }), { status: 200, body: 'Hello, World!' });
+  const tcp = await httpGet({ port: srv.port, path: '/' });
+  t.same([tcp.status, tcp.body], [200, 'Hello, World!']);
+  const unix = await httpGet({ socketPath: sock, path: '/' });
+  t.same([unix.status, unix.body], [200, 'Hello, World!']);
   t.match(srv.stderr(), /1 threads/, 'GREENSERVE_THREADS applied');
   const exited = new Promise((resolve) => srv.child.on('exit', (code, signal) => resolve({ code, signal })));
   srv.child.kill('SIGTERM');

@@ -7,7 +7,7 @@
 // nothing more.
 import t from 'tap';
 import { channel, fixture, portOf, startServer } from '../helpers.mjs';
-import { RawConn } from '../wire.mjs';
+import { RawConn, rawGet } from '../wire.mjs';
 
 /** Send `text`, half-close, and collect the responses until the server closes (or `ms` pass). */
 async function sendThenFin(port, text, ms = 5000) {
@@ -29,17 +29,6 @@ async function sendThenFin(port, text, ms = 5000) {
   }
 }
 
-async function get(port, path, ms = 5000) {
-  const c = await RawConn.open(port);
-  try {
-    await c.send(Buffer.from(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`, 'latin1'));
-    const r = await c.next(ms);
-    return r.response ? { status: r.response.status, body: r.response.body.toString('latin1') } : r;
-  } finally {
-    c.destroy();
-  }
-}
-
 t.test('clients that half-close while their handlers never answer free their places', { timeout: 30000 }, async (t) => {
   const name = `half-${process.pid}`;
   const ch = channel(t, name);
@@ -56,8 +45,8 @@ t.test('clients that half-close while their handlers never answer free their pla
     const e = await ch.wait((m) => m.closed === id, 5000);
     t.equal(e.ended, false, `handler ${id} saw its request close`);
   }
-  const r = await get(port, '/hello');
-  t.same(r, { status: 200, body: 'ok' }, 'a new client is served: the places are free');
+  const r = await rawGet(port, '/hello');
+  t.same([r.response?.status, r.response?.body.toString('latin1')], [200, 'ok'], 'a new client is served: the places are free');
   t.equal(srv.stats().outstanding, 0, 'nothing is owed');
 });
 
@@ -93,5 +82,6 @@ t.test('Fetch-style apps: an answer after the usual awaits goes out; a waiting r
   t.same(hung.responses, [], 'no response for the request that waits');
   t.ok(hung.closed, 'closed');
   await ch.wait((m) => m.aborted === 'f1', 5000);
-  t.same(await get(port, '/'), { status: 200, body: 'fetch ok' }, 'its one place is free again');
+  const r = await rawGet(port, '/');
+  t.same([r.response?.status, r.response?.body.toString('latin1')], [200, 'fetch ok'], 'its one place is free again');
 });

@@ -6,7 +6,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { captureLog, connect, delay, fixture, parseResponses, serve, startCli, until } from '../helpers.mjs';
+import { captureLog, connect, delay, fixture, parseResponses, portOf, serve, startCli, until } from '../helpers.mjs';
+import { rawClient } from '../wire.mjs';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'gs-shutdown-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,8 +30,8 @@ const refused = (port) => new Promise((resolve) => {
 
 t.test('SIGTERM: the requests in flight finish, then the server stops', { timeout: 30000 }, async (t) => {
   const h = await start(t);
-  const port = h.addresses[0].port;
-  const inflight = Array.from({ length: 10 }, () => fetch(new URL('/slow?ms=500', h.url)).then(async (r) => [r.status, await r.text()]));
+  const port = portOf(h);
+  const inflight = Array.from({ length: 10 }, () => fetch(new URL('/slow?ms=500', h.url)).then(async (r) => /** @type {const} */ ([r.status, await r.text()])));
   t.ok(await until(() => h.stats().outstanding === 10), 'ten requests in flight');
   h.signal('SIGTERM');
   t.ok(await until(() => refused(port)), 'no new connections');
@@ -42,14 +43,14 @@ t.test('SIGTERM: the requests in flight finish, then the server stops', { timeou
 
 t.test('a request that arrives on an open connection during the drain is answered with Connection: close', { timeout: 30000 }, async (t) => {
   const h = await start(t);
-  const s = await connect(h.addresses[0].port);
+  const s = await connect(portOf(h));
   const chunks = [];
   s.on('data', (c) => chunks.push(c));
   const ended = new Promise((resolve) => s.on('close', resolve));
   s.write('GET /slow?ms=800 HTTP/1.1\r\nHost: x\r\n\r\n');
   t.ok(await until(() => h.stats().outstanding === 1), 'the first request is in flight');
   h.signal('SIGTERM');
-  t.ok(await until(() => refused(h.addresses[0].port)), 'shutting down');
+  t.ok(await until(() => refused(portOf(h))), 'shutting down');
   s.write('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
   await ended;
   const rs = parseResponses(Buffer.concat(chunks).toString('latin1'));
@@ -58,32 +59,18 @@ t.test('a request that arrives on an open connection during the drain is answere
   await h.closed;
 });
 
-/** A raw connection that sends `request`; `closed` resolves what it received once it closes (or after `ms`). */
-async function rawRequest(port, request, ms = 15000) {
-  const s = await connect(port);
-  let text = '';
-  s.on('data', (c) => (text += c.toString('latin1')));
-  s.on('error', () => {});
-  const closed = new Promise((resolve) => {
-    const timer = setTimeout(() => { s.destroy(); resolve({ text, closed: false }); }, ms);
-    s.on('close', () => { clearTimeout(timer); resolve({ text, closed: true }); });
-  });
-  s.write(request);
-  return { socket: s, closed, text: () => text };
-}
-
 t.test('SIGTERM past --graceful-timeout: requests still owed get 503 and the error log names them', { timeout: 30000 }, async (t) => {
   // One worker with room for two requests: /slow runs (async), /stream has sent its head, and a
   // third request waits in the acceptor's queue. None can finish within --graceful-timeout 1.
   const { log, lines } = captureLog();
   const h = await serve({ app: fixture('versioned.mjs'), bind: ['127.0.0.1:0'], threads: 1, maxThreads: 1, threadConcurrency: 2, workerConnections: 2, gracefulTimeout: 1, env: {} }, log);
   t.teardown(() => h.close());
-  const port = h.addresses[0].port;
-  const running = await rawRequest(port, 'GET /slow?ms=20000 HTTP/1.1\r\nHost: x\r\n\r\n');
-  const streaming = await rawRequest(port, 'GET /stream?ms=20000 HTTP/1.1\r\nHost: x\r\n\r\n');
+  const port = portOf(h);
+  const running = await rawClient(port, { send: 'GET /slow?ms=20000 HTTP/1.1\r\nHost: x\r\n\r\n' });
+  const streaming = await rawClient(port, { send: 'GET /stream?ms=20000 HTTP/1.1\r\nHost: x\r\n\r\n' });
   t.ok(await until(() => streaming.text().includes('v1 ')), 'the streamed response has begun');
   t.ok(await until(() => h.stats().outstanding === 2), 'two requests run on the worker');
-  const queued = await rawRequest(port, 'GET /slow?ms=1&queued HTTP/1.1\r\nHost: x\r\n\r\n');
+  const queued = await rawClient(port, { send: 'GET /slow?ms=1&queued HTTP/1.1\r\nHost: x\r\n\r\n' });
   t.ok(await until(() => h.stats().waiting === 1), 'a third waits for the worker');
   const started = Date.now();
   h.signal('SIGTERM');
@@ -92,7 +79,7 @@ t.test('SIGTERM past --graceful-timeout: requests still owed get 503 and the err
   await h.closed;
   t.ok(r.closed && s.closed && q.closed, `every connection closed (after ${ms} ms)`);
   t.ok(ms >= 900 && ms < 5000, 'at --graceful-timeout');
-  for (const [name, res] of [['running', r], ['queued', q]]) {
+  for (const [name, res] of /** @type {const} */ ([['running', r], ['queued', q]])) {
     const rs = parseResponses(res.text);
     t.same(rs.map((x) => [x.status, x.headers.connection]), [[503, 'close']], `${name}: 503 with Connection: close`);
   }
@@ -125,7 +112,7 @@ t.test('a second SIGTERM during the drain stops at once', { timeout: 30000 }, as
   const slow = fetch(new URL('/slow?ms=20000', h.url)).then((r) => r.text());
   t.ok(await until(() => h.stats().outstanding === 1));
   h.signal('SIGTERM');
-  t.ok(await until(() => refused(h.addresses[0].port)));
+  t.ok(await until(() => refused(portOf(h))));
   h.signal('SIGTERM');
   await t.rejects(slow);
   await h.closed;
@@ -209,7 +196,7 @@ t.test('close() with a worker blocked in a native call resolves within the bound
   const h = await serve({ app: fixture('blocks-native.mjs'), bind: ['127.0.0.1:0'], threads: 2, maxThreads: 2, gracefulTimeout: 1, env: {} }, log);
   let sleepers = [];
   t.teardown(() => killAll(sleepers));
-  const s = await connect(h.addresses[0].port);
+  const s = await connect(portOf(h));
   s.on('error', () => {});
   t.teardown(() => s.destroy());
   s.write('GET /block?s=10 HTTP/1.1\r\nHost: x\r\n\r\n');

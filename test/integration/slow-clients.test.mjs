@@ -6,7 +6,7 @@
 import t from 'tap';
 import net from 'node:net';
 import { captureLog, delay, fixture, portOf, serve, startServer, until } from '../helpers.mjs';
-import { RawConn } from '../wire.mjs';
+import { RawConn, rawGet } from '../wire.mjs';
 
 const BIG = 48_000_000; // far more than the kernel's socket buffers on loopback take
 
@@ -34,17 +34,6 @@ function drain(s, ms) {
   });
 }
 
-async function get(port, path, ms = 5000) {
-  const c = await RawConn.open(port);
-  try {
-    await c.send(Buffer.from(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`, 'latin1'));
-    const r = await c.next(ms);
-    return r.response ? { status: r.response.status, bytes: r.response.body.length } : r;
-  } finally {
-    c.destroy();
-  }
-}
-
 t.test('--send-timeout closes a connection whose client takes nothing', { timeout: 30000 }, async (t) => {
   const srv = await startServer(t, { app: fixture('sized.mjs'), threads: 1, maxThreads: 1, sendTimeout: 1 });
   const port = portOf(srv);
@@ -69,7 +58,7 @@ t.test('a slow reader that keeps reading is not cut, though its response takes l
   // At most one read (64 KiB) per 15 ms: about 4 MB/s, so 16 MB take 4 s or more.
   const start = performance.now();
   let n = 0;
-  const done = new Promise((resolve) => {
+  const done = /** @type {Promise<void>} */ (new Promise((resolve) => {
     s.on('data', (c) => {
       n += c.length;
       if (n > size) return resolve();
@@ -77,7 +66,7 @@ t.test('a slow reader that keeps reading is not cut, though its response takes l
       setTimeout(() => s.resume(), 15);
     });
     s.on('close', resolve);
-  });
+  }));
   s.resume();
   await done;
   const ms = performance.now() - start;
@@ -93,8 +82,8 @@ t.test('a handler that has ended its response does not hold its place while the 
   const slow = [];
   t.teardown(() => { for (const s of slow) s.destroy(); });
   for (let i = 0; i < 3; i++) slow.push(await nonReader(port, `/size/${BIG}`));
-  const r = await get(port, '/size/2', 5000);
-  t.same(r, { status: 200, bytes: 2 }, 'a new request is served while three responses wait for their readers');
+  const r = await rawGet(port, '/size/2', { ms: 5000 });
+  t.same([r.response?.status, r.response?.body.length], [200, 2], 'a new request is served while three responses wait for their readers');
   // The last of the three may still be ending (48 MB to fill, its ended frame on its way).
   t.ok(await until(() => srv.stats().outstanding === 0, 5000), `none of them counts as in flight (${srv.stats().outstanding})`);
   const got = await drain(slow[0], 15000);
@@ -127,8 +116,8 @@ t.test('at the --connections cap the longest-idle connection makes room for a ne
   t.teardown(() => used.destroy());
   await used.send(Buffer.from('GET /size/1 HTTP/1.1\r\nHost: x\r\n\r\n', 'latin1'));
   t.equal((await used.next(5000)).response?.status, 200);
-  const r = await get(port, '/size/3', 3000);
-  t.same(r, { status: 200, bytes: 3 }, 'a third client is served at once');
+  const r = await rawGet(port, '/size/3', { ms: 3000 });
+  t.same([r.response?.status, r.response?.body.length], [200, 3], 'a third client is served at once');
   t.ok(silent.closed, 'the longest-idle connection was closed for it');
   t.notOk(used.closed, 'the other one stays');
   t.ok(lines.some((l) => l.level === 'warn' && /--connections 2 reached: closed 1 idle connection/.test(l.msg)), 'the log says so');

@@ -8,24 +8,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fixture, portOf, rawExchange, runCli, startCli, startServer, until } from '../helpers.mjs';
-
-function get(url, { method = 'GET' } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, agent: false, timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { fixture, httpGet, portOf, rawExchange, runCli, startCli, startServer, until } from '../helpers.mjs';
 
 async function snapshot(h) {
-  const r = await get(new URL('status.json', h.statusUrl));
+  const r = await httpGet(new URL('status.json', h.statusUrl), { timeoutMs: 5000 });
   if (r.status !== 200) throw new Error(`status.json answered ${r.status}`);
   return JSON.parse(r.body);
 }
@@ -80,7 +66,7 @@ t.test('off by default', { timeout: 20000 }, async (t) => {
 t.test('the page is one self-contained file', { timeout: 30000 }, async (t) => {
   const h = await startServer(t, { app: fixture('echo.mjs'), statusBind: '127.0.0.1:0' });
   t.match(h.statusUrl, /^http:\/\/127\.0\.0\.1:\d+\/$/);
-  const r = await get(h.statusUrl);
+  const r = await httpGet(h.statusUrl, { timeoutMs: 5000 });
   t.equal(r.status, 200);
   t.match(r.headers['content-type'], /^text\/html/);
   t.match(r.headers['content-security-policy'], /default-src 'none'/);
@@ -94,11 +80,11 @@ t.test('the page is one self-contained file', { timeout: 30000 }, async (t) => {
     t.ok(attr.startsWith('data:') || !/^[a-z][a-z0-9+.-]*:/i.test(attr), `${attr} is local`);
   }
   t.match(r.body, /new EventSource\('events'\)/, 'the stream is fetched relative to the page');
-  const head = await get(h.statusUrl, { method: 'HEAD' });
+  const head = await httpGet(h.statusUrl, { method: 'HEAD', timeoutMs: 5000 });
   t.equal(head.status, 200);
   t.equal(head.body, '');
-  t.equal((await get(new URL('nope', h.statusUrl))).status, 404);
-  const post = await get(new URL('status.json', h.statusUrl), { method: 'POST' });
+  t.equal((await httpGet(new URL('nope', h.statusUrl), { timeoutMs: 5000 })).status, 404);
+  const post = await httpGet(new URL('status.json', h.statusUrl), { method: 'POST', timeoutMs: 5000 });
   t.equal(post.status, 405);
   t.equal(post.headers.allow, 'GET, HEAD');
 });
@@ -200,7 +186,7 @@ t.test('at most 32 dashboards at once; a client that leaves frees its place', { 
   const streams = [];
   for (let i = 0; i < 32; i++) streams.push(await events(h, t));
   t.ok(streams.every((s) => s.status === 200));
-  const extra = await get(new URL('events', h.statusUrl));
+  const extra = await httpGet(new URL('events', h.statusUrl), { timeoutMs: 5000 });
   t.equal(extra.status, 503);
   t.equal(extra.headers['retry-after'], '2');
   streams[0].res.destroy();
@@ -218,7 +204,7 @@ t.test('the CLI prints where the dashboard is; bad addresses get one line', { ti
   const c = await startCli(t, ['--bind', '127.0.0.1:0', '--threads', '1', '--status-bind', '127.0.0.1:0', fixture('echo.mjs')]);
   t.ok(await until(() => /status dashboard on http:\/\/127\.0\.0\.1:\d+\//.test(c.stderr())), 'the banner names the URL');
   const url = /status dashboard on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(c.stderr())[1];
-  t.equal((await get(url)).status, 200);
+  t.equal((await httpGet(url, { timeoutMs: 5000 })).status, 200);
   c.child.kill('SIGTERM');
   // Without APP (the built-in demo) the dashboard is on at a free loopback port, unless set anywhere.
   const printed = async (args, env = {}) => JSON.parse((await runCli(['--print-config', ...args], { env })).stdout).statusBind;

@@ -5,7 +5,8 @@
 // is closed by --stream-idle-timeout. Handler and test talk over a BroadcastChannel (handshakes,
 // not sleeps); the only waits are where the feature is time itself (keep-alive, idle timeout).
 import t from 'tap';
-import { connect, delay, fixture, portOf, startServer, until, channel } from '../helpers.mjs';
+import { delay, fixture, portOf, startServer, until, channel } from '../helpers.mjs';
+import { countingGet } from '../wire.mjs';
 
 /** Read from a fetch body reader until `text` holds `want`; returns the text so far. */
 async function readUntil(reader, state, want) {
@@ -18,36 +19,12 @@ async function readUntil(reader, state, want) {
   return state.text;
 }
 
-/** Raw GET on a new socket; resolves the socket once the response head arrived (body bytes counted after). */
-async function rawGet(port, path) {
-  const s = await connect(port);
-  const st = { head: '', body: 0, closed: false, socket: s };
-  s.on('error', () => {});
-  s.on('close', () => (st.closed = true));
-  await new Promise((resolve) => {
-    let buf = Buffer.alloc(0);
-    const onData = (c) => {
-      if (st.head === '') {
-        buf = Buffer.concat([buf, c]);
-        const i = buf.indexOf('\r\n\r\n');
-        if (i < 0) return;
-        st.head = buf.subarray(0, i).toString('latin1');
-        st.body += buf.length - i - 4;
-        resolve();
-      } else st.body += c.length;
-    };
-    s.on('data', onData);
-    s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
-  });
-  return st;
-}
-
 t.test('node shape: each res.write() piece reaches the client before the next is written', { timeout: 20000 }, async (t) => {
   const srv = await startServer(t, { app: fixture('streams.mjs') });
   const ch = channel(t, 'gs-streams');
   const res = await fetch(`http://127.0.0.1:${portOf(srv)}/pieces?key=p1&n=3`);
   t.equal(res.headers.get('transfer-encoding'), 'chunked');
-  const reader = res.body.getReader();
+  const reader = /** @type {ReadableStream<Uint8Array>} */ (res.body).getReader();
   const st = { text: '' };
   for (let i = 0; i < 3; i++) {
     await readUntil(reader, st, `piece ${i}\n`);
@@ -63,7 +40,7 @@ t.test('fetch shape: a ReadableStream body is pulled piece by piece; a sync gene
   const ch = channel(t, 'gs-fetch-streams');
   const port = portOf(srv);
   const res = await fetch(`http://127.0.0.1:${port}/stream?key=f1&n=3`);
-  const reader = res.body.getReader();
+  const reader = /** @type {ReadableStream<Uint8Array>} */ (res.body).getReader();
   const st = { text: '' };
   for (let i = 0; i < 3; i++) {
     await readUntil(reader, st, `piece ${i}\n`);
@@ -102,7 +79,7 @@ async function wholeBodyArrives(t, st, bytes, ms) {
 t.test('a client that stops reading: res.write() returns false, the acceptor holds a bounded amount, all arrives after', { timeout: 60000 }, async (t) => {
   const srv = await startServer(t, { app: fixture('streams.mjs'), threads: 1 });
   const ch = channel(t, 'gs-streams');
-  const st = await rawGet(portOf(srv), '/flood?key=b1&mib=32');
+  const st = await countingGet(portOf(srv), '/flood?key=b1&mib=32');
   st.socket.pause();
   // The handshake: the handler itself says its write returned false.
   await ch.wait((e) => e.key === 'b1' && e.op === 'blocked', 20000);
@@ -118,7 +95,7 @@ t.test('a client that stops reading: res.write() returns false, the acceptor hol
 t.test('a handler that ignores backpressure buffers in its worker: the acceptor still holds about the window', { timeout: 60000 }, async (t) => {
   const srv = await startServer(t, { app: fixture('streams.mjs'), threads: 1 });
   const ch = channel(t, 'gs-streams');
-  const st = await rawGet(portOf(srv), '/dump?key=d1&mib=32');
+  const st = await countingGet(portOf(srv), '/dump?key=d1&mib=32');
   st.socket.pause();
   await ch.wait((e) => e.key === 'd1' && e.op === 'dumped', 20000);
   await delay(500); // every chance to push more while the client does not read
@@ -131,7 +108,7 @@ t.test('a sync generator is pulled only as fast as the client reads', { timeout:
   const srv = await startServer(t, { app: fixture('fetch-streams.mjs'), threads: 1 });
   const ch = channel(t, 'gs-fetch-streams');
   // 4096 pieces of 16 KiB: 64 MiB, more than the loopback socket buffers can hide.
-  const st = await rawGet(portOf(srv), '/generator?key=g2&pieces=4096&size=16384');
+  const st = await countingGet(portOf(srv), '/generator?key=g2&pieces=4096&size=16384');
   st.socket.pause();
   await ch.wait((e) => e.key === 'g2' && e.op === 'pulled', 20000);
   await delay(1000);
@@ -150,10 +127,10 @@ t.test('server-sent events stay open past --keep-alive and --timeout while the s
   const ch = channel(t, 'gs-streams');
   const res = await fetch(`http://127.0.0.1:${portOf(srv)}/sse?key=s1&n=3`, { headers: { accept: 'text/event-stream' } });
   t.equal(res.headers.get('content-type'), 'text/event-stream');
-  const reader = res.body.getReader();
+  const reader = /** @type {ReadableStream<Uint8Array>} */ (res.body).getReader();
   const st = { text: '' };
   // An EventSource-style reader: events are blocks ending with a blank line.
-  const events = () => st.text.split('\n\n').filter((b) => b.includes('data: ')).map((b) => /data: (.*)/.exec(b)[1]);
+  const events = () => st.text.split('\n\n').filter((b) => b.includes('data: ')).map((b) => /data: (.*)/.exec(b)?.[1]);
   ch.next('s1');
   await readUntil(reader, st, 'data: event 0\n\n');
   // 2.5 s of silence: past --keep-alive 1 and --timeout 1 (the sweep and the supervisor check
@@ -173,7 +150,7 @@ t.test('a client that goes away reaches the handler: close (node) and request.si
   const ch = channel(t, 'gs-streams');
   const ac = new AbortController();
   const res = await fetch(`http://127.0.0.1:${portOf(node)}/pieces?key=c1&n=5`, { signal: ac.signal });
-  const reader = res.body.getReader();
+  const reader = /** @type {ReadableStream<Uint8Array>} */ (res.body).getReader();
   await readUntil(reader, { text: '' }, 'piece 0\n');
   ac.abort();
   const closed = await ch.wait((e) => e.key === 'c1' && e.op === 'close');
@@ -186,7 +163,7 @@ t.test('a client that goes away reaches the handler: close (node) and request.si
   // &gc=1: the worker collects garbage while the stream waits; the app keeps no reference to its
   // Request (undici's Request.signal follows the adapter's signal only while the Request lives).
   const res2 = await fetch(`http://127.0.0.1:${portOf(fetchApp)}/stream?key=c2&n=5&gc=1`, { signal: ac2.signal });
-  await readUntil(res2.body.getReader(), { text: '' }, 'piece 0\n');
+  await readUntil(/** @type {ReadableStream<Uint8Array>} */ (res2.body).getReader(), { text: '' }, 'piece 0\n');
   ac2.abort();
   await fch.wait((e) => e.key === 'c2' && e.op === 'aborted');
   t.pass('request.signal aborted');
@@ -199,7 +176,7 @@ t.test('a client that goes away reaches the handler: close (node) and request.si
 t.test('--stream-idle-timeout closes a stream that sends nothing, and the handler hears of it', { timeout: 20000 }, async (t) => {
   const srv = await startServer(t, { app: fixture('streams.mjs'), streamIdleTimeout: 1 });
   const ch = channel(t, 'gs-streams');
-  const st = await rawGet(portOf(srv), '/stall?key=i1');
+  const st = await countingGet(portOf(srv), '/stall?key=i1');
   const started = Date.now();
   await until(() => st.closed, 10000);
   const ms = Date.now() - started;

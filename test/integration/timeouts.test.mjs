@@ -1,9 +1,8 @@
 // Timeouts and backpressure at the acceptor: header timeout (slowloris), least body rate,
 // keep-alive idle close, requests per connection, and a client that does not read its responses.
 import t from 'tap';
-import http from 'node:http';
 import { pathToFileURL } from 'node:url';
-import { channel, connect, fixture, parseResponses, portOf, rawExchange, startServer } from '../helpers.mjs';
+import { channel, connect, fixture, httpGet, parseResponses, portOf, rawExchange, startServer } from '../helpers.mjs';
 
 function trickle(socket, text, everyMs) {
   let i = 0;
@@ -24,16 +23,6 @@ function closedWith(socket) {
   });
 }
 
-function get(port, path) {
-  const start = performance.now();
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode, ms: performance.now() - start, headers: res.headers }));
-    }).on('error', reject);
-  });
-}
-
 t.test('a client trickling its header gets 408 after --header-timeout; others are served meanwhile', { timeout: 20000 }, async (t) => {
   const srv = await startServer(t, { app: fixture('sized.mjs'), headerTimeout: 1 });
   const port = portOf(srv);
@@ -44,7 +33,7 @@ t.test('a client trickling its header gets 408 after --header-timeout; others ar
   const timers = slow.map((s) => trickle(s, 'GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'y'.repeat(200), 100));
   t.teardown(() => timers.forEach(clearInterval));
   for (let i = 0; i < 10; i++) {
-    const r = await get(port, '/');
+    const r = await httpGet({ port, path: '/' });
     t.equal(r.status, 200);
     t.ok(r.ms < 500, `a well-behaved request is served in ${r.ms.toFixed(1)} ms while 50 clients trickle`);
   }
@@ -179,7 +168,7 @@ t.test('a client that does not read its responses stops being read (bounded buff
   // Now read everything: all n responses arrive, in order.
   let buf = Buffer.alloc(0);
   let count = 0;
-  await new Promise((resolve) => {
+  await /** @type {Promise<void>} */ (new Promise((resolve) => {
     s.on('data', (c) => {
       buf = Buffer.concat([buf, c]);
       let at;
@@ -190,7 +179,7 @@ t.test('a client that does not read its responses stops being read (bounded buff
       if (count === n) resolve();
     });
     s.resume();
-  });
+  }));
   t.equal(count, n, 'every response arrives once the client reads');
 });
 

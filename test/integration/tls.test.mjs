@@ -9,28 +9,13 @@ import { Writable } from 'node:stream';
 import tls from 'node:tls';
 import pino from 'pino';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { cliPath, fixture, parseResponses, portOf, rawExchange, runCli, serve, startServer } from '../helpers.mjs';
+import { cliPath, fixture, httpGet, parseResponses, portOf, rawExchange, runCli, serve, startServer } from '../helpers.mjs';
 import { makeCerts } from '../tls-certs.mjs';
 
 const certs = makeCerts(t);
 const ca = certs.pem.ca.cert;
 const serverFiles = { certfile: certs.files.server.cert, keyfile: certs.files.server.key };
 t.comment(`test certificates made with ${certs.how}`);
-
-/** GET over https; resolves { status, headers, body, reused } (or rejects with the client's error). */
-function get(url, options = {}) {
-  return new Promise((resolve, reject) => {
-    const req = https.get(url, { ca, ...options }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body, reused: req.reusedSocket }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.setTimeout(5000, () => req.destroy(new Error('timed out')));
-  });
-}
 
 /** Raw TLS: send `data`, collect until the server closes; resolves { text, error }. */
 function tlsExchange(port, data, options = {}) {
@@ -51,7 +36,7 @@ function tlsExchange(port, data, options = {}) {
 t.test('serves HTTPS; the app sees req.socket.encrypted', { timeout: 15000 }, async (t) => {
   const h = await startServer(t, { app: fixture('reports-peer.mjs'), ...serverFiles });
   t.match(h.url, /^https:\/\/127\.0\.0\.1:\d+$/, 'the bound address is an https URL');
-  const r = await get(`${h.url}/`, { agent: false });
+  const r = await httpGet(`${h.url}/`, { ca, timeoutMs: 5000 });
   t.equal(r.status, 200);
   const seen = JSON.parse(r.body);
   t.equal(seen.encrypted, true, 'req.socket.encrypted');
@@ -62,8 +47,8 @@ t.test('keep-alive and fetch over TLS', { timeout: 15000 }, async (t) => {
   const h = await startServer(t, { app: fixture('reports-peer.mjs'), ...serverFiles });
   const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca });
   t.teardown(() => agent.destroy());
-  const a = await get(`${h.url}/a`, { agent });
-  const b = await get(`${h.url}/b`, { agent });
+  const a = await httpGet(`${h.url}/a`, { ca, agent, timeoutMs: 5000 });
+  const b = await httpGet(`${h.url}/b`, { ca, agent, timeoutMs: 5000 });
   t.equal(a.status, 200);
   t.equal(b.status, 200);
   t.equal(b.reused, true, 'the second request reused the TLS connection');
@@ -73,7 +58,7 @@ t.test('keep-alive and fetch over TLS', { timeout: 15000 }, async (t) => {
   t.teardown(() => dispatcher.close());
   const res = await undiciFetch(`${h.url}/fetch`, { dispatcher });
   t.equal(res.status, 200);
-  t.equal((await res.json()).encrypted, true, 'undici fetch with the CA');
+  t.equal((/** @type {any} */ (await res.json())).encrypted, true, 'undici fetch with the CA');
 });
 
 t.test('pipelined requests over one TLS connection are answered in order', { timeout: 15000 }, async (t) => {
@@ -91,7 +76,7 @@ t.test('pipelined requests over one TLS connection are answered in order', { tim
 
 t.test('Express says https: req.protocol and req.secure', { timeout: 15000 }, async (t) => {
   const h = await startServer(t, { app: fixture('express-protocol.mjs'), ...serverFiles });
-  const r = await get(`${h.url}/`, { agent: false });
+  const r = await httpGet(`${h.url}/`, { ca, timeoutMs: 5000 });
   t.same(JSON.parse(r.body), { protocol: 'https', secure: true, ip: '127.0.0.1' });
 });
 
@@ -108,7 +93,7 @@ t.test('plain HTTP to the TLS port is closed cleanly, and logged only at debug',
     const dropped = tls.connect({ port: portOf(h), host: '127.0.0.1', ca });
     dropped.on('error', () => {});
     dropped.once('connect', () => dropped.destroy());
-    const r = await get(`${h.url}/after`, { agent: false });
+    const r = await httpGet(`${h.url}/after`, { ca, timeoutMs: 5000 });
     t.equal(r.status, 200, `${level}: the server still serves`);
     const handshake = lines.filter((l) => /TLS handshake failed/.test(l));
     if (level === 'info') t.same(handshake, [], 'nothing logged at info');
@@ -132,14 +117,15 @@ t.test('--ca-certs: client certificates', { timeout: 20000 }, async (t) => {
   const rogue = await tlsExchange(portOf(h), request, { cert: certs.pem.rogue.cert, key: certs.pem.rogue.key });
   t.notMatch(rogue.text, /HTTP\//, 'a certificate the CA did not sign is not served');
 
-  await t.rejects(get(`${h.url}/`, { agent: false }), 'https.get without a certificate fails');
-  const ok = await get(`${h.url}/`, { agent: false, cert: certs.pem.client.cert, key: certs.pem.client.key });
+  await t.rejects(httpGet(`${h.url}/`, { ca, timeoutMs: 5000 }), 'https.get without a certificate fails');
+  const ok = await httpGet(`${h.url}/`, { ca, cert: certs.pem.client.cert, key: certs.pem.client.key, timeoutMs: 5000 });
   t.equal(ok.status, 200, 'https.get with the client certificate');
 });
 
 t.test('bad TLS settings stop the server with a one-line error naming the setting', { timeout: 15000 }, async (t) => {
   const app = fixture('reports-peer.mjs');
   const fails = async (options, re, name) => {
+    /** @type {any} */
     let err = null;
     try {
       const h = await serve({ app, bind: ['127.0.0.1:0'], threads: 1, logLevel: 'silent', env: {}, ...options });
@@ -180,7 +166,7 @@ t.test('CLI: --certfile, --keyfile, --ca-certs', { timeout: 30000 }, async (t) =
       }
     });
   });
-  const r = await get(`${url}/`, { agent: false });
+  const r = await httpGet(`${url}/`, { ca, timeoutMs: 5000 });
   t.equal(JSON.parse(r.body).encrypted, true, 'the CLI serves HTTPS');
 
   const alone = await runCli(['--bind', '127.0.0.1:0', '--threads', '1', '--certfile', certs.files.server.cert, app]);

@@ -4,18 +4,8 @@
 // stays near the limit is recycled before that, without failing a request; deaths that repeat
 // back off per cause, and a worker that cannot start backs off apart from them.
 import t from 'tap';
-import { captureLog, channel, connect, fixture, parseResponses, portOf, rawExchange, serve, startServer, until, fetchText as get } from '../helpers.mjs';
-
-/** A raw connection to `port` that keeps what it reads: { s, got() (latin1 text so far), closed }. */
-async function rawClient(t, port) {
-  const s = await connect(port);
-  t.teardown(() => s.destroy());
-  let text = '';
-  const closed = new Promise((resolve) => s.on('close', resolve));
-  s.on('data', (c) => (text += c.toString('latin1')));
-  s.on('error', () => {});
-  return { s, got: () => text, closed };
-}
+import { captureLog, channel, fixture, parseResponses, portOf, rawExchange, serve, startServer, until, fetchText as get } from '../helpers.mjs';
+import { rawClient } from '../wire.mjs';
 
 t.test('a worker that crashes outside any handler: 502 for its request in flight, then it is replaced', { timeout: 20000 }, async (t) => {
   const { log, lines } = captureLog();
@@ -36,14 +26,15 @@ t.test('a worker that crashes mid-response: that connection is cut, and the line
   const { log, lines } = captureLog();
   const h = await serve({ app: fixture('crashes.mjs'), bind: ['127.0.0.1:0'], threads: 1, maxThreads: 1, logLevel: 'silent', env: {} }, log);
   t.teardown(() => h.close());
-  const { s, got, closed } = await rawClient(t, portOf(h));
-  s.write('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
-  t.ok(await until(() => got().includes('partial'), 5000), 'its first chunk reached the client');
+  const c = await rawClient(portOf(h), { send: 'GET /stream HTTP/1.1\r\nHost: x\r\n\r\n' });
+  t.teardown(() => c.socket.destroy());
+  t.ok(await until(() => c.text().includes('partial'), 5000), 'its first chunk reached the client');
   // Then the worker dies (after /stream is counted as hanging): /crash in flight too.
   t.equal((await fetch(new URL('/crash?after=1', h.url))).status, 502, 'the request whose response had not begun gets 502');
-  await closed;
-  t.match(got(), /^HTTP\/1\.1 200 /, 'the stream began as a 200');
-  t.notMatch(got(), /502|0\r\n\r\n$/, 'and was cut: no status line inside it, no last chunk');
+  const { text, closed } = await c.closed;
+  t.ok(closed, 'the server closed the connection');
+  t.match(text, /^HTTP\/1\.1 200 /, 'the stream began as a 200');
+  t.notMatch(text, /502|0\r\n\r\n$/, 'and was cut: no status line inside it, no last chunk');
   const line = lines.find((l) => l.reason === 'crashed');
   t.match(line?.msg, /^worker \d+ crashed: 1 request\(s\) in flight get 502: GET \/crash\?after=1 \(request \d+\)[^;]*; 1 request\(s\) whose response had started: connection cut: GET \/stream \(request \d+\)$/);
   t.same(line?.requests.map((r) => [r.path, r.outcome]).sort(), [['/crash?after=1', 502], ['/stream', 'cut']], 'each request with what its client got');
@@ -56,16 +47,17 @@ t.test('a worker that dies while its partial response waits behind an earlier on
   const ch = channel(t, 'held-crash');
   const h = await serve({ app: fixture('held-crash.mjs'), bind: ['127.0.0.1:0'], threads: 2, maxThreads: 2, threadConcurrency: 1, workerConnections: 1, logLevel: 'silent', env: {} }, log);
   t.teardown(() => h.close());
-  const { s, got, closed } = await rawClient(t, portOf(h));
   // (/partial says close: the connection ends after its 502.)
-  s.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /partial HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const c = await rawClient(portOf(h), { send: 'GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /partial HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' });
+  t.teardown(() => c.socket.destroy());
   await ch.wait((e) => e.key === 'first' && e.op === 'running');
   t.ok(await until(() => lines.some((l) => l.reason === 'crashed'), 10000), 'the worker of /partial died');
   ch.next('first');
-  await closed;
+  const { text, closed } = await c.closed;
+  t.ok(closed, 'the server closed the connection');
   // (Checked first: parseResponses cannot find its way through a 502 inside a chunked body.)
-  if (!t.notMatch(got(), /partial/, 'nothing of the response that was cut short', { got: got() })) return;
-  t.same(parseResponses(got()).map((r) => r.status), [200, 502], '/first\'s 200, then a 502 for /partial');
+  if (!t.notMatch(text, /partial/, 'nothing of the response that was cut short', { got: text })) return;
+  t.same(parseResponses(text).map((r) => r.status), [200, 502], '/first\'s 200, then a 502 for /partial');
   t.match(lines.find((l) => l.reason === 'crashed')?.msg, /: 1 request\(s\) in flight get 502: GET \/partial \(request \d+\)/);
 });
 

@@ -719,3 +719,31 @@ t.test('clean: only between requests with nothing held; attach hands a clean fra
   t.same([first.reqs.length, seen], [1, ['/second']], 'the second request went to the new handler');
   t.end();
 });
+
+t.test('capture: the first value of each named field, trimmed, in the order asked; split-invariant', (t) => {
+  const limits = { ...LIMITS, capture: ['x-request-id', 'referer', 'user-agent'] };
+  const input = 'GET / HTTP/1.1\r\nHost: x\r\nUSER-AGENT:  curl/8.5 \t\r\nX-Request-Id: abc\r\nUser-Agent: second\r\nAccept: */*\r\n\r\n' +
+    'GET /2 HTTP/1.1\r\nHost: x\r\nReferer: http://r.example/\r\n\r\n' +
+    'GET /3 HTTP/1.1\r\nHost: x\r\n\r\n';
+  const whole = frame(input, limits).reqs.map((r) => r.captured);
+  t.same(whole, [['abc', null, 'curl/8.5'], [null, 'http://r.example/', null], null], 'first of each, OWS trimmed; null for absent; null for none');
+  for (const chunks of [byteByByte(b(input)), ...[1, 2, 3, 4, 5].map((seed) => randomSplit(b(input), prng(seed), 12))]) {
+    t.same(frame(chunks, limits).reqs.map((r) => r.captured), whole);
+  }
+  t.same(frame(input).reqs.map((r) => r.captured), [null, null, null], 'nothing asked: nothing captured');
+  t.same(frame(input, { ...LIMITS, capture: [] }).reqs.map((r) => r.captured), [null, null, null], 'an empty list: the same');
+  t.end();
+});
+
+t.test('capture: not from trailers; a framing field name is never captured; framing is unchanged', (t) => {
+  const limits = { ...LIMITS, capture: ['user-agent', 'content-length'] };
+  const chunked = 'POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nUser-Agent: in-trailer\r\n\r\n';
+  const r = frame(chunked, limits);
+  t.same(r.errors, []);
+  t.same(r.reqs.map((q) => q.captured), [null], 'a captured name in the trailers: not captured, not refused');
+  const cl = frame('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nUser-Agent: ua\r\n\r\nhi', limits);
+  t.same(cl.reqs.map((q) => [q.bodyLength, q.captured]), [[2, ['ua', null]]], 'Content-Length frames the body and is not captured');
+  const plain = frame(chunked + 'GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: ua\r\n\r\n');
+  t.same(outcome(frame(chunked + 'GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: ua\r\n\r\n', limits)), outcome(plain), 'the same requests with capture on and off');
+  t.end();
+});
