@@ -8,6 +8,7 @@ import t from 'tap';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { root } from '../../helpers.mjs';
+import { standInWorker } from '../stand-ins.mjs';
 
 /** @type {typeof import('../../../dist/lib/acceptor/connection.js')} */
 const { Connection } = await import(path.join(root, 'dist/lib/acceptor/connection.js'));
@@ -246,7 +247,7 @@ t.test('the client closes: requests a worker has get T_CANCEL, the host hears of
   c.send(GET('/a') + GET('/b'));
   const [a, b] = c.submitted.map((s) => s.ex);
   if (a === undefined || b === undefined) return;
-  a.slot = 0; // the dispatcher gave /a to a worker; /b waits in its queue
+  a.worker = standInWorker(0).channel; // the dispatcher gave /a to a worker; /b waits in its queue
   c.socket.destroy();
   t.same(c.controls, [[a.id, L.T_CANCEL, 0]], 'only the dispatched one');
   t.equal(c.closed(), 1);
@@ -260,7 +261,7 @@ t.test('a client half-close: what is answered goes out in order, then the connec
   c.send(GET('/a') + GET('/b'));
   const [a, b] = c.submitted.map((s) => s.ex);
   if (a === undefined || b === undefined) return;
-  a.slot = 0; a.seq = 0;
+  a.worker = standInWorker(0).channel; a.seq = 0;
   c.socket.emit('end');
   t.same(c.controls, [[a.id, L.T_CANCEL, 0]], 'written to a worker: cancelled (it answers at once or not at all)');
   c.conn.deliver(a, OK('a'), true, false);
