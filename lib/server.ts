@@ -145,7 +145,7 @@ export class Server implements ConnectionHost {
   private readonly listeners: net.Server[] = [];
   private readonly connections = new Set<Connection>();
   /** Accepted sockets waiting for a slot under --connections (accept is paused for them). */
-  private held: net.Socket[] = [];
+  private waitingSockets: net.Socket[] = [];
   /** Idle connections closed to admit held sockets, whose close has not come yet. */
   private reclaiming = 0;
   /** Idle connections found by the last scan at the cap, the longest idle last. */
@@ -482,7 +482,7 @@ export class Server implements ConnectionHost {
   closed(conn: Connection): void {
     this.connections.delete(conn);
     if (conn.reclaimed) this.reclaiming--;
-    this.admitHeld();
+    this.admitWaiting();
     if (this.onIdleConnections !== null && this.connections.size === 0) this.onIdleConnections();
   }
 
@@ -526,9 +526,9 @@ export class Server implements ConnectionHost {
     if (this.connections.size >= this.config.connections) {
       // At the cap: hold the socket unread (like a listen backlog) until a connection closes, and
       // close an idle one for it if there is one.
-      if (this.held.length >= this.config.backlog) socket.destroy();
+      if (this.waitingSockets.length >= this.config.backlog) socket.destroy();
       else {
-        this.held.push(socket);
+        this.waitingSockets.push(socket);
         this.reclaimIdle();
       }
       return;
@@ -551,11 +551,11 @@ export class Server implements ConnectionHost {
    * At the --connections cap with sockets held: close the longest-idle connections (no request in
    * progress, none owed, nothing left to write: keep-alive ones, and new ones that have sent
    * nothing yet), one for each held socket not already promised a place; each one's close admits
-   * a held socket (closed() → admitHeld). Idle connections are looked for at most every
+   * a held socket (closed() → admitWaiting). Idle connections are looked for at most every
    * RECLAIM_SCAN_MS, oldest first, so a flood of new connections costs one pass over them per scan.
    */
   private reclaimIdle(): void {
-    let want = this.held.length - this.reclaiming;
+    let want = this.waitingSockets.length - this.reclaiming;
     if (want <= 0 || this.closing !== null) return;
     const now = performance.now();
     if (this.idleOrder.length === 0 && now - this.idleScanAt >= RECLAIM_SCAN_MS) {
@@ -584,9 +584,9 @@ export class Server implements ConnectionHost {
     );
   }
 
-  private admitHeld(): void {
-    while (this.held.length > 0 && this.connections.size < this.config.connections && this.closing === null) {
-      const socket = this.held.shift()!;
+  private admitWaiting(): void {
+    while (this.waitingSockets.length > 0 && this.connections.size < this.config.connections && this.closing === null) {
+      const socket = this.waitingSockets.shift()!;
       if (!socket.destroyed) this.open(socket);
     }
   }
@@ -608,7 +608,7 @@ export class Server implements ConnectionHost {
         conn.checkTimeouts(now);
       }
     }
-    if (this.held.length > 0) this.reclaimIdle();
+    if (this.waitingSockets.length > 0) this.reclaimIdle();
   }
 
   private maxHeadBytes(): number {
@@ -639,8 +639,8 @@ export class Server implements ConnectionHost {
     this.devReload?.close();
     this.dispatcher.closing = true;
     for (const l of this.listeners) l.close();
-    for (const s of this.held) s.destroy();
-    this.held = [];
+    for (const s of this.waitingSockets) s.destroy();
+    this.waitingSockets = [];
     if (this.connections.size > 0 && this.graceful) await this.drain(this.config.gracefulTimeout * 1000);
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.arbiter.stop();

@@ -40,8 +40,8 @@ import { CONTINUE, statusResponse } from './responses.js';
 
 /** Responses owed on one connection before the acceptor stops reading more requests from it. */
 const MAX_PIPELINE = 32;
-/** Response bytes held for pipelined requests (waiting for an earlier response) before reading pauses. */
-const MAX_HELD_BYTES = 1 << 20;
+/** Bytes of responses that arrived before their turn (pipelined requests waiting on an earlier response) before reading pauses. */
+const MAX_EARLY_BYTES = 1 << 20;
 /** How long a closing connection waits for the client's FIN before it is destroyed. */
 const LINGER_MS = 2000;
 
@@ -207,9 +207,9 @@ export class Connection implements FramerHandler {
   private noMore = false;
   private writeBlocked = false;
   /** Bytes of responses waiting behind an earlier one (pipelining). */
-  private heldBytes = 0;
+  private earlyBytes = 0;
   /** Requests framed but not dispatched yet (pairs: Exchange, FramedRequest), see mayDispatch. */
-  private held: Array<Exchange | FramedRequest> | null = null;
+  private undispatched: Array<Exchange | FramedRequest> | null = null;
   /** The last unsafe request dispatched: later requests wait until it is done. */
   private barrier: Exchange | null = null;
   private resumeScheduled = false;
@@ -355,8 +355,8 @@ export class Connection implements FramerHandler {
     }
     if (ex.close) this.noMore = true;
     this.queue.push(ex);
-    if (this.held === null && this.mayDispatch(ex, req)) this.dispatch(ex, req);
-    else (this.held ??= []).push(ex, req);
+    if (this.undispatched === null && this.mayDispatch(ex, req)) this.dispatch(ex, req);
+    else (this.undispatched ??= []).push(ex, req);
     if (this.queue.length >= MAX_PIPELINE) {
       // Too many responses owed: frame nothing more of what was already read, read no more.
       this.framer!.pause(); // framing now: the framer is in use
@@ -443,16 +443,16 @@ export class Connection implements FramerHandler {
     return true;
   }
 
-  /** Dispatch held requests, in order, as far as the rule allows. */
+  /** Dispatch the undispatched requests, in order, as far as the rule allows. */
   private release(): void {
-    const held = this.held!;
+    const list = this.undispatched!;
     let i = 0;
-    while (i < held.length && this.mayDispatch(held[i] as Exchange, held[i + 1] as FramedRequest)) {
-      this.dispatch(held[i] as Exchange, held[i + 1] as FramedRequest);
+    while (i < list.length && this.mayDispatch(list[i] as Exchange, list[i + 1] as FramedRequest)) {
+      this.dispatch(list[i] as Exchange, list[i + 1] as FramedRequest);
       i += 2;
     }
-    if (i === held.length) this.held = null;
-    else if (i > 0) held.splice(0, i);
+    if (i === list.length) this.undispatched = null;
+    else if (i > 0) list.splice(0, i);
   }
 
   onError(status: number, _reason: string): void {
@@ -501,7 +501,7 @@ export class Connection implements FramerHandler {
     if (ex.out !== null) {
       // Part of its response came from its worker but waits behind earlier responses: none of it
       // reached the client, so the status replaces it whole instead of following it.
-      for (const b of ex.out) this.heldBytes -= b.length;
+      for (const b of ex.out) this.earlyBytes -= b.length;
       ex.out = null;
     }
     ex.close = ex.close || close;
@@ -517,8 +517,8 @@ export class Connection implements FramerHandler {
     if (this.queue[0] !== ex) {
       if (data.length > 0) {
         (ex.out ??= []).push(data);
-        this.heldBytes += data.length;
-        if (this.heldBytes > MAX_HELD_BYTES) this.updateReading();
+        this.earlyBytes += data.length;
+        if (this.earlyBytes > MAX_EARLY_BYTES) this.updateReading();
       }
       if (end) ex.done = true;
       return;
@@ -580,7 +580,7 @@ export class Connection implements FramerHandler {
   /** Response bytes this connection holds in the acceptor: the socket's write buffer and pipelined responses. */
   get bufferedBytes(): number {
     const up = this.upload;
-    return this.socket.writableLength + this.heldBytes + (this.framer?.memory ?? 0) + (up !== null && up.pending !== null ? up.unacked : 0);
+    return this.socket.writableLength + this.earlyBytes + (this.framer?.memory ?? 0) + (up !== null && up.pending !== null ? up.unacked : 0);
   }
 
   /**
@@ -694,7 +694,7 @@ export class Connection implements FramerHandler {
       if (next !== undefined && next.out !== null) {
         let n = 0;
         for (const b of next.out) {
-          this.heldBytes -= b.length;
+          this.earlyBytes -= b.length;
           n += b.length;
           this.write(b);
         }
@@ -704,7 +704,7 @@ export class Connection implements FramerHandler {
       }
     }
     this.lastActive = this.host.clock;
-    if (this.held !== null) this.release();
+    if (this.undispatched !== null) this.release();
     if (this.ending && q.length === 0) return this.endOrFrame();
     this.updateReading();
   }
@@ -742,8 +742,8 @@ export class Connection implements FramerHandler {
     // as if the client had closed, those held here or waiting for a worker never run (gone).
     this.cancelOwed();
     this.queue = [];
-    this.held = null;
-    this.heldBytes = 0;
+    this.undispatched = null;
+    this.earlyBytes = 0;
     // Lingering close: keep reading (and discarding) briefly so that bytes the client already
     // sent do not turn our FIN into a reset that destroys the response in flight.
     this.socket.resume();
@@ -755,7 +755,7 @@ export class Connection implements FramerHandler {
     if (t !== null) return t.unacked <= REQUEST_WINDOW;
     const up = this.upload;
     if (up !== null && up.unacked > REQUEST_WINDOW && !up.done && !up.cancelled && up.upload !== UP_DROP) return false;
-    return !this.writeBlocked && this.queue.length < MAX_PIPELINE && this.heldBytes <= MAX_HELD_BYTES && this.upgrading === null;
+    return !this.writeBlocked && this.queue.length < MAX_PIPELINE && this.earlyBytes <= MAX_EARLY_BYTES && this.upgrading === null;
   }
 
   /**

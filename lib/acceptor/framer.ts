@@ -405,9 +405,9 @@ export class Framer {
   private lineBuf: Buffer | null = null;
   private lineLen = 0;
 
-  // after an upgrade request, or pause()
-  private held: Buffer[] = [];
-  private heldSize = 0;
+  // Input stashed unframed after an upgrade request, or pause(), until resume() or takeRest()
+  private stashed: Buffer[] = [];
+  private stashedSize = 0;
   private pauseRequested = false;
 
   // streamed body: the request handed out early, body bytes handed on since, the threshold
@@ -436,12 +436,12 @@ export class Framer {
     const s = this.state;
     if (s === S_HEAD) return this.acc === null ? 0 : this.accLen;
     if (s === S_BODY || s === S_CHUNKED) return this.partsSize + this.streamedBytes;
-    return s === S_PAUSED ? this.heldSize : 0;
+    return s === S_PAUSED ? this.stashedSize : 0;
   }
 
   /** Bytes of input held in memory now (an incomplete request, bytes held while paused). */
   get memory(): number {
-    return (this.acc === null ? 0 : this.accLen) + this.partsSize + this.heldSize;
+    return (this.acc === null ? 0 : this.accLen) + this.partsSize + this.stashedSize;
   }
 
   /**
@@ -450,7 +450,7 @@ export class Framer {
    */
   get clean(): boolean {
     return this.state === S_HEAD && this.acc === null && this.parts === null && this.streaming === null
-      && this.heldSize === 0 && !this.pauseRequested;
+      && this.stashedSize === 0 && !this.pauseRequested;
   }
 
   /**
@@ -492,18 +492,18 @@ export class Framer {
   resume(): void {
     if (this.state !== S_PAUSED) return;
     this.state = this.keepAlive ? S_HEAD : S_CLOSED;
-    const held = this.held;
-    this.held = [];
-    this.heldSize = 0;
+    const held = this.stashed;
+    this.stashed = [];
+    this.stashedSize = 0;
     // push() holds again if a held request is itself an upgrade, and ignores input once closed.
     for (let i = 0; i < held.length; i++) this.push(held[i]!);
   }
 
   /** The upgrade was accepted: take the bytes after the request (call after onRequest returns). */
   takeRest(): Buffer[] {
-    const held = this.held;
-    this.held = [];
-    this.heldSize = 0;
+    const held = this.stashed;
+    this.stashed = [];
+    this.stashedSize = 0;
     if (this.state === S_PAUSED) this.state = S_CLOSED;
     return held;
   }
@@ -513,8 +513,8 @@ export class Framer {
     const st = this.state;
     if (st >= S_PAUSED) {
       if (st === S_PAUSED && chunk.length > 0) {
-        this.held.push(chunk);
-        this.heldSize += chunk.length;
+        this.stashed.push(chunk);
+        this.stashedSize += chunk.length;
       }
       return;
     }
@@ -1191,8 +1191,8 @@ export class Framer {
       this.state = S_PAUSED;
       this.keepAlive = req.keepAlive;
       if (endPos < chunk.length) {
-        this.held.push(chunk.subarray(endPos));
-        this.heldSize += chunk.length - endPos;
+        this.stashed.push(chunk.subarray(endPos));
+        this.stashedSize += chunk.length - endPos;
       }
       return STOP;
     }
@@ -1239,8 +1239,8 @@ export class Framer {
     this.streamedBytes = 0;
     this.parts = null;
     this.partsSize = 0;
-    this.held = [];
-    this.heldSize = 0;
+    this.stashed = [];
+    this.stashedSize = 0;
     this.continuePending = false;
     this.handler.onError(status, reason);
     return STOP;

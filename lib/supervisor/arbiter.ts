@@ -588,7 +588,7 @@ export class Arbiter {
     const live = this.pool.live();
     const serving = live.filter((h) => !h.channel.retiring && !h.life.stopping && h.fate.killReason === null && h.fate.recycle === null && !h.elastic);
     // Replacements held back by a cause that keeps killing workers wait (at most half of the target).
-    let missing = this.target - serving.length - this.backoff.held(now, this.target);
+    let missing = this.target - serving.length - this.backoff.delayed(now, this.target);
     while (missing > 0 && now >= this.spawnNotBefore && this.backoff.mayStart(now) && this.spawnOne()) missing--;
     const ready = serving.filter((h) => h.life.ready).length;
     if (ready >= this.target) {

@@ -27,7 +27,7 @@ interface Streak {
 }
 
 /** A replacement held back: it starts once `until` has passed (epoch ms). */
-interface Hold {
+interface Delay {
   until: number;
   cause: string;
 }
@@ -37,7 +37,7 @@ export class RestartBackoff {
   /** Asks the arbiter for a pass of its loop after `ms` (a hold or the boot delay ran out). */
   private readonly wake: (ms: number) => void;
   private readonly causes = new Map<string, Streak>();
-  private holds: Hold[] = [];
+  private delays: Delay[] = [];
   private bootStreak = 0;
   private bootNotBefore = 0;
 
@@ -82,40 +82,40 @@ export class RestartBackoff {
     this.causes.set(cause, s);
     if (s.count < CRASH_STREAK_HOLDS_AT) return;
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (s.count - CRASH_STREAK_HOLDS_AT));
-    const free = heldAtMost(target) - this.active(now).length;
+    const free = delayedAtMost(target) - this.active(now).length;
     const fields = { slot, cause, crashes: s.count, delayMs: free > 0 ? delay : 0 };
     if (free <= 0) {
       this.log.warn(fields, `worker ${slot} died of the same cause ${s.count} times in a row (${cause}); ` +
         `its replacement starts at once: holding it back would leave fewer than half of --threads ${target} serving`);
       return;
     }
-    this.holds.push({ until: now + delay, cause });
+    this.delays.push({ until: now + delay, cause });
     this.log.warn(fields, `worker ${slot} died of the same cause ${s.count} times in a row (${cause}); ` +
       `its replacement starts in ${delay} ms; the other workers serve meanwhile`);
     this.wake(delay);
   }
 
-  /** How many missing workers wait for their hold now, for a pool that wants `target` (never more than half of it). */
-  held(now: number, target: number): number {
-    this.holds = this.active(now);
-    return Math.min(this.holds.length, heldAtMost(target));
+  /** How many missing workers wait out their delay now, for a pool that wants `target` (never more than half of it). */
+  delayed(now: number, target: number): number {
+    this.delays = this.active(now);
+    return Math.min(this.delays.length, delayedAtMost(target));
   }
 
   /** A reload was asked for: start afresh, nothing held back. */
   reset(): void {
     this.causes.clear();
-    this.holds = [];
+    this.delays = [];
     this.bootStreak = 0;
     this.bootNotBefore = 0;
   }
 
-  private active(now: number): Hold[] {
-    return this.holds.filter((h) => h.until > now);
+  private active(now: number): Delay[] {
+    return this.delays.filter((h) => h.until > now);
   }
 }
 
 /** The most replacements held back at once: half of --threads, rounded down (none with 1). */
-function heldAtMost(target: number): number {
+function delayedAtMost(target: number): number {
   return Math.floor(target / 2);
 }
 

@@ -570,10 +570,10 @@ export class Runner implements VirtualSocketOwner {
 
   private clientError(err: NodeJS.ErrnoException, socket: VirtualSocket): void {
     if (socket.reqId !== 0) {
-      const held = this.refusals.take(performance.now());
-      if (held !== null) {
-        this.o.log.warn({ code: err.code, reqId: socket.reqId, heldBack: held }, `worker parser rejected a framed request (${err.code}); ` +
-          `at most one such line a minute${held > 0 ? ` (${held} more since the last one)` : ''}`);
+      const suppressed = this.refusals.take(performance.now());
+      if (suppressed !== null) {
+        this.o.log.warn({ code: err.code, reqId: socket.reqId, suppressed }, `worker parser rejected a framed request (${err.code}); ` +
+          `at most one such line a minute${suppressed > 0 ? ` (${suppressed} more since the last one)` : ''}`);
       }
       socket.drainOutput();
       socket.out.push(err.code === 'HPE_HEADER_OVERFLOW' ? HEADERS_TOO_LARGE : BAD_REQUEST);

@@ -65,8 +65,8 @@ export class VirtualSocket extends Duplex {
   alive = true;
   /** Bytes of the current response published in non-END frames and not yet credited by the acceptor. */
   unacked = 0;
-  /** The callback of a write held back because the window is full or a frame's worth waits (called by release()). */
-  private held: ((err?: Error | null) => void) | null = null;
+  /** The callback of a write deferred because the window is full or a frame's worth waits (called by release()). */
+  private deferred: ((err?: Error | null) => void) | null = null;
   /** Bytes written that did not fit in `out` yet (window or frame full): moved there by release(). */
   private later: Buffer[] = [];
   /** node handed this socket to the app's upgrade listener: it carries a tunnel now, never another request. */
@@ -119,7 +119,7 @@ export class VirtualSocket extends Duplex {
 
   /** Everything written so far is in `out`: nothing buffered in the stream, held or waiting in `later`. */
   get flushed(): boolean {
-    return this.writableLength === 0 && this.held === null && this.later.length === 0;
+    return this.writableLength === 0 && this.deferred === null && this.later.length === 0;
   }
 
   /** Take the bytes written so far. */
@@ -171,9 +171,9 @@ export class VirtualSocket extends Duplex {
         later[0] = chunk.subarray(room);
       }
     }
-    const cb = this.held;
+    const cb = this.deferred;
     if (cb !== null && later.length === 0 && this.outLen < STREAM_FRAME && this.unacked + this.outLen <= RESPONSE_WINDOW) {
-      this.held = null;
+      this.deferred = null;
       cb();
     }
   }
@@ -221,7 +221,7 @@ export class VirtualSocket extends Duplex {
 
   /** Call a write's callback now, or hold it until release() finds room for everything written. */
   private settle(cb: (err?: Error | null) => void): void {
-    if (this.later.length > 0 || this.outLen >= STREAM_FRAME || this.unacked + this.outLen > RESPONSE_WINDOW) this.held = cb;
+    if (this.later.length > 0 || this.outLen >= STREAM_FRAME || this.unacked + this.outLen > RESPONSE_WINDOW) this.deferred = cb;
     else cb();
   }
 
@@ -234,7 +234,7 @@ export class VirtualSocket extends Duplex {
   private die(): void {
     if (!this.alive) return;
     this.alive = false;
-    this.held = null;
+    this.deferred = null;
     this.later = [];
     this.owner.gone(this);
   }
