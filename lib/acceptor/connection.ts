@@ -337,6 +337,12 @@ export class Connection implements FramerHandler {
     return this.queue.length;
   }
 
+  /** The server shuts down before `ex` goes to a worker: its response is the connection's last (Connection: close). */
+  lastBeforeShutdown(ex: Exchange): void {
+    ex.last = true;
+    ex.close = true;
+  }
+
   onRequest(req: FramedRequest): void {
     if (this.noMore) return;
     this.used = true;

@@ -745,11 +745,8 @@ export class Dispatcher {
   }
 
   private write(h: Channel, ex: Exchange): boolean {
-    if (this.closing && !ex.last) {
-      // Shutting down: the worker answers with Connection: close and the connection ends after it.
-      ex.last = true;
-      ex.close = true;
-    }
+    // Shutting down: the worker answers with Connection: close and the connection ends after it.
+    if (this.closing && !ex.last) ex.conn.lastBeforeShutdown(ex);
     const flags = (ex.keepAlive ? FL_KEEP_ALIVE : 0) | (ex.last ? FL_LAST : 0) | (ex.bodyStream ? FL_BODY_STREAM : 0) | ex.conn.frameFlags;
     // ex.parts is kept until the exchange ends: if the worker dies before reading the frame, the
     // request is sent again to another worker (remove()). It costs only the buffers' lifetime.

@@ -20,6 +20,6 @@ export function standInWorker(slot, { requests = null, maxRequests = 0, elastic 
 
 /** An exchange with `fields` set, on a connection stand-in with `conn` set. */
 export function standInExchange(id, conn = {}, fields = {}) {
-  const ex = new Exchange(id, { id: 1, gone: false, frameFlags: 0, halfClosed: false, deliver() {}, respond() {}, ...conn });
+  const ex = new Exchange(id, { id: 1, gone: false, frameFlags: 0, halfClosed: false, deliver() {}, respond() {}, lastBeforeShutdown(ex) { ex.last = true; ex.close = true; }, ...conn });
   return Object.assign(ex, { parts: [], size: 0, ...fields });
 }
