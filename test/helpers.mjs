@@ -1,6 +1,7 @@
 // Shared test helpers: start greenserve in-process (library) or as a CLI child, and talk raw
 // HTTP over real sockets. Every server listens on 127.0.0.1 port 0; everything has a timeout.
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -11,6 +12,23 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const fixture = (name) => path.join(root, 'test', 'fixtures', name);
 export const example = (name) => path.join(root, 'examples', name);
 export const cliPath = path.join(root, 'dist', 'lib', 'cli.js');
+
+/**
+ * The TypeScript sources under `dir` (repository-relative, POSIX separators), declaration files
+ * left out: what the structure tests read.
+ * @param {string} dir
+ * @returns {string[]}
+ */
+export function sourceFiles(dir) {
+  /** @type {string[]} */
+  const out = [];
+  for (const e of readdirSync(path.join(root, dir), { withFileTypes: true })) {
+    const rel = path.posix.join(dir, e.name);
+    if (e.isDirectory()) out.push(...sourceFiles(rel));
+    else if (rel.endsWith('.ts') && !rel.endsWith('.d.ts')) out.push(rel);
+  }
+  return out;
+}
 
 /** @type {typeof import('../dist/lib/index.js').serve} */
 const serve = (await import(path.join(root, 'dist', 'lib', 'index.js'))).serve;

@@ -9,24 +9,14 @@
 // - The supervisor (lib/supervisor/) decides about workers; it writes no HTTP: the dispatcher
 //   answers the exchanges the supervisor fails (Dispatcher.fail).
 import t from 'tap';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
-import { root } from '../helpers.mjs';
-
-function sources(dir) {
-  const out = [];
-  for (const e of readdirSync(path.join(root, dir), { withFileTypes: true })) {
-    const rel = path.posix.join(dir, e.name);
-    if (e.isDirectory()) out.push(...sources(rel));
-    else if (rel.endsWith('.ts') && !rel.endsWith('.d.ts')) out.push(rel);
-  }
-  return out;
-}
+import { root, sourceFiles } from '../helpers.mjs';
 
 /** file (repository-relative) -> the repository files it imports. */
 function fileGraph() {
-  const files = [...sources('lib'), ...sources('native-shims')];
+  const files = [...sourceFiles('lib'), ...sourceFiles('native-shims')];
   const known = new Set(files);
   const graph = new Map();
   for (const f of files) {

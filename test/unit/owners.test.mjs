@@ -9,26 +9,16 @@
 // - nothing writes a field through a handle's view, or through an exchange's channel outside the
 //   dispatcher, and only the dispatcher sets Exchange.worker.
 import t from 'tap';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { root } from '../helpers.mjs';
-
-function sources(dir) {
-  const out = [];
-  for (const e of readdirSync(path.join(root, dir), { withFileTypes: true })) {
-    const rel = path.posix.join(dir, e.name);
-    if (e.isDirectory()) out.push(...sources(rel));
-    else if (rel.endsWith('.ts') && !rel.endsWith('.d.ts')) out.push(rel);
-  }
-  return out;
-}
+import { root, sourceFiles } from '../helpers.mjs';
 
 /** Source text without comments, so that prose naming a field is not taken for code. */
 function code(file) {
   return readFileSync(path.join(root, file), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
 }
 
-const files = new Map(sources('lib').map((f) => [f, code(f)]));
+const files = new Map(sourceFiles('lib').map((f) => [f, code(f)]));
 /** An assignment, compound assignment, increment or decrement of what precedes it. */
 const WRITE = String.raw`\s*(?:=(?!=)|\+\+|--|[-+*|&]=|\?\?=|\|\|=|&&=)`;
 /** A call that changes a Map or an array. */
