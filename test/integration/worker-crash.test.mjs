@@ -186,11 +186,16 @@ t.test('a route that keeps crashing holds back the replacement of at most half o
   const waits = [];
   for (let i = 0; i < 6; i++) {
     t.equal((await get(h, '/exit?i=' + i)).status, 502, `crash ${i + 1}`);
+    // With a worker up, /ok is served at once. When /exit killed the only one up (the other's
+    // replacement held back or still starting), /ok waits for a worker to start, which takes
+    // seconds on a loaded 2-core machine and is not the backoff: "never both" below covers it.
+    const up = h.stats().workers.filter((w) => w.state !== 'dead' && w.state !== 'starting').length;
     const r = await get(h, '/ok');
     t.equal(r.status, 200);
-    waits.push(Math.round(r.ms));
+    if (up > 0) waits.push(Math.round(r.ms));
   }
-  t.ok(Math.max(...waits) < 2500, `/ok never waited for the backoff: ${waits.join(', ')} ms`);
+  t.ok(waits.length > 0, 'some /ok went out with a worker up');
+  t.ok(Math.max(...waits) < 2500, `/ok never waited for the backoff while a worker was up: ${waits.join(', ')} ms`);
   const notes = lines.filter((l) => /died of the same cause/.test(l.msg));
   const held = notes.filter((l) => l.delayMs > 0);
   t.ok(held.length >= 1, 'a replacement was held back', { msgs: notes.map((l) => l.msg) });
