@@ -37,6 +37,7 @@ import { Framer, type FramedRequest, type FramerHandler, type FramerLimits } fro
 import type { RequestRecord } from './request-record.js';
 import type { WorkerChannel } from './worker-channel.js';
 import { CONTINUE, statusResponse } from './responses.js';
+import { framePool } from './frame-pool.js';
 
 /** Responses owed on one connection before the acceptor stops reading more requests from it. */
 const MAX_PIPELINE = 32;
@@ -732,7 +733,9 @@ export class Connection implements FramerHandler {
       this.socket.cork();
       this.host.corked(this);
     }
-    if (!this.socket.write(data)) {
+    // A frame in a piece of the frame pool goes back to it once this write is done with it.
+    const done = framePool.doneFor(data);
+    if (!(done === null ? this.socket.write(data) : this.socket.write(data, done))) {
       this.writeBlocked = true;
       if (this.sendSince === 0) this.sendSince = this.host.clock; // --send-timeout counts from here
     }

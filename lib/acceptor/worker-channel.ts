@@ -9,6 +9,7 @@
 // worker while it is in `exchanges`; once its handler ended the response and only bytes for the
 // client remain (FL_ENDED), it moves to `finishing`, where credits and a cancel still find it.
 import type { MessagePort } from 'node:worker_threads';
+import { framePool } from './frame-pool.js';
 import { ringDoorbell, RingReader, RingWriter, type Doorbell, type FrameSink } from '../ring/ring.js';
 
 /**
@@ -81,7 +82,8 @@ export class WorkerChannel<E extends ChannelExchange> implements ChannelView<E> 
     this.maxRequests = maxRequests;
     this.elastic = elastic;
     this.requests = new RingWriter(reqRing, reqSpill);
-    this.responses = new RingReader(resRing, resSpill);
+    // Response payloads are written to clients by Connection.write, which gives pieces back.
+    this.responses = new RingReader(resRing, resSpill, framePool);
     this.bell = ringDoorbell(reqRing);
   }
 

@@ -198,16 +198,23 @@ export class RingWriter extends RingView {
   }
 }
 
+/** Where a reader gets the Buffers it copies payloads into (default: Buffer.allocUnsafe). */
+export interface PayloadMemory {
+  take(len: number): Buffer;
+}
+
 export class RingReader extends RingView {
   private head: number;
   private readonly spill: MessagePort | null;
+  private readonly memory: PayloadMemory | null;
   /** T_REQUEST frames read so far, claimed or skipped (mod 2^31). */
   private taken: number;
 
-  constructor(sab: SharedArrayBuffer, spill: MessagePort | null) {
+  constructor(sab: SharedArrayBuffer, spill: MessagePort | null, memory: PayloadMemory | null = null) {
     super(sab);
     this.head = Atomics.load(this.ctl, R_HEAD);
     this.spill = spill;
+    this.memory = memory;
     this.taken = Atomics.load(this.ctl, R_CLAIMED) & CLAIM_MASK;
   }
 
@@ -232,7 +239,8 @@ export class RingReader extends RingView {
 
   /**
    * Hand every published frame (at most `max`) to `sink`, in order. Each payload is a fresh
-   * Buffer the sink may keep. HEAD moves after each frame, so a slow sink (a worker running a
+   * Buffer the sink may keep (from the reader's PayloadMemory when it has one: then the sink
+   * follows that memory's rule for giving it back). HEAD moves after each frame, so a slow sink (a worker running a
    * synchronous handler) frees ring space as it goes. A sink may call read() again (re-entrant):
    * the outer loop goes on after whatever the inner one consumed. Returns the number of frames read.
    */
@@ -286,7 +294,7 @@ export class RingReader extends RingView {
   }
 
   private copyOut(at: number, len: number): Buffer {
-    const out = Buffer.allocUnsafe(len);
+    const out = this.memory === null ? Buffer.allocUnsafe(len) : this.memory.take(len);
     const first = this.capacity - at;
     if (len <= first) {
       out.set(this.data.subarray(at, at + len));

@@ -1,0 +1,80 @@
+// design: the acceptor copies every response frame out of its worker's ring into a Buffer of its
+// own, so that the ring space is free at once while the bytes wait for the client. For the large
+// frames of a streamed or big response (up to STREAM_FRAME each), a fresh Buffer per frame made
+// V8 run a full mark-compact every 20 ms or so in the acceptor, and those collections took more
+// CPU than the transfer itself (docs/benchmarks.md, "Streaming"). This pool hands out pieces of
+// memory that are used again once the client socket has written them.
+//
+// The rule that keeps it safe: a piece goes back to the pool only from the write callback of the
+// one socket write that carried it, and only when that callback reports no error. node calls a
+// write's callback once the bytes have left (or could not leave) the stream, so nothing refers to
+// the memory any more. A piece that is dropped instead (its exchange ended, its client left, its
+// worker died) is never returned: the garbage collector frees it like any other Buffer.
+//
+// Frames of FRAME_POOL_MIN bytes or less come from node's own small-buffer pool (Buffer.allocUnsafe),
+// and those above PIECE_BYTES are allocated one by one: only streams and big bodies are in between.
+import { STREAM_FRAME } from '../ring/layout.js';
+
+/** Frames up to this many bytes are not worth a piece (node pools buffers under 4 KiB already). */
+export const FRAME_POOL_MIN = 16 * 1024;
+/** The size of a piece: a whole stream frame. */
+export const PIECE_BYTES = STREAM_FRAME;
+/** Pieces kept while unused (2 MiB at most): enough for a few streams; beyond it they are let go. */
+export const MAX_FREE_PIECES = 8;
+
+type WriteDone = (err?: Error | null) => void;
+
+export class Piece {
+  readonly memory: Buffer;
+  /** The write callback that returns this piece to its pool. */
+  readonly done: WriteDone;
+
+  constructor(pool: FramePool) {
+    this.memory = Buffer.allocUnsafeSlow(PIECE_BYTES);
+    this.done = (err) => {
+      if (err == null) pool.put(this);
+    };
+  }
+}
+
+export class FramePool {
+  private readonly free: Piece[] = [];
+  /** The piece of each memory handed out, by its ArrayBuffer (weak: a dropped piece is collected). */
+  private readonly pieces = new WeakMap<ArrayBufferLike, Piece>();
+  /** Pieces created so far (a test reads it to see reuse). */
+  created = 0;
+
+  /** A Buffer of `len` bytes (uninitialised): a piece's memory when `len` fits one. */
+  take(len: number): Buffer {
+    if (len <= FRAME_POOL_MIN || len > PIECE_BYTES) return Buffer.allocUnsafe(len);
+    let piece = this.free.pop();
+    if (piece === undefined) {
+      piece = new Piece(this);
+      this.created++;
+      this.pieces.set(piece.memory.buffer, piece);
+    }
+    return piece.memory.subarray(0, len);
+  }
+
+  /**
+   * The write callback to pass with `data` if it is a piece's memory (the callback returns the
+   * piece), or null. Call it once per Buffer from take(), for the one write that carries it.
+   */
+  doneFor(data: Buffer): WriteDone | null {
+    if (data.length <= FRAME_POOL_MIN) return null;
+    const piece = this.pieces.get(data.buffer);
+    return piece === undefined ? null : piece.done;
+  }
+
+  /** Pieces waiting to be used again. */
+  get idle(): number {
+    return this.free.length;
+  }
+
+  put(piece: Piece): void {
+    if (this.free.length < MAX_FREE_PIECES) this.free.push(piece);
+  }
+}
+
+/** The acceptor thread's pool: its response rings take from it, its connections give back to it. */
+export const framePool = new FramePool();
