@@ -13,6 +13,8 @@
 //
 // Frames of FRAME_POOL_MIN bytes or less come from node's own small-buffer pool (Buffer.allocUnsafe),
 // and those above PIECE_BYTES are allocated one by one: only streams and big bodies are in between.
+// Frames above TRANSFER_MIN do not cross the ring at all (lib/ring/layout.ts): their worker
+// transfers them, and the same rule gives their buffers back (adopt), to that worker.
 import { STREAM_FRAME } from '../ring/layout.js';
 
 /** Frames up to this many bytes are not worth a piece (node pools buffers under 4 KiB already). */
@@ -39,10 +41,12 @@ export class Piece {
 
 export class FramePool {
   private readonly free: Piece[] = [];
-  /** The piece of each memory handed out, by its ArrayBuffer (weak: a dropped piece is collected). */
-  private readonly pieces = new WeakMap<ArrayBufferLike, Piece>();
+  /** The write callback of each memory handed out or adopted, by its ArrayBuffer (weak: dropped memory is collected). */
+  private readonly owners = new WeakMap<ArrayBufferLike, WriteDone>();
   /** Pieces created so far (a test reads it to see reuse). */
   created = 0;
+  /** Transfer buffers given back to their workers so far. */
+  givenBack = 0;
 
   /** A Buffer of `len` bytes (uninitialised): a piece's memory when `len` fits one. */
   take(len: number): Buffer {
@@ -51,7 +55,7 @@ export class FramePool {
     if (piece === undefined) {
       piece = new Piece(this);
       this.created++;
-      this.pieces.set(piece.memory.buffer, piece);
+      this.owners.set(piece.memory.buffer, piece.done);
     }
     return piece.memory.subarray(0, len);
   }
@@ -62,8 +66,20 @@ export class FramePool {
    */
   doneFor(data: Buffer): WriteDone | null {
     if (data.length <= FRAME_POOL_MIN) return null;
-    const piece = this.pieces.get(data.buffer);
-    return piece === undefined ? null : piece.done;
+    return this.owners.get(data.buffer) ?? null;
+  }
+
+  /**
+   * A payload a worker transferred (lib/ring/ring.ts, TRANSFER_MIN): once the write that carries
+   * it calls back without an error, `giveBack` posts its buffer back to that worker.
+   */
+  adopt(payload: Buffer, giveBack: () => void): void {
+    this.owners.set(payload.buffer, (err) => {
+      if (err == null) {
+        this.givenBack++;
+        giveBack();
+      }
+    });
   }
 
   /** Pieces waiting to be used again. */

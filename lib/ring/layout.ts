@@ -27,6 +27,9 @@
 //    - A frame whose aligned size exceeds capacity / 2 is never put in the ring: it goes through
 //      the spill path (a MessagePort read with receiveMessageOnPort); the ring carries a SPILL
 //      marker in its place, so frame order is preserved. Nothing can deadlock on a big frame.
+//      Response frames above TRANSFER_MIN take the same path in a transfer buffer of
+//      TRANSFER_PIECE bytes, which the acceptor posts back on the same channel (the other
+//      direction) once the client socket has written it.
 //    - C_SLEEP is set to 1 by the consumer just before it waits on C_BELL and back to 0 after; the
 //      producer, after storing TAIL, rings (Atomics.add C_BELL + notify) only when C_SLEEP is 1.
 //      The consumer re-checks the ring after setting C_SLEEP, so no wake-up is lost.
@@ -140,7 +143,7 @@ export const FL_BODY_STREAM = 16; // the body does not end in this frame: the re
  * Bytes of one response a worker may publish (in non-END frames) before the acceptor's T_CREDIT
  * says they reached the client: what a slow reader can make the acceptor hold per exchange. Sized
  * for throughput (two frames in flight hide the credit round trip; measured in decision 0012,
- * "Throughput"); a frame never carries more than about STREAM_FRAME, so it still goes inline.
+ * "Throughput"); a frame never carries more than about STREAM_FRAME.
  */
 export const RESPONSE_WINDOW = 512 * 1024;
 
@@ -151,6 +154,18 @@ export const RESPONSE_WINDOW = 512 * 1024;
  * (capacity / 2) and lets the acceptor write one frame while the worker fills the next.
  */
 export const STREAM_FRAME = 256 * 1024;
+
+/**
+ * Response frames of more than this many bytes do not go through the ring: the worker copies
+ * them into a transfer buffer and posts it on the spill port (a T_SPILL marker keeps its place in
+ * the ring), and the acceptor, once its socket has written the bytes, posts the buffer back for
+ * the worker to use again (docs/decisions/0031-response-transfer.md). Copying into the shared ring
+ * costs several times a plain copy, as each cache line moves between the two threads' cores.
+ */
+export const TRANSFER_MIN = 64 * 1024;
+
+/** The size of a transfer buffer: a whole stream frame. A larger frame gets one of its own size, not returned. */
+export const TRANSFER_PIECE = STREAM_FRAME;
 
 /**
  * Bytes of a streamed request body (or a tunnel's client bytes) the acceptor may have sent to a

@@ -2,8 +2,10 @@
 // invariants in ./layout.ts). The producer copies a frame in and publishes it by storing TAIL; the
 // consumer copies it out into a fresh Buffer (the ring bytes are reused as soon as HEAD moves) and
 // frees it by storing HEAD. Frames too big for the ring go through a MessagePort (the spill path)
-// with a marker frame in the ring keeping their place in the order. Neither side ever blocks here:
-// waiting (Atomics.wait on a worker, Atomics.waitAsync on the acceptor) is the caller's choice.
+// with a marker frame in the ring keeping their place in the order; a writer made with
+// `transferMin` sends every frame above it that way, in transfer buffers its reader posts back
+// once done with them. Neither side ever blocks here: waiting (Atomics.wait on a worker,
+// Atomics.waitAsync on the acceptor) is the caller's choice.
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import {
   CLAIM_MASK,
@@ -24,6 +26,7 @@ import {
   R_TAIL,
   RING_HEADER_BYTES,
   T_SPILL,
+  TRANSFER_PIECE,
   alignFrame,
   assertCapacity,
   ringBytes,
@@ -80,17 +83,33 @@ class RingView {
   }
 }
 
+/** Transfer buffers a writer keeps for reuse at most (what its reader gave back beyond them is dropped). */
+export const MAX_SPARE_TRANSFERS = 4;
+
+export interface RingWriterOptions {
+  /** Frames with more payload bytes than this are transferred in reusable buffers (layout.ts, TRANSFER_MIN). */
+  transferMin?: number;
+}
+
 export class RingWriter extends RingView {
   private tail: number;
   private readonly spill: MessagePort | null;
   /** Frames whose aligned size is above this go through the spill port. */
   readonly maxInline: number;
+  /** Frames with more payload bytes than this are transferred (Infinity: only those over maxInline). */
+  private readonly transferMin: number;
+  /** Transfer buffers given back by the reader, ready for the next frame. */
+  private spare: ArrayBuffer[] = [];
+  /** Transfer buffers allocated so far (a test reads it to see reuse). */
+  transfersAllocated = 0;
 
-  constructor(sab: SharedArrayBuffer, spill: MessagePort | null) {
+  constructor(sab: SharedArrayBuffer, spill: MessagePort | null, options: RingWriterOptions = {}) {
     super(sab);
     this.tail = Atomics.load(this.ctl, R_TAIL);
     this.spill = spill;
     this.maxInline = this.capacity >>> 1;
+    this.transferMin = options.transferMin ?? Infinity;
+    if (this.transferMin !== Infinity && spill === null) throw new RangeError('a ring writer that transfers frames needs a spill port');
   }
 
   /**
@@ -99,7 +118,7 @@ export class RingWriter extends RingView {
    */
   write(type: number, flags: number, connId: number, reqId: number, parts: readonly Uint8Array[], len: number): boolean {
     const size = alignFrame(FRAME_HEADER_BYTES + len);
-    if (size > this.maxInline) return this.writeSpilled(type, flags, connId, reqId, parts, len);
+    if (size > this.maxInline || len > this.transferMin) return this.writeSpilled(type, flags, connId, reqId, parts, len);
     const head = Atomics.load(this.ctl, R_HEAD);
     if (this.capacity - ((this.tail - head) >>> 0) < size) return false;
     const pos = this.tail & this.mask;
@@ -159,7 +178,7 @@ export class RingWriter extends RingView {
     if (this.spill === null) throw new RangeError(`frame of ${len} bytes exceeds the ring and no spill port is set`);
     const head = Atomics.load(this.ctl, R_HEAD);
     if (this.capacity - ((this.tail - head) >>> 0) < FRAME_HEADER_BYTES) return false;
-    const copy = new Uint8Array(len);
+    const copy = this.transferMin !== Infinity && len <= TRANSFER_PIECE ? new Uint8Array(this.transferBuffer(), 0, len) : new Uint8Array(len);
     let at = 0;
     for (let i = 0; i < parts.length; i++) {
       copy.set(parts[i]!, at);
@@ -173,6 +192,21 @@ export class RingWriter extends RingView {
     this.tail = (this.tail + FRAME_HEADER_BYTES) | 0;
     Atomics.store(this.ctl, R_TAIL, this.tail);
     return true;
+  }
+
+  /** A transfer buffer of TRANSFER_PIECE bytes: one the reader gave back, or a new one. */
+  private transferBuffer(): ArrayBuffer {
+    const spare = this.spare;
+    // The reader's give-backs wait on the spill port (this side only ever reads them here).
+    for (;;) {
+      const back = receiveMessageOnPort(this.spill!);
+      if (back === undefined) break;
+      if (spare.length < MAX_SPARE_TRANSFERS) spare.push(back.message as ArrayBuffer);
+    }
+    const ab = spare.pop();
+    if (ab !== undefined) return ab;
+    this.transfersAllocated++;
+    return new ArrayBuffer(TRANSFER_PIECE);
   }
 
   private header(pos: number, len: number, type: number, flags: number, aux: number, connId: number, reqId: number): void {
@@ -198,9 +232,14 @@ export class RingWriter extends RingView {
   }
 }
 
-/** Where a reader gets the Buffers it copies payloads into (default: Buffer.allocUnsafe). */
+/**
+ * Where a reader gets the Buffers it copies payloads into (default: Buffer.allocUnsafe), and who
+ * gives transfer buffers back to their writer: `adopt` is told of each transferred payload that
+ * may go back, with the function that posts it back (to call once nothing refers to its bytes).
+ */
 export interface PayloadMemory {
   take(len: number): Buffer;
+  adopt(payload: Buffer, giveBack: () => void): void;
 }
 
 export class RingReader extends RingView {
@@ -310,6 +349,13 @@ export class RingReader extends RingView {
     if (msg === undefined) throw new Error('ring: spill marker without a spilled payload');
     const u8 = msg.message as Uint8Array;
     if (u8.length !== len) throw new Error(`ring: spilled payload is ${u8.length} bytes, marker says ${len}`);
-    return Buffer.from(u8.buffer, u8.byteOffset, u8.length);
+    const payload = Buffer.from(u8.buffer, u8.byteOffset, u8.length);
+    if (this.memory !== null && u8.buffer.byteLength === TRANSFER_PIECE) {
+      const port = this.spill!;
+      const ab = u8.buffer as ArrayBuffer; // transferred, never shared
+      // A closed port (its worker gone) drops the message: the buffer is then left to the GC.
+      this.memory.adopt(payload, () => port.postMessage(ab, [ab]));
+    }
+    return payload;
   }
 }

@@ -13,7 +13,7 @@ import { threadId, workerData } from 'node:worker_threads';
 import { createLogger } from '../log.js';
 import type { AppHookName, HookContext, WorkerInit } from '../messages.js';
 import { WorkerControl } from '../ring/control.js';
-import { C_ACC_BELL, C_ACC_SLEEP, HEAP_REPORT_MS, R_C_BELL, T_REQUEST, WorkerState } from '../ring/layout.js';
+import { C_ACC_BELL, C_ACC_SLEEP, HEAP_REPORT_MS, R_C_BELL, T_REQUEST, TRANSFER_MIN, WorkerState } from '../ring/layout.js';
 import { ring, RingReader, RingWriter, type Doorbell } from '../ring/ring.js';
 import { loadApp } from './app.js';
 import { findHooks, installHooks, runSetup, runTeardown, type AppHooks } from './control-hooks.js';
@@ -86,7 +86,7 @@ async function boot(): Promise<void> {
   const runner = new Runner({
     listener: app.listener,
     upgrade: app.upgrade,
-    writer: new RingWriter(init.responseRing, init.responseSpill),
+    writer: new RingWriter(init.responseRing, init.responseSpill, { transferMin: TRANSFER_MIN }),
     acceptorBell,
     control,
     log,

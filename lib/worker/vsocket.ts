@@ -12,7 +12,7 @@
 // buffer fills, `res.write()` returns false and 'drain' comes later: the node way of backpressure.
 // A write is also held once STREAM_FRAME bytes wait unpublished, until the runner's turn published
 // them (release()): frames stay small enough to pipeline (the acceptor writes one while the worker
-// fills the next) and to go inline in the ring.
+// fills the next) and to fit a transfer buffer (lib/ring/layout.ts, TRANSFER_PIECE).
 // Nothing ever blocks the thread on it (a sync loop that ignores write()'s result buffers in the
 // worker, as node:http would). Whatever node hands over at once (a burst of writes made while one
 // was held comes in a single _writev, and one write may be a large Buffer) is taken into `out`

@@ -1,7 +1,8 @@
-// Large response frames travel in pieces of the acceptor's frame pool, used again once a socket
-// wrote them (lib/acceptor/frame-pool.ts). Clients that read in bursts, several at once, so that
-// the acceptor's writes both finish at once and wait on full sockets, must still get every byte
-// where it belongs: each 4 bytes of a fixture response name their offset.
+// Large response frames are copied into pieces of the acceptor's frame pool, and the largest are
+// transferred by their worker and given back to it; both are used again once a socket wrote them
+// (lib/acceptor/frame-pool.ts, lib/ring/layout.ts TRANSFER_MIN). Clients that read in bursts,
+// several at once, so that the acceptor's writes both finish at once and wait on full sockets,
+// must still get every byte where it belongs: each 4 bytes of a fixture response name their offset.
 import t from 'tap';
 import http from 'node:http';
 import path from 'node:path';
@@ -37,14 +38,17 @@ t.test('streamed and one-piece big responses arrive intact while pieces are reus
   const srv = await startServer(t, { app: fixture('patterned.mjs'), threads: 2 });
   const port = portOf(srv);
   const created = framePool.created;
+  const givenBack = framePool.givenBack;
   const jobs = [
     { path: '/stream?pieces=64&size=65536&seed=1', bytes: 64 * 65536, seed: 1 },
     { path: '/stream?pieces=40&size=100000&seed=2', bytes: 40 * 100000, seed: 2 },
     { path: '/big?size=3000000&seed=3', bytes: 3000000, seed: 3 },
     { path: '/big?size=4194304&seed=4', bytes: 4194304, seed: 4 },
+    // One frame of 40 kB: copied out of the ring into a piece (under TRANSFER_MIN).
+    ...Array.from({ length: 12 }, (_, i) => ({ path: `/big?size=40000&seed=${10 + i}`, bytes: 40000, seed: 10 + i })),
   ];
   for (let round = 0; round < 3; round++) {
-    const got = await Promise.all(jobs.map((j, i) => slowGet(port, j.path, (i + 1) * 300000)));
+    const got = await Promise.all(jobs.map((j, i) => slowGet(port, j.path, ((i % 4) + 1) * 300000)));
     for (let i = 0; i < jobs.length; i++) {
       const { bytes, seed, path: p } = jobs[i];
       t.equal(got[i].status, 200);
@@ -54,7 +58,10 @@ t.test('streamed and one-piece big responses arrive intact while pieces are reus
       t.equal(at, -1, `${p}: every byte where it belongs (round ${round})`);
     }
   }
-  // About 100 MB went through frames of up to 256 KiB: without reuse that is some 400 pieces.
+  // 36 frames of 40 kB: fewer pieces than frames means pieces were used again.
   const made = framePool.created - created;
-  t.ok(made > 0 && made < 100, `${made} pieces served every large frame`);
+  t.ok(made > 0 && made < 36, `${made} pieces served 36 frames of 40 kB`);
+  // About 46 MB went through transferred frames of up to 256 KiB (some 175 of them), and
+  // the buffer of every one the client got was given back.
+  t.ok(framePool.givenBack - givenBack >= 160, `${framePool.givenBack - givenBack} transfer buffers given back`);
 });

@@ -175,3 +175,51 @@ t.test('cross-thread: a worker produces 20,000 frames through a 1 KiB ring with 
   t.equal(bad, 0, 'every frame intact, in order, with its ids');
   void back; void ring; void ringDoorbell;
 });
+
+t.test('transfer mode: frames above transferMin cross on the spill port, in order, and their buffers are reused once given back', async (t) => {
+  const sab = createRingBuffer(1 << 16);
+  const ch = new MessageChannel();
+  t.teardown(() => { ch.port1.close(); ch.port2.close(); });
+  const w = new RingWriter(sab, ch.port1, { transferMin: 1024 });
+  const adopted = [];
+  const memory = { take: (len) => Buffer.allocUnsafe(len), adopt: (payload, giveBack) => adopted.push({ payload, giveBack }) };
+  const r = new RingReader(sab, ch.port2, memory);
+  const sizes = [100, 5000, 2000, 1024, 1025, L.TRANSFER_PIECE, L.TRANSFER_PIECE + 1];
+  for (let i = 0; i < sizes.length; i++) t.ok(w.write1(L.T_RESPONSE, 0, i, i, bytes(sizes[i], i)), `frame ${i} (${sizes[i]} bytes) written`);
+  const got = readAll(r);
+  t.same(got.map((f) => f.connId), sizes.map((_, i) => i), 'in order');
+  for (let i = 0; i < sizes.length; i++) t.same(got[i].payload, bytes(sizes[i], i), `frame ${i} intact`);
+  t.same(adopted.map((a) => a.payload.length), [5000, 2000, 1025, L.TRANSFER_PIECE], 'each transferred frame up to a piece is adopted; the inline ones and the oversized one are not');
+  t.equal(w.transfersAllocated, 4);
+
+  // Given back: the next transferred frames reuse those buffers, and allocate none.
+  for (const a of adopted) a.giveBack();
+  // giveBack transferred the buffer: the acceptor's view of it is empty now.
+  t.equal(adopted[0].payload.length, 0, 'a given-back buffer is detached on the reader side');
+  await new Promise((resolve) => setImmediate(resolve));
+  adopted.length = 0;
+  for (let i = 0; i < 4; i++) t.ok(w.write1(L.T_RESPONSE, 0, 10 + i, 10 + i, bytes(3000, 10 + i)));
+  const again = readAll(r);
+  for (let i = 0; i < 4; i++) t.same(again[i].payload, bytes(3000, 10 + i), `reused buffer ${i} carries its new frame intact`);
+  t.equal(w.transfersAllocated, 4, 'no new buffer while given-back ones wait');
+  t.ok(w.write1(L.T_RESPONSE, 0, 20, 20, bytes(3000, 20)));
+  t.equal(w.transfersAllocated, 5, 'none given back: a new one');
+  readAll(r);
+});
+
+t.test('a writer keeps at most MAX_SPARE_TRANSFERS given-back buffers', async (t) => {
+  const sab = createRingBuffer(1 << 16);
+  const ch = new MessageChannel();
+  t.teardown(() => { ch.port1.close(); ch.port2.close(); });
+  const w = new RingWriter(sab, ch.port1, { transferMin: 1024 });
+  const { MAX_SPARE_TRANSFERS } = await import(path.join(root, 'dist/lib/ring/ring.js'));
+  const backs = [];
+  const r = new RingReader(sab, ch.port2, { take: (len) => Buffer.allocUnsafe(len), adopt: (_p, giveBack) => backs.push(giveBack) });
+  const n = MAX_SPARE_TRANSFERS + 3;
+  for (let i = 0; i < n; i++) w.write1(L.T_RESPONSE, 0, i, i, bytes(2000, i));
+  readAll(r);
+  for (const b of backs) b();
+  for (let i = 0; i < n; i++) w.write1(L.T_RESPONSE, 0, i, i, bytes(2000, i));
+  t.equal(w.transfersAllocated, n + 3, `${MAX_SPARE_TRANSFERS} reused, the rest new`);
+  readAll(r);
+});
