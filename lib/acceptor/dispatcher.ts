@@ -24,7 +24,8 @@
 // (pickSpread): a key stays where it lands, so packing would tie every client to one thread. The
 // setting picks submit, place and the response sink at boot: with it off none of this runs.
 import { availableParallelism } from 'node:os';
-import { CLAIM_MASK, FL_BODY_STREAM, FL_CLOSE, FL_END, FL_ENDED, FL_KEEP_ALIVE, FL_LAST, T_ACK, T_CANCEL, T_REQUEST, T_RESPONSE, T_RETURN, WorkerState } from '../ring/layout.js';
+import { framePool } from './frame-pool.js';
+import { CLAIM_MASK, FL_BODY_STREAM, FL_CLOSE, FL_END, FL_ENDED, FL_KEEP_ALIVE, FL_LAST, T_ACK, T_CANCEL, T_DATA, T_REQUEST, T_RESPONSE, T_RETURN, UPLOAD_TRANSFER_MIN, WorkerState } from '../ring/layout.js';
 import { ring } from '../ring/ring.js';
 import { epochNow, type ControlBlock } from '../ring/control.js';
 import type { StickyMode } from '../config/sticky-mode.js';
@@ -362,6 +363,16 @@ export class Dispatcher {
   private trySend(ex: Exchange, type: number, payload: Buffer): boolean {
     const h = ex.worker;
     if (h === null || !h.has(ex)) return true;
+    if (type === T_DATA && payload.length >= UPLOAD_TRANSFER_MIN && payload.byteOffset === 0 && payload.length === payload.buffer.byteLength) {
+      // A whole socket read: moved to the worker, not copied (lib/ring/layout.ts, UPLOAD_TRANSFER_MIN).
+      const sent = h.requests.transfer(type, 0, ex.conn.id, ex.id, payload);
+      if (sent === false) return false;
+      if (sent === true) {
+        framePool.movedOut++;
+        this.wakeLater(h);
+        return true;
+      }
+    }
     if (!h.requests.write1(type, 0, ex.conn.id, ex.id, payload)) return false;
     this.wakeLater(h);
     return true;

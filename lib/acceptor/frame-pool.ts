@@ -47,6 +47,8 @@ export class FramePool {
   created = 0;
   /** Transfer buffers given back to their workers so far. */
   givenBack = 0;
+  /** Socket reads moved to workers whole (upload and tunnel bytes; lib/ring/layout.ts, UPLOAD_TRANSFER_MIN) so far. */
+  movedOut = 0;
 
   /** A Buffer of `len` bytes (uninitialised): a piece's memory when `len` fits one. */
   take(len: number): Buffer {

@@ -89,7 +89,11 @@ export interface FramerHandler {
   onError(status: number, reason: string): void;
   /** Head with Expect: 100-continue parsed, body not (fully) in yet, declared length in limits. */
   onContinue?(): void;
-  /** More raw bytes (chunked framing kept) of the body of the streamed request handed out last. */
+  /**
+   * More raw bytes (chunked framing kept) of the body of the streamed request handed out last.
+   * The framer never reads `data`'s bytes again once it has called this (the handler may move the
+   * buffer to a worker: lib/ring/layout.ts, UPLOAD_TRANSFER_MIN); it has scanned them already.
+   */
   onBody?(data: Buffer): void;
   /** The streamed request's body is complete (and valid); framing goes on with the next request. */
   onBodyEnd?(): void;

@@ -164,6 +164,15 @@ export const STREAM_FRAME = 256 * 1024;
  */
 export const TRANSFER_MIN = 64 * 1024;
 
+/**
+ * Upload and tunnel bytes (T_DATA) in a socket read of at least this many bytes that is the whole
+ * of its ArrayBuffer (every read node makes for a plain TCP socket) are not copied into the
+ * request ring: the acceptor transfers the read's buffer to the worker on the spill port. Besides
+ * the copy, this keeps the reads' memory out of the acceptor's heap accounting, where it made V8
+ * run a full collection every few MiB of an upload (docs/decisions/0031-response-transfer.md).
+ */
+export const UPLOAD_TRANSFER_MIN = 32 * 1024;
+
 /** The size of a transfer buffer: a whole stream frame. A larger frame gets one of its own size, not returned. */
 export const TRANSFER_PIECE = STREAM_FRAME;
 

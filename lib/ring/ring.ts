@@ -194,6 +194,30 @@ export class RingWriter extends RingView {
     return true;
   }
 
+  /**
+   * Publish a frame whose payload is the whole of `payload`'s ArrayBuffer by moving that buffer
+   * to the reader (postMessage with transfer; a T_SPILL marker keeps its place in the ring): no
+   * copy, and the buffer is detached here. True when sent; false when the ring has no room for the
+   * marker now (nothing moved); null when the buffer cannot be transferred (send it with write1).
+   */
+  transfer(type: number, flags: number, connId: number, reqId: number, payload: Buffer): boolean | null {
+    if (this.spill === null) return null;
+    const head = Atomics.load(this.ctl, R_HEAD);
+    if (this.capacity - ((this.tail - head) >>> 0) < FRAME_HEADER_BYTES) return false;
+    const ab = payload.buffer as ArrayBuffer;
+    const len = payload.length;
+    try {
+      this.spill.postMessage(new Uint8Array(ab, 0, len), [ab]);
+    } catch {
+      return null; // marked untransferable (a pooled Buffer), or shared
+    }
+    const pos = this.tail & this.mask;
+    this.header(pos, len, T_SPILL, flags, type, connId, reqId);
+    this.tail = (this.tail + FRAME_HEADER_BYTES) | 0;
+    Atomics.store(this.ctl, R_TAIL, this.tail);
+    return true;
+  }
+
   /** A transfer buffer of TRANSFER_PIECE bytes: one the reader gave back, or a new one. */
   private transferBuffer(): ArrayBuffer {
     const spare = this.spare;

@@ -65,3 +65,35 @@ t.test('streamed and one-piece big responses arrive intact while pieces are reus
   // the buffer of every one the client got was given back.
   t.ok(framePool.givenBack - givenBack >= 160, `${framePool.givenBack - givenBack} transfer buffers given back`);
 });
+
+t.test('streamed uploads: whole socket reads move to the worker, and every byte arrives where it belongs', { timeout: 60000 }, async (t) => {
+  const srv = await startServer(t, { app: fixture('patterned.mjs'), threads: 2 });
+  const port = portOf(srv);
+  const moved = framePool.movedOut;
+  const bytes = 8 * 1048576;
+  const posts = [1, 2, 3].map((seed) => new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: `/check?seed=${seed}`, method: 'POST', agent: false, timeout: 20000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => resolve(text));
+    });
+    req.on('timeout', () => req.destroy(new Error('upload timed out')));
+    req.on('error', reject);
+    // Pieces of odd sizes, so that reads and pieces do not line up.
+    let at = 0;
+    const more = () => {
+      while (at < bytes) {
+        const n = Math.min(bytes - at, 100000);
+        const piece = pattern(at, n + (4 - (n % 4)) % 4, seed).subarray(0, n);
+        at += n;
+        if (!req.write(piece)) return void req.once('drain', more);
+      }
+      req.end();
+    };
+    more();
+  }));
+  const answers = await Promise.all(posts);
+  for (const a of answers) t.equal(a, `${bytes} -1`, 'the handler got every byte in order');
+  t.ok(framePool.movedOut - moved > 0, `${framePool.movedOut - moved} socket reads moved to workers whole`);
+});

@@ -747,3 +747,45 @@ t.test('capture: not from trailers; a framing field name is never captured; fram
   t.same(outcome(frame(chunked + 'GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: ua\r\n\r\n', limits)), outcome(plain), 'the same requests with capture on and off');
   t.end();
 });
+
+t.test('a streamed body piece is never read again after onBody: the handler may detach its buffer', async (t) => {
+  /** A chunk that is the whole of its own ArrayBuffer, as node's socket reads are. */
+  const own = (s) => { const x = Buffer.from(new ArrayBuffer(s.length)); x.write(s, 'latin1'); return x; };
+  const body = 'x'.repeat(40) + '\r\n' + 'y'.repeat(30);
+  const chunkedBody = `28\r\n${'a'.repeat(40)}\r\n1e\r\n${'b'.repeat(30)}\r\n0\r\n\r\n`;
+  for (const [name, head, raw] of [
+    ['content-length', `POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: ${body.length}\r\n\r\n`, body],
+    ['chunked', 'POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n', chunkedBody],
+  ]) {
+    const got = { reqs: [], body: [], ends: 0, errors: [], detached: 0 };
+    const framer = new Framer({ ...LIMITS, bodyBuffer: 16 }, {
+      onRequest(req) {
+        got.reqs.push(req.target);
+        // The body bytes the request itself carries (it streams: the rest comes in onBody).
+        if (req.streamed) got.body.push(Buffer.concat(req.parts).subarray(req.headEnd).toString('latin1'));
+      },
+      onError(status) { got.errors.push(status); },
+      onBody(data) {
+        got.body.push(data.toString('latin1'));
+        if (data.byteOffset === 0 && data.length === data.buffer.byteLength) {
+          structuredClone(data.buffer, { transfer: [data.buffer] });
+          got.detached++;
+        }
+      },
+      onBodyEnd() { got.ends++; },
+    });
+    // Head (with a little body), then body pieces of their own, then the last piece with the next request.
+    const all = head + raw + 'GET /next HTTP/1.1\r\nHost: h\r\n\r\n';
+    const cuts = [head.length + 5, head.length + 20, head.length + 37, head.length + 44, head.length + raw.length - 3];
+    let at = 0;
+    for (const c of [...cuts, all.length]) {
+      framer.push(own(all.slice(at, c)));
+      at = c;
+    }
+    t.same(got.errors, [], `${name}: no error`);
+    t.same(got.reqs, ['/u', '/next'], `${name}: both requests framed`);
+    t.equal(got.body.join(''), raw, `${name}: the body bytes as sent`);
+    t.equal(got.ends, 1);
+    t.ok(got.detached >= 3, `${name}: ${got.detached} pieces were detached after onBody`);
+  }
+});
