@@ -232,6 +232,10 @@ async function measureStreaming(name, round, opts, results, stamp) {
   try {
     server = await startServer(name, { app, port, opts: { ...opts, greenserveArgs }, env: serverEnv, logFile: logFile(stamp, name, 'stream') });
     const r = { server: name, round, mib: opts.streamMib };
+    // Warm-up, as every scenario gets one (--warmup): one untimed transfer each way, so that the
+    // timed ones measure a running server, not the first code to run on a fresh one.
+    await download(port, opts.streamMib);
+    await upload(port, opts.streamMib);
     for (const [dir, transfer] of [['down', download], ['up', upload]]) {
       const watch = watchTree(server.pid);
       const cpu0 = treeCpuS(server.pid);
