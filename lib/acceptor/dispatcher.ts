@@ -363,8 +363,8 @@ export class Dispatcher {
   private trySend(ex: Exchange, type: number, payload: Buffer): boolean {
     const h = ex.worker;
     if (h === null || !h.has(ex)) return true;
-    if (type === T_DATA && payload.length >= UPLOAD_TRANSFER_MIN && payload.byteOffset === 0 && payload.length === payload.buffer.byteLength) {
-      // A whole socket read: moved to the worker, not copied (lib/ring/layout.ts, UPLOAD_TRANSFER_MIN).
+    if (type === T_DATA && payload.length >= UPLOAD_TRANSFER_MIN) {
+      // A whole socket read is moved to the worker, not copied (lib/ring/layout.ts, UPLOAD_TRANSFER_MIN).
       const sent = h.requests.transfer(type, 0, ex.conn.id, ex.id, payload);
       if (sent === false) return false;
       if (sent === true) {

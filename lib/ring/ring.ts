@@ -195,13 +195,14 @@ export class RingWriter extends RingView {
   }
 
   /**
-   * Publish a frame whose payload is the whole of `payload`'s ArrayBuffer by moving that buffer
-   * to the reader (postMessage with transfer; a T_SPILL marker keeps its place in the ring): no
-   * copy, and the buffer is detached here. True when sent; false when the ring has no room for the
-   * marker now (nothing moved); null when the buffer cannot be transferred (send it with write1).
+   * Publish a frame of `payload` by moving its ArrayBuffer to the reader (postMessage with
+   * transfer; a T_SPILL marker keeps its place in the ring): no copy, and the buffer is detached
+   * here. True when sent; false when the ring has no room for the marker now (nothing moved); null
+   * when it cannot be moved (send it with write1): `payload` is not the whole of its ArrayBuffer
+   * (the rest may be someone else's bytes), or the buffer is not transferable.
    */
   transfer(type: number, flags: number, connId: number, reqId: number, payload: Buffer): boolean | null {
-    if (this.spill === null) return null;
+    if (this.spill === null || payload.byteOffset !== 0 || payload.length !== payload.buffer.byteLength) return null;
     const head = Atomics.load(this.ctl, R_HEAD);
     if (this.capacity - ((this.tail - head) >>> 0) < FRAME_HEADER_BYTES) return false;
     const ab = payload.buffer as ArrayBuffer;

@@ -223,3 +223,18 @@ t.test('a writer keeps at most MAX_SPARE_TRANSFERS given-back buffers', async (t
   t.equal(w.transfersAllocated, n + 3, `${MAX_SPARE_TRANSFERS} reused, the rest new`);
   readAll(r);
 });
+
+t.test('transfer() moves only a payload that is the whole of its buffer', async (t) => {
+  const { sab, w, r } = pair(1 << 12);
+  const whole = Buffer.from(new ArrayBuffer(5000));
+  bytes(5000, 7).copy(whole);
+  const part = Buffer.from(new ArrayBuffer(6000)).subarray(1000);
+  t.equal(w.transfer(L.T_DATA, 0, 1, 1, part), null, 'a part of a buffer is not moved');
+  t.equal(part.length, 5000, 'and stays usable here');
+  t.equal(w.transfer(L.T_DATA, 0, 2, 2, whole), true);
+  t.equal(whole.length, 0, 'the moved buffer is detached here');
+  const got = readAll(r);
+  t.equal(got.length, 1);
+  t.same(got[0].payload, bytes(5000, 7), 'it arrives intact');
+  void sab;
+});
