@@ -1,6 +1,6 @@
 // design: the acceptor copies every response frame out of its worker's ring into a Buffer of its
 // own, so that the ring space is free at once while the bytes wait for the client. For the large
-// frames of a streamed or big response (up to STREAM_FRAME each), a fresh Buffer per frame made
+// frames of a streamed or big response, a fresh Buffer per frame made
 // V8 run a full mark-compact every 20 ms or so in the acceptor, and those collections took more
 // CPU than the transfer itself (docs/benchmarks.md, "Streaming"). This pool hands out pieces of
 // memory that are used again once the client socket has written them.
@@ -11,17 +11,17 @@
 // the memory any more. A piece that is dropped instead (its exchange ended, its client left, its
 // worker died) is never returned: the garbage collector frees it like any other Buffer.
 //
-// Frames of FRAME_POOL_MIN bytes or less come from node's own small-buffer pool (Buffer.allocUnsafe),
-// and those above PIECE_BYTES are allocated one by one: only streams and big bodies are in between.
+// Frames of FRAME_POOL_MIN bytes or less come from node's own small-buffer pool (Buffer.allocUnsafe).
 // Frames above TRANSFER_MIN do not cross the ring at all (lib/ring/layout.ts): their worker
-// transfers them, and the same rule gives their buffers back (adopt), to that worker.
-import { STREAM_FRAME } from '../ring/layout.js';
+// transfers them, and the same rule gives their buffers back (adopt), to that worker. So a piece
+// is TRANSFER_MIN bytes, the largest frame a worker's response ring carries.
+import { TRANSFER_MIN } from '../ring/layout.js';
 
 /** Frames up to this many bytes are not worth a piece (node pools buffers under 4 KiB already). */
 export const FRAME_POOL_MIN = 16 * 1024;
-/** The size of a piece: a whole stream frame. */
-export const PIECE_BYTES = STREAM_FRAME;
-/** Pieces kept while unused (2 MiB at most): enough for a few streams; beyond it they are let go. */
+/** The size of a piece: the largest frame that crosses a response ring (a larger one gets its own Buffer). */
+export const PIECE_BYTES = TRANSFER_MIN;
+/** Pieces kept while unused (512 KiB at most): enough for a few streams; beyond it they are let go. */
 export const MAX_FREE_PIECES = 8;
 
 type WriteDone = (err?: Error | null) => void;
